@@ -1,0 +1,104 @@
+// Package config reads iys-sync's settings from defaults, an optional YAML
+// file, the environment and flags, in that order of precedence (flags win),
+// and validates every one before any work starts.
+package config
+
+import (
+	"time"
+)
+
+// Config holds every setting of the contract.
+type Config struct {
+	DatabaseURL    string
+	APIURL         string
+	Username       string
+	Password       string
+	IntegratorCode string
+	Schedule       string
+	Timezone       string
+	Window         time.Duration
+	BatchSize      int
+	Concurrency    int
+	RateLimit      float64
+	LogLevel       string
+	LogFormat      string
+	MetricsAddr    string
+}
+
+// Default returns the contract's defaults.
+func Default() Config {
+	return Config{
+		APIURL:      "https://api.iys.org.tr",
+		Schedule:    "0 1 * * *",
+		Timezone:    "Europe/Istanbul",
+		Window:      6 * time.Hour,
+		BatchSize:   1000,
+		Concurrency: DefaultConcurrency,
+		RateLimit:   DefaultRateLimit,
+		LogLevel:    "info",
+		LogFormat:   "json",
+	}
+}
+
+// Defaults chosen where the contract leaves them to us.
+const (
+	// DefaultConcurrency keeps a few bulk requests polling while the next is sent.
+	DefaultConcurrency = 4
+	// DefaultRateLimit is one bulk request (up to 1000 consents) a second: İYS
+	// publishes no limit, integrations report per-second throttling, and 429s
+	// slow the client further on their own.
+	DefaultRateLimit = 1.0
+)
+
+// Need names a setting a command cannot do without.
+type Need int
+
+// Settings that commands may require.
+const (
+	NeedDatabase Need = iota
+	NeedIYS           // username and password
+)
+
+// Require reports the first missing setting among needs, naming the variable.
+func (c Config) Require(needs ...Need) error {
+	for _, n := range needs {
+		switch n {
+		case NeedDatabase:
+			if c.DatabaseURL == "" {
+				return &Error{Var: "IYS_DATABASE_URL", Msg: "is required: a PostgreSQL connection string such as postgres://user@host:5432/db"}
+			}
+		case NeedIYS:
+			if c.Username == "" {
+				return &Error{Var: "IYS_USERNAME", Msg: "is required: the İYS API user"}
+			}
+			if c.Password == "" {
+				return &Error{Var: "IYS_PASSWORD", Msg: "is required: the İYS API user's password"}
+			}
+		}
+	}
+	return nil
+}
+
+// Location returns the schedule's time zone (validated by Load).
+func (c Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Error names the variable whose value is missing or wrong. It never holds
+// the value of a secret.
+type Error struct {
+	Var    string // the environment variable
+	Origin string // where the bad value came from: "", "flag --x", "config file key x"
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	if e.Origin == "" {
+		return e.Var + ": " + e.Msg
+	}
+	return e.Var + " (from " + e.Origin + "): " + e.Msg
+}
