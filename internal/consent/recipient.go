@@ -14,7 +14,7 @@ const (
 // NormalizeEmail trims and lower-cases an address, then checks its shape.
 // The error says what is expected without repeating the address.
 func NormalizeEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = lowerASCII(strings.TrimSpace(s))
 	if s == "" {
 		return "", errors.New("must not be empty: want local@domain.tld")
 	}
@@ -33,6 +33,26 @@ func NormalizeEmail(s string) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// lowerASCII lower-cases A-Z only. strings.ToLower would turn İ (U+0130) and
+// the Kelvin sign into ASCII i and k, so "İNFO@EXAMPLE.COM" would pass the
+// ASCII-only rule as info@example.com; left as they are, they are refused.
+func lowerASCII(s string) string {
+	i := 0
+	for i < len(s) && (s[i] < 'A' || s[i] > 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func checkLocal(local string) error {

@@ -1,0 +1,130 @@
+package upload
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+)
+
+// Limits of upload-format.md.
+const (
+	maxExternalID = 255             // Unicode characters
+	futureSlack   = 5 * time.Minute // a timestamp may be this far ahead of now
+)
+
+// rejection is a fault found in a line; field "" means none.
+type rejection struct {
+	field   string
+	message string
+}
+
+// checker validates one line at a time against fixed options.
+type checker struct {
+	channel   Channel
+	latest    consent.Date // now + futureSlack
+	cutoff    int          // day number from which a line is not too old
+	platforms platformCache
+}
+
+func newChecker(o Options) checker {
+	return checker{
+		channel:   o.Channel,
+		latest:    o.Now.Add(futureSlack),
+		cutoff:    tooOldCutoff(o.Now),
+		platforms: newPlatformCache(o.defaultSource()),
+	}
+}
+
+// line checks a non-blank line, without its line end. Faults are looked for
+// in the order of upload-format.md: line structure, address, platform,
+// permission, timestamp, external id; the first one found is reported.
+func (c *checker) line(b []byte) (Line, rejection) {
+	if !utf8.Valid(b) {
+		return Line{}, rejection{FieldLine, "is not valid UTF-8: save the file as UTF-8 text"}
+	}
+	if n := countFields(b); n != 4 && n != 5 {
+		return Line{}, rejection{FieldLine, fmt.Sprintf("has %d fields separated by ;, want 4 or 5: "+
+			"address; platform; permission; timestamp; optional external id", n)}
+	}
+	// One allocation: every string of the Line is a slice of this one.
+	var f [maxFields]string
+	n := splitFields(string(b), &f)
+
+	var l Line
+	var rej rejection
+	if l.Recipient, rej = c.address(f[0]); rej.field != "" {
+		return Line{}, rej
+	}
+	src, known, err := c.platforms.source(f[1])
+	if err != nil {
+		return Line{}, rejection{FieldPlatform, err.Error()}
+	}
+	l.Source, l.UnknownPlatform = src, !known
+	if l.Status, err = consent.ParseStatus(f[2]); err != nil {
+		return Line{}, rejection{FieldPermission, err.Error()}
+	}
+	if l.ConsentDate, rej = c.timestamp(f[3]); rej.field != "" {
+		return Line{}, rej
+	}
+	l.TooOld = dayNumber(l.ConsentDate.Time()) < c.cutoff
+	if n == 5 {
+		if rej = checkExternalID(f[4]); rej.field != "" {
+			return Line{}, rej
+		}
+		l.ExternalID = f[4]
+	}
+	return l, rejection{}
+}
+
+// address normalises the recipient; the messages never repeat it (KVKK).
+func (c *checker) address(s string) (string, rejection) {
+	if c.channel == Email {
+		r, err := consent.NormalizeEmail(s)
+		if err != nil {
+			return "", rejection{FieldEmail, err.Error()}
+		}
+		return r, rejection{}
+	}
+	r, err := consent.NormalizePhone(s)
+	if err != nil {
+		return "", rejection{FieldPhone, err.Error()}
+	}
+	return r, rejection{}
+}
+
+func (c *checker) timestamp(s string) (consent.Date, rejection) {
+	d, err := consent.ParseUploadTime(s)
+	switch {
+	case err != nil:
+		msg := err.Error()
+		if !strings.Contains(msg, "dd.MM.yyyy") {
+			msg += ": want dd.MM.yyyy HH:mm:ss"
+		}
+		return d, rejection{FieldTimestamp, msg}
+	case d.After(c.latest):
+		return d, rejection{FieldTimestamp, "is more than 5 minutes in the future: want the time the consent was given, Türkiye time"}
+	case d.Before(consent.Floor):
+		return d, rejection{FieldTimestamp, "is before 01.05.2015 00:00:00, which İYS never accepts: " +
+			"older consents are written with platform HS_2015 and 01.05.2015 00:00:00"}
+	}
+	return d, rejection{}
+}
+
+// checkExternalID allows "" (no external id, also as an empty fifth field).
+func checkExternalID(s string) rejection {
+	n := 0
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return rejection{FieldExternalID, "must not contain control characters (tabs, line breaks, ...)"}
+		}
+		n++
+	}
+	if n > maxExternalID {
+		return rejection{FieldExternalID, fmt.Sprintf("is %d characters long, want at most %d", n, maxExternalID)}
+	}
+	return rejection{}
+}
