@@ -1,0 +1,85 @@
+package store
+
+// createStaging holds one file's rows until the merge. It is temporary (no
+// WAL, no other session sees it) and dropped with the transaction.
+const createStaging = `
+CREATE TEMP TABLE import_rows (
+    seq            bigint,
+    line           int,
+    recipient      text,
+    recipient_type text,
+    type           text,
+    status         text,
+    consent_date   timestamptz,
+    source         text,
+    external_id    text
+) ON COMMIT DROP`
+
+const copyStaging = `COPY import_rows (seq, line, recipient, recipient_type, type, status, consent_date, source, external_id) FROM STDIN`
+
+// mergeStaging is the whole merge in one statement, so that every part sees
+// the records as they were before it. $1 is the connector, $2 the fast path.
+//
+//   - staged: each row, whether it wins its record within the file (latest
+//     consent date, then the later line, then the later row), and the stored
+//     record it meets.
+//   - fresh (fast path only): winners whose record did not exist, by plain
+//     INSERT. Speculative insertion (ON CONFLICT) costs a quarter of a large
+//     first import; if a concurrent writer inserted one of these keys
+//     meanwhile, the statement fails on consents_key and ImportFile runs it
+//     again with $2 = false.
+//   - written: the other winners that change the stored record (all of them
+//     when $2 is false), upserted. The DO UPDATE guard repeats the test
+//     against the row as locked, in case a concurrent writer changed it; a
+//     newer consent resets the record to pending whatever its state, and the
+//     version bump keeps an in-flight result from landing on it.
+//   - the counts: distinct records, superseded lines (a row that lost, unless
+//     it equals the stored record), inserted and updated records (an upsert
+//     that inserted has version 1, one that updated at least 2).
+const mergeStaging = `
+WITH staged AS (
+    SELECT s.line, s.recipient, s.recipient_type, s.type, s.status, s.consent_date, s.source, s.external_id,
+           row_number() OVER (PARTITION BY s.recipient, s.recipient_type, s.type
+                              ORDER BY s.consent_date DESC, s.line DESC, s.seq DESC) = 1 AS winner,
+           c.id AS stored_id,
+           c.consent_date AS stored_date,
+           coalesce(c.consent_date = s.consent_date AND c.status = s.status
+                    AND c.source = s.source AND c.external_id = s.external_id, false) AS same
+    FROM import_rows s
+    LEFT JOIN consents c
+           ON c.connector_id = $1 AND c.recipient = s.recipient
+          AND c.recipient_type = s.recipient_type AND c.type = s.type
+),
+fresh AS (
+    INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
+    FROM staged
+    WHERE $2 AND winner AND stored_id IS NULL
+    RETURNING 1
+),
+written AS (
+    INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
+    FROM staged
+    WHERE winner AND NOT same AND (stored_id IS NULL OR consent_date >= stored_date)
+      AND NOT ($2 AND stored_id IS NULL)
+    ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
+        status = EXCLUDED.status, consent_date = EXCLUDED.consent_date,
+        source = EXCLUDED.source, external_id = EXCLUDED.external_id,
+        version = c.version + 1, state = 'pending', outcome = NULL,
+        iys_code = NULL, iys_message = NULL, transaction_id = NULL, batch_id = NULL,
+        attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL
+    WHERE EXCLUDED.consent_date > c.consent_date
+       OR (EXCLUDED.consent_date = c.consent_date
+           AND (EXCLUDED.status, EXCLUDED.source, EXCLUDED.external_id)
+               IS DISTINCT FROM (c.status, c.source, c.external_id))
+    RETURNING c.version = 1 AS inserted
+)
+SELECT k.keys, k.superseded, f.inserted + w.inserted, w.updated
+FROM (SELECT count(*) FILTER (WHERE winner) AS keys,
+             count(DISTINCT line) FILTER (WHERE (NOT winner OR stored_date > consent_date) AND NOT same) AS superseded
+      FROM staged) k,
+     (SELECT count(*) AS inserted FROM fresh) f,
+     (SELECT count(*) FILTER (WHERE inserted) AS inserted,
+             count(*) FILTER (WHERE NOT inserted) AS updated
+      FROM written) w`
