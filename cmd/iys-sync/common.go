@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/store"
+)
+
+// openStore connects to the settings' database and applies migrations.
+func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	if err := cfg.Require(config.NeedDatabase); err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, cfg.DatabaseURL)
+}
+
+// nextScheduled is when the schedule next fires after now, in its zone.
+func nextScheduled(cfg config.Config, now time.Time) time.Time {
+	sched, err := cron.ParseStandard(cfg.Schedule)
+	if err != nil { // validated by config
+		return time.Time{}
+	}
+	return sched.Next(now.In(cfg.Location()))
+}
+
+// checkCode validates a brand or İYS code: İYS's are numbers, but we only
+// insist on a short token that is safe to put in a URL path.
+func checkCode(flagName, v string) error {
+	if v == "" {
+		return usagef("--%s is required", flagName)
+	}
+	if len(v) > 64 || strings.ContainsAny(v, "/?#% \t") {
+		return usagef("--%s must be İYS's code for it (letters and digits, at most 64), got %q", flagName, v)
+	}
+	return nil
+}
+
+// rfc3339 formats a time for JSON output; the zero time is "".
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/store"
+)
+
+func runInstall(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "install")
+	cf := config.RegisterFlags(fs)
+	brand := fs.String("brand-code", "", "the brand's code at İYS")
+	iysCode := fs.String("iys-code", "", "the brand owner's İYS code")
+	channels := fs.String("channels", "MESAJ,ARAMA,EPOSTA", "the İYS types to sync")
+	rtype := fs.String("recipient-type", string(consent.Bireysel), "BIREYSEL or TACIR: the default for imports")
+	skipVerify := fs.Bool("skip-verify", false, "do not ask İYS whether this API user may write for the brand")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("install takes no operands, got %q", rest[0])
+	}
+	if err := checkCode("brand-code", *brand); err != nil {
+		return err
+	}
+	if err := checkCode("iys-code", *iysCode); err != nil {
+		return err
+	}
+	types, err := parseChannels(*channels)
+	if err != nil {
+		return usagef("--channels: %v", err)
+	}
+	rt, err := consent.ParseRecipientType(*rtype)
+	if err != nil {
+		return usagef("--recipient-type: %v", err)
+	}
+	cfg, err := cf.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	if !*skipVerify {
+		return errors.New("install cannot yet ask İYS for the partner's rights (that check comes with reconciliation, issue 5): " +
+			"check İş Ortaklığı (MESAJ, ARAMA, EPOSTA) and Mutabakat Yönetimi in the İYS panel yourself, then run install again with --skip-verify")
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	c, created, err := st.InstallConnector(ctx, store.Connector{
+		BrandCode: *brand, IYSCode: *iysCode, Channels: types, RecipientType: rt,
+		DefaultSource: consent.SourceWeb, FirstSyncAt: nextScheduled(cfg, now),
+	})
+	if err != nil {
+		return err
+	}
+	verb := "installed"
+	if !created {
+		verb = "already installed, nothing changed"
+	}
+	fmt.Fprintf(e.stdout, "connector %s (İYS code %s, %s) %s.\nIts first sync runs at %s (%s), then every night on %q.\n",
+		c.BrandCode, c.IYSCode, joinTypes(c.Channels), verb,
+		c.FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"), cfg.Timezone, cfg.Schedule)
+	return nil
+}
+
+// parseChannels reads --channels: İYS types, comma-separated, each once.
+func parseChannels(s string) ([]consent.Type, error) {
+	var out []consent.Type
+	for _, p := range strings.Split(s, ",") {
+		t, err := consent.ParseType(strings.TrimSpace(p))
+		if err != nil {
+			return nil, err
+		}
+		for _, seen := range out {
+			if seen == t {
+				return nil, fmt.Errorf("%s is named twice", t)
+			}
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// connectorJSON is one entry of connectors --json.
+type connectorJSON struct {
+	BrandCode     string   `json:"brandCode"`
+	IYSCode       string   `json:"iysCode"`
+	Channels      []string `json:"channels"`
+	RecipientType string   `json:"recipientType"`
+	DefaultSource string   `json:"defaultSource"`
+	State         string   `json:"state"`
+	InstalledAt   string   `json:"installedAt"`
+	FirstSyncAt   string   `json:"firstSyncAt"`
+	Verified      bool     `json:"verified"`
+}
+
+func runConnectors(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "connectors")
+	cf := config.RegisterFlags(fs)
+	jsonOut := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cs, err := st.Connectors(ctx)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		out := struct {
+			Connectors []connectorJSON `json:"connectors"`
+		}{Connectors: []connectorJSON{}}
+		for _, c := range cs {
+			out.Connectors = append(out.Connectors, connectorJSON{
+				BrandCode: c.BrandCode, IYSCode: c.IYSCode, Channels: typeStrings(c.Channels),
+				RecipientType: string(c.RecipientType), DefaultSource: string(c.DefaultSource), State: c.State,
+				InstalledAt: rfc3339(c.InstalledAt), FirstSyncAt: rfc3339(c.FirstSyncAt), Verified: c.VerifiedAt != nil,
+			})
+		}
+		return json.NewEncoder(e.stdout).Encode(out)
+	}
+	if len(cs) == 0 {
+		fmt.Fprintln(e.stdout, "No connectors. Install one with: iys-sync install --brand-code CODE --iys-code CODE")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BRAND\tIYS CODE\tCHANNELS\tRECIPIENT\tSTATE\tINSTALLED\tFIRST SYNC")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.BrandCode, c.IYSCode, joinTypes(c.Channels), c.RecipientType,
+			c.State, c.InstalledAt.In(cfg.Location()).Format("2006-01-02 15:04"), c.FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+func typeStrings(ts []consent.Type) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = string(t)
+	}
+	return out
+}

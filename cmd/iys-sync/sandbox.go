@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/iys-sync/iys-sync/internal/sandbox"
+)
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func runSandbox(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "sandbox")
+	var o sandbox.Options
+	var deny listFlag
+	fs.StringVar(&o.Addr, "addr", sandbox.DefaultAddr, "listen address")
+	fs.StringVar(&o.Username, "username", sandbox.DefaultUsername, "the one API user it accepts")
+	fs.StringVar(&o.Password, "password", sandbox.DefaultPassword, "that user's password (a test credential, not a secret)")
+	fs.StringVar(&o.IntegratorCode, "integrator-code", "", "the partner's integrator code; empty accepts any")
+	fs.Float64Var(&o.BulkRate, "bulk-rate", 0, "bulk requests per second accepted before answering 429 (0 = unlimited)")
+	fs.IntVar(&o.LoginLimit, "login-limit", 0, "password logins per hour before answering H084 (0 = unlimited)")
+	fs.DurationVar(&o.Latency, "latency", 0, "delay added to every answer")
+	fs.Float64Var(&o.FailRate, "fail-rate", 0, "share of requests answered with 500 or 503 at random (0..1)")
+	fs.DurationVar(&o.AsyncDelay, "async-delay", 0, "how long a bulk request stays enqueue before its result")
+	fs.DurationVar(&o.TokenTTL, "token-ttl", sandbox.DefaultTokenTTL, "access token lifetime")
+	fs.DurationVar(&o.FeedDelay, "feed-delay", 0, "hide changes younger than this from the changes feed (İYS: 1h)")
+	fs.Int64Var(&o.Seed, "seed", 0, "random seed for faults (0 = time-based)")
+	fs.Var(&deny, "deny-brand", "answer 403 for this brand code, as İYS does without partner permission (repeatable)")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("sandbox takes no operands, got %q", rest[0])
+	}
+	o.DenyBrands = deny
+	return sandbox.ListenAndServe(ctx, o, func(addr string) {
+		fmt.Fprintf(e.stdout, "listening on http://%s\n", addr)
+	})
+}

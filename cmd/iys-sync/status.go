@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/store"
+)
+
+// statusJSON is status --json of the contract. LastRun and Pull are null
+// until the connector has had a run or a pull.
+type statusJSON struct {
+	Connectors []connectorStatus `json:"connectors"`
+}
+
+type connectorStatus struct {
+	BrandCode   string           `json:"brandCode"`
+	IYSCode     string           `json:"iysCode"`
+	State       string           `json:"state"`
+	InstalledAt string           `json:"installedAt"`
+	FirstSyncAt string           `json:"firstSyncAt"`
+	Records     recordCounts     `json:"records"`
+	Outcomes    outcomeCounts    `json:"outcomes"`
+	LastRun     *json.RawMessage `json:"lastRun"`
+	Pull        *json.RawMessage `json:"pull"`
+}
+
+// outcomeCounts keeps the contract's order, which a map would lose.
+type outcomeCounts struct {
+	Accepted      int `json:"accepted"`
+	AlreadyInIYS  int `json:"already_in_iys"`
+	NoPriorRecord int `json:"no_prior_record"`
+	Superseded    int `json:"superseded"`
+	TooOld        int `json:"too_old"`
+	Invalid       int `json:"invalid"`
+	Unknown       int `json:"unknown"`
+	FromIYS       int `json:"from_iys"`
+}
+
+type recordCounts struct {
+	Pending  int `json:"pending"`
+	InFlight int `json:"inFlight"`
+	Synced   int `json:"synced"`
+	Rejected int `json:"rejected"`
+	Failed   int `json:"failed"`
+}
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "status")
+	cf := config.RegisterFlags(fs)
+	brand := fs.String("brand-code", "", "only this connector")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var cs []store.Connector
+	if *brand != "" {
+		c, err := st.Connector(ctx, *brand)
+		if err != nil {
+			return err
+		}
+		cs = []store.Connector{c}
+	} else if cs, err = st.Connectors(ctx); err != nil {
+		return err
+	}
+	out := statusJSON{Connectors: []connectorStatus{}}
+	for _, c := range cs {
+		states, outcomes, err := st.Counts(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		s := connectorStatus{
+			BrandCode: c.BrandCode, IYSCode: c.IYSCode, State: c.State,
+			InstalledAt: rfc3339(c.InstalledAt), FirstSyncAt: rfc3339(c.FirstSyncAt),
+			Records: recordCounts{
+				Pending: states[consent.StatePending], InFlight: states[consent.StateInFlight], Synced: states[consent.StateSynced],
+				Rejected: states[consent.StateRejected], Failed: states[consent.StateFailed],
+			},
+			Outcomes: outcomeCounts{
+				Accepted: outcomes[consent.OutcomeAccepted], AlreadyInIYS: outcomes[consent.OutcomeAlreadyInIYS],
+				NoPriorRecord: outcomes[consent.OutcomeNoPriorRecord], Superseded: outcomes[consent.OutcomeSuperseded],
+				TooOld: outcomes[consent.OutcomeTooOld], Invalid: outcomes[consent.OutcomeInvalid],
+				Unknown: outcomes[consent.OutcomeUnknown], FromIYS: outcomes[consent.OutcomeFromIYS],
+			},
+		}
+		out.Connectors = append(out.Connectors, s)
+	}
+	if *jsonOut {
+		return json.NewEncoder(e.stdout).Encode(out)
+	}
+	if len(out.Connectors) == 0 {
+		fmt.Fprintln(e.stdout, "No connectors. Install one with: iys-sync install --brand-code CODE --iys-code CODE")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BRAND\tSTATE\tPENDING\tIN FLIGHT\tSYNCED\tREJECTED\tFAILED\tFIRST SYNC")
+	for i, s := range out.Connectors {
+		r := s.Records
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", s.BrandCode, s.State, r.Pending, r.InFlight, r.Synced, r.Rejected, r.Failed,
+			cs[i].FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
