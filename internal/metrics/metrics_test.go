@@ -1,0 +1,102 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	b, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(b)
+}
+
+func TestMetricsExposition(t *testing.T) {
+	m := New()
+	m.Records("600001", "accepted", 7)
+	m.Records("600001", "no_prior_record", 0) // no sample for zero
+	m.Batch("600001", 250*time.Millisecond)
+	m.Request("consents/request", "200")
+	m.Run("600001", "completed", 3, time.Now().Add(-90*time.Second))
+	m.Pull("600001", time.Now().Add(-6*24*time.Hour), 1)
+	code, body := get(t, m.Handler(func(context.Context) error { return nil }), "/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		`iys_sync_records_total{brand_code="600001",outcome="accepted"} 7`,
+		`iys_sync_batch_duration_seconds_count{brand_code="600001"} 1`,
+		`iys_requests_total{endpoint="consents/request",result="200"} 1`,
+		`iys_sync_runs_total{brand_code="600001",status="completed"} 1`,
+		`iys_sync_pending_records{brand_code="600001"} 3`,
+		`iys_sync_pull_warning{brand_code="600001"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `outcome="no_prior_record"`) {
+		t.Error("a zero count made a sample")
+	}
+	// Seconds since: computed at scrape time, so about 90 s, not 0.
+	if !strings.Contains(body, `iys_sync_seconds_since_last_success{brand_code="600001"} 9`) {
+		t.Errorf("seconds since last success not about 90:\n%s", grep(body, "since_last_success"))
+	}
+	if !strings.Contains(body, `iys_sync_seconds_since_last_pull{brand_code="600001"} 5184`) {
+		t.Errorf("seconds since last pull not about 6 days:\n%s", grep(body, "since_last_pull"))
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestProbes(t *testing.T) {
+	var readyErr error
+	h := New().Handler(func(context.Context) error { return readyErr })
+	if code, _ := get(t, h, "/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, _ := get(t, h, "/readyz"); code != 200 {
+		t.Errorf("/readyz = %d while ready", code)
+	}
+	readyErr = errors.New("database: connection refused")
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "connection refused") {
+		t.Errorf("/readyz = %d %q while the database is down", code, body)
+	}
+}
+
+func TestServeStopsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- New().Serve(ctx, "127.0.0.1:0", func(context.Context) error { return nil }, zap.NewNop())
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+}
