@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -18,6 +20,16 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 		return nil, err
 	}
 	return store.Open(ctx, cfg.DatabaseURL)
+}
+
+// newIYSClient builds the İYS client of the settings: one per process, so
+// that every goroutine shares its token.
+func newIYSClient(cfg config.Config, log *zap.Logger) (*iysclient.Client, error) {
+	if err := cfg.Require(config.NeedIYS); err != nil {
+		return nil, err
+	}
+	return iysclient.New(cfg.APIURL, iysclient.Credentials{Username: cfg.Username, Password: cfg.Password},
+		iysclient.WithLogger(log), iysclient.WithRateLimit(cfg.RateLimit, 1))
 }
 
 // nextScheduled is when the schedule next fires after now, in its zone.

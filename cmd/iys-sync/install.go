@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/rights"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -47,24 +47,38 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !*skipVerify {
-		return errors.New("install cannot yet ask İYS for the partner's rights (that check comes with reconciliation, issue 5): " +
-			"check İş Ortaklığı (MESAJ, ARAMA, EPOSTA) and Mutabakat Yönetimi in the İYS panel yourself, then run install again with --skip-verify")
-	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	now := time.Now()
+	var verifiedAt *time.Time
+	if !*skipVerify {
+		if err := cfg.Require(config.NeedIYS); err != nil {
+			return fmt.Errorf("install asks İYS whether this API user may write for the brand (or pass --skip-verify): %w", err)
+		}
+		client, err := newIYSClient(cfg, newLogger(cfg, e.stderr))
+		if err != nil {
+			return err
+		}
+		if err := rights.Check(ctx, client, rights.Request{IntegratorCode: cfg.IntegratorCode, IYSCode: *iysCode,
+			BrandCode: *brand, Channels: types}); err != nil {
+			return err
+		}
+		verifiedAt = &now
+	}
 	c, created, err := st.InstallConnector(ctx, store.Connector{
 		BrandCode: *brand, IYSCode: *iysCode, Channels: types, RecipientType: rt,
-		DefaultSource: consent.SourceWeb, FirstSyncAt: nextScheduled(cfg, now),
+		DefaultSource: consent.SourceWeb, FirstSyncAt: nextScheduled(cfg, now), VerifiedAt: verifiedAt,
 	})
 	if err != nil {
 		return err
 	}
 	verb := "installed"
+	if verifiedAt != nil {
+		verb = "checked with İYS and installed"
+	}
 	if !created {
 		verb = "already installed, nothing changed"
 	}

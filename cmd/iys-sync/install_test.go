@@ -1,0 +1,56 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/sandbox"
+)
+
+func sandboxEnv(t *testing.T, opts sandbox.Options) map[string]string {
+	t.Helper()
+	opts.Brands = append(opts.Brands, sandbox.Brand{IYSCode: "700001", BrandCode: "600001", Name: "Demo"})
+	sb, err := sandbox.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(srv.Close)
+	return map[string]string{"IYS_DATABASE_URL": pgtest.NewDB(t), "IYS_API_URL": srv.URL,
+		"IYS_USERNAME": sandbox.DefaultUsername, "IYS_PASSWORD": sandbox.DefaultPassword, "IYS_INTEGRATOR_CODE": "900001"}
+}
+
+func TestInstallAsksIYS(t *testing.T) {
+	environ := sandboxEnv(t, sandbox.Options{DenyBrands: []string{"600001"}})
+	r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001")
+	if r.code != exitFatal || !strings.Contains(r.stderr, "İş Ortaklığı") || !strings.Contains(r.stderr, "Mutabakat Yönetimi") {
+		t.Fatalf("denied brand: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if r := runCmd(t, environ, "connectors", "--json"); strings.Contains(r.stdout, "600001") {
+		t.Fatalf("a refused install registered the connector: %s", r.stdout)
+	}
+	// --skip-verify installs without asking.
+	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001", "--skip-verify"); r.code != 0 {
+		t.Fatalf("--skip-verify: exit %d, %s", r.code, r.stderr)
+	}
+
+	environ = sandboxEnv(t, sandbox.Options{})
+	r = runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001")
+	if r.code != 0 || !strings.Contains(r.stdout, "checked with İYS") {
+		t.Fatalf("granted brand: exit %d, %s %s", r.code, r.stdout, r.stderr)
+	}
+	var out struct {
+		Connectors []connectorJSON `json:"connectors"`
+	}
+	r = runCmd(t, environ, "connectors", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Connectors) != 1 || !out.Connectors[0].Verified {
+		t.Fatalf("connectors: %v %s", err, r.stdout)
+	}
+	delete(environ, "IYS_PASSWORD")
+	if r := runCmd(t, environ, "install", "--brand-code", "600002", "--iys-code", "700001"); r.code != exitFatal || !strings.Contains(r.stderr, "IYS_PASSWORD") {
+		t.Fatalf("no password: exit %d, %s", r.code, r.stderr)
+	}
+}
