@@ -130,3 +130,28 @@ func TestImportNeedsAnInstalledConnectorWithTheChannel(t *testing.T) {
 		t.Errorf("a channel the connector lacks: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+func TestReport(t *testing.T) {
+	environ, db := installed(t)
+	f := writeFile(t, "a.txt", "905331234562; SMS; ONAY; "+uploadTime(time.Now().Add(-time.Hour))+"; ext,1\n905331234563; SMS; RET; "+uploadTime(time.Now().Add(-time.Hour))+"\n")
+	if r := runCmd(t, environ, "import", "--brand-code", "B1", "--channel", "sms", f); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if _, err := db.Exec(`UPDATE consents SET state = 'rejected', outcome = 'no_prior_record', iys_code = 'H175', iys_message = 'first record cannot be RET' WHERE status = 'RET'`); err != nil {
+		t.Fatal(err)
+	}
+	r := runCmd(t, environ, "report", "--brand-code", "B1", "--state", "rejected")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "recipient,recipientType,type,status,consentDate") ||
+		!strings.Contains(lines[1], "+905331234563,BIREYSEL,MESAJ,RET,") || !strings.Contains(lines[1], ",rejected,no_prior_record,H175,first record cannot be RET,0") {
+		t.Fatalf("report --state rejected: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCmd(t, environ, "report", "--brand-code", "B1", "--format", "json")
+	var rows []reportRow
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 2 || rows[0].ExternalID != "ext,1" || rows[0].State != "pending" {
+		t.Fatalf("report --format json: %v %s", err, r.stdout)
+	}
+	if r := runCmd(t, environ, "report", "--brand-code", "B1", "--outcome", "nope"); r.code != exitUsage {
+		t.Fatalf("bad outcome: exit %d", r.code)
+	}
+}

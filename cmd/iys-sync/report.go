@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/store"
+)
+
+// reportRow is one record of report: what the people who fix rejected
+// records need. It is the operator's own export, so recipients are whole.
+type reportRow struct {
+	Recipient     string `json:"recipient"`
+	RecipientType string `json:"recipientType"`
+	Type          string `json:"type"`
+	Status        string `json:"status"`
+	ConsentDate   string `json:"consentDate"`
+	Source        string `json:"source"`
+	ExternalID    string `json:"externalId"`
+	State         string `json:"state"`
+	Outcome       string `json:"outcome"`
+	IYSCode       string `json:"iysCode"`
+	IYSMessage    string `json:"iysMessage"`
+	Attempts      int    `json:"attempts"`
+}
+
+var reportHeader = []string{"recipient", "recipientType", "type", "status", "consentDate", "source", "externalId",
+	"state", "outcome", "iysCode", "iysMessage", "attempts"}
+
+func (r reportRow) fields() []string {
+	return []string{r.Recipient, r.RecipientType, r.Type, r.Status, r.ConsentDate, r.Source, r.ExternalID,
+		r.State, r.Outcome, r.IYSCode, r.IYSMessage, strconv.Itoa(r.Attempts)}
+}
+
+func runReport(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "report")
+	cf := config.RegisterFlags(fs)
+	brand := fs.String("brand-code", "", "the connector's brand code")
+	state := fs.String("state", "", "only records in this state: pending, in_flight, synced, rejected or failed")
+	outcome := fs.String("outcome", "", "only records with this outcome (accepted, no_prior_record, ...)")
+	format := fs.String("format", "csv", "csv or json")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkCode("brand-code", *brand); err != nil {
+		return err
+	}
+	f := store.Filter{State: consent.State(*state), Outcome: consent.Outcome(*outcome)}
+	if *state != "" && !slices.Contains(consent.States, f.State) {
+		return usagef("--state %q: want pending, in_flight, synced, rejected or failed", *state)
+	}
+	if *outcome != "" && !slices.Contains(consent.Outcomes, f.Outcome) {
+		return usagef("--outcome %q: want one of %v", *outcome, consent.Outcomes)
+	}
+	if *format != "csv" && *format != "json" {
+		return usagef("--format %q: want csv or json", *format)
+	}
+	cfg, err := cf.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := st.Connector(ctx, *brand)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(e.stdout)
+	var emit func(reportRow) error
+	var finish func() error
+	if *format == "csv" {
+		cw := csv.NewWriter(w)
+		if err := cw.Write(reportHeader); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		emit = func(r reportRow) error { return cw.Write(r.fields()) }
+		finish = func() error { cw.Flush(); return cw.Error() }
+	} else {
+		// A JSON array written as it goes: a report of millions stays small.
+		n := 0
+		fmt.Fprint(w, "[")
+		emit = func(r reportRow) error {
+			if n > 0 {
+				fmt.Fprint(w, ",\n")
+			}
+			n++
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			_, err = w.Write(b)
+			return err
+		}
+		finish = func() error { _, err := fmt.Fprintln(w, "]"); return err }
+	}
+	err = st.ConsentsOf(ctx, c.ID, f, func(rec store.Record) error {
+		return emit(reportRow{
+			Recipient: rec.Recipient, RecipientType: string(rec.RecipientType), Type: string(rec.Type),
+			Status: string(rec.Status), ConsentDate: rec.ConsentDate.String(), Source: string(rec.Source),
+			ExternalID: rec.ExternalID, State: string(rec.State), Outcome: string(rec.Outcome.V),
+			IYSCode: rec.IYSCode.String, IYSMessage: rec.IYSMessage.String, Attempts: rec.Attempts,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := finish(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return w.Flush()
+}
