@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# bench-import-cli.sh: time the whole import path, `iys-sync import` of an SMS
+# upload file run end to end as a process, against a bare COPY of the same
+# rows (already parsed: COPY input generated alongside the file) into a table like
+# consents, in the same run, and check the targets: the import takes at most
+# 2x the bare COPY, and the iys-sync process peaks under 100 MB of memory.
+#
+#   scripts/bench-import-cli.sh [--rows N] [--rounds N] [--server URL | --test-server]
+#
+#   --rows N       lines of the generated file (default 1000000)
+#   --rounds N     measurements of each, alternating; the best of each counts (default 3)
+#   --server URL   use this server (a database URL whose user may CREATE DATABASE)
+#                  instead of a throwaway cluster; it gets databases iys_bench_bare and iys_bench_import
+#   --test-server  the same with $IYS_TEST_DATABASE_URL
+#
+# The file: distinct, valid Türkiye mobile numbers in scrambled order, consent
+# times within the last day (Türkiye time), four platforms, ONAY and RET,
+# external ids. Each import goes into a fresh database with an installed
+# connector. The bare COPY is timed from BEGIN to the end of COMMIT by a small
+# Go program (scripts/benchtool) that streams that input untouched through
+# lib/pq, in COPY's text format as the importer's own COPY (CSV is ~4% slower);
+# the import is timed from exec to exit. Peak RSS is that of the iys-sync
+# process alone (GNU time's %M, else VmHWM polled from /proc), never the
+# server's. Needs Go and the machine's PostgreSQL binaries (initdb, postgres)
+# for the throwaway cluster; generated files go under $TMPDIR (about 140 bytes
+# a line). Exits 1 when a target is missed.
+set -euo pipefail
+
+rows=1000000 rounds=3 server=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--rows) rows=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
+	--server) server=$2; shift 2 ;;
+	--test-server)
+		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
+		shift ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+	*) echo "bench-import-cli.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	esac
+done
+case "$rows$rounds" in *[!0-9]*) echo "bench-import-cli.sh: --rows and --rounds take positive numbers" >&2; exit 2 ;; esac
+if [ "$rows" -lt 1 ] || [ "$rounds" -lt 1 ]; then
+	echo "bench-import-cli.sh: --rows and --rounds take positive numbers" >&2
+	exit 2
+fi
+
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+cluster_pid=""
+cleanup() {
+	if [ -n "$cluster_pid" ]; then
+		kill -TERM "$cluster_pid" 2>/dev/null || true
+		wait "$cluster_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+go build -o "$work/iys-sync" ./cmd/iys-sync
+go build -o "$work/benchtool" ./scripts/benchtool
+bt="$work/benchtool"
+
+# How to measure the importing process's peak RSS.
+if /usr/bin/time -f %M true >/dev/null 2>&1; then
+	rss_by="GNU time %M"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 &&
+	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null 2>&1 ||
+		{ apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null 2>&1; }; } &&
+	/usr/bin/time -f %M true >/dev/null 2>&1; then
+	rss_by="GNU time %M (installed now)"
+else
+	rss_by="VmHWM polled from /proc every 20 ms"
+fi
+
+if [ -z "$server" ]; then
+	"$bt" cluster -url-file "$work/url" 2>"$work/cluster.err" &
+	cluster_pid=$!
+	for _ in $(seq 600); do
+		[ -s "$work/url" ] && break
+		if ! kill -0 "$cluster_pid" 2>/dev/null; then
+			cat "$work/cluster.err" >&2
+			echo "bench-import-cli.sh: the throwaway cluster did not start" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	[ -s "$work/url" ] || { echo "bench-import-cli.sh: the throwaway cluster did not start in 60 s" >&2; exit 1; }
+	admin=$(cat "$work/url")
+	server_name="throwaway cluster (fsync off)"
+else
+	admin=$server
+	server_name="the given server"
+fi
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+echo "machine:   $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2/1048576 }' /proc/meminfo) memory, $(uname -sr)"
+echo "server:    $server_name, $("$bt" sql -url "$admin" "SELECT split_part(version(), ' ', 1) || ' ' || split_part(version(), ' ', 2)")"
+echo "go:        $(go env GOVERSION)"
+echo "peak RSS:  $rss_by"
+
+t=$(now)
+"$bt" gen -rows "$rows" -upload "$work/sms.txt" -copy "$work/bare.tsv"
+echo "generated: $rows lines, $(du -m "$work/sms.txt" | cut -f1) MB upload file and $(du -m "$work/bare.tsv" | cut -f1) MB COPY input in $(secs "$t" "$(now)") s"
+
+# The bare COPY's database: the schema comes from install, as the import's.
+bare_db=$("$bt" freshdb -url "$admin" -name iys_bench_bare)
+IYS_DATABASE_URL=$bare_db "$work/iys-sync" install --brand-code B --iys-code I --skip-verify >/dev/null
+
+bare_s=() import_s=() import_cpu=() rss_kb=()
+
+run_bare() {
+	local s
+	s=$("$bt" copy -url "$bare_db" -copy "$work/bare.tsv")
+	bare_s+=("$s")
+}
+
+run_import() {
+	local db t0 t1 rc=0 hwm=0 v pid
+	db=$("$bt" freshdb -url "$admin" -name iys_bench_import)
+	IYS_DATABASE_URL=$db "$work/iys-sync" install --brand-code B --iys-code I --skip-verify >/dev/null
+	"$bt" sql -url "$db" CHECKPOINT >/dev/null 2>&1 || true # a superuser's; best effort
+	import_db=$db
+	if [ "${rss_by#GNU}" != "$rss_by" ]; then
+		t0=$(now)
+		IYS_DATABASE_URL=$db /usr/bin/time -f '%M %U %S' -o "$work/time.out" \
+			"$work/iys-sync" import --brand-code B --channel sms "$work/sms.txt" >"$work/import.out" 2>"$work/import.err" || rc=$?
+		t1=$(now)
+		read -r hwm user sys <"$work/time.out"
+		import_cpu+=("$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')")
+	else
+		t0=$(now)
+		IYS_DATABASE_URL=$db "$work/iys-sync" import --brand-code B --channel sms "$work/sms.txt" >"$work/import.out" 2>"$work/import.err" &
+		pid=$!
+		while kill -0 "$pid" 2>/dev/null; do
+			v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+			[ -n "$v" ] && hwm=$v
+			sleep 0.02
+		done
+		wait "$pid" || rc=$?
+		t1=$(now)
+		import_cpu+=("n/a")
+	fi
+	if [ "$rc" != 0 ] || ! grep -q " $rows imported\$" "$work/import.out"; then
+		echo "bench-import-cli.sh: the import failed (exit $rc):" >&2
+		cat "$work/import.out" "$work/import.err" >&2
+		exit 1
+	fi
+	import_s+=("$(secs "$t0" "$t1")")
+	rss_kb+=("$hwm")
+}
+
+for ((r = 1; r <= rounds; r++)); do
+	if ((r % 2)); then run_bare; run_import; else run_import; run_bare; fi
+	echo "round $r:   bare COPY ${bare_s[r - 1]} s, import ${import_s[r - 1]} s (CPU of iys-sync: ${import_cpu[r - 1]} s), peak RSS $(awk -v k="${rss_kb[r - 1]}" 'BEGIN { printf "%.1f", k / 1024 }') MB"
+done
+
+# The yardstick must hold what the import stored, or the comparison is moot.
+same_q="SELECT md5(string_agg(concat_ws(',', recipient, recipient_type, type, status, extract(epoch FROM consent_date)::bigint, source, external_id), '|' ORDER BY recipient, type)) FROM"
+if [ "$("$bt" sql -url "$bare_db" "$same_q bare")" != "$("$bt" sql -url "$import_db" "$same_q consents")" ]; then
+	echo "bench-import-cli.sh: the bare table and the imported consents differ: the COPY input does not match the upload file" >&2
+	exit 1
+fi
+
+best() { printf '%s\n' "$@" | sort -g | head -1; }
+worst() { printf '%s\n' "$@" | sort -g | tail -1; }
+b=$(best "${bare_s[@]}") i=$(best "${import_s[@]}")
+ratio=$(awk -v i="$i" -v b="$b" 'BEGIN { printf "%.2f", i / b }')
+rss_mb=$(awk -v k="$(worst "${rss_kb[@]}")" 'BEGIN { printf "%.1f", k / 1024 }')
+verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo FAIL; fi; }
+ratio_ok=$(verdict "$ratio <= 2.0") rss_ok=$(verdict "$rss_mb < 100")
+
+echo
+echo "rows:            $rows (best of $rounds rounds; the bare table and consents hold the same rows)"
+echo "bare COPY:       $b s"
+echo "iys-sync import: $i s"
+echo "ratio:           $ratio (target <= 2.0): $ratio_ok"
+echo "peak RSS:        $rss_mb MB, the highest of the rounds (target < 100): $rss_ok"
+[ "$ratio_ok" = PASS ] && [ "$rss_ok" = PASS ]
