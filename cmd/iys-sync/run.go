@@ -23,7 +23,11 @@ func commands() []command {
 		{"import", "import email or SMS upload files as pending consents", runImport},
 		{"status", "show each connector's records and runs", runStatus},
 		{"report", "export per-record outcomes as CSV or JSON", runReport},
+		{"demo", "run the whole job on a throwaway database and the sandbox", runDemo},
 		{"sandbox", "run the local İYS simulator", runSandbox},
+		{"serve", "run the nightly scheduler until SIGTERM (the default)", func(ctx context.Context, e *env, args []string) error {
+			return runServe(ctx, e, args)
+		}},
 	}
 }
 
@@ -62,15 +66,6 @@ var notBuilt = map[string]string{
 	"serve": "the scheduler comes with the sync engine (issue 4)",
 	"pull":  "pulling İYS changes comes with reconciliation (issue 5)",
 	"demo":  "the demo comes with the sync engine (issue 4)",
-}
-
-func runServeOrNow(_ context.Context, _ *env, args []string) error {
-	for _, a := range args {
-		if a == "--run-now" || a == "-run-now" {
-			return errors.New("--run-now is not built yet: it comes with the sync engine (issue 4)")
-		}
-	}
-	return errors.New("serve is not built yet: the scheduler comes with the sync engine (issue 4)")
 }
 
 func printUsage(w io.Writer) {

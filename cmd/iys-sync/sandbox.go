@@ -17,7 +17,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func runSandbox(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "sandbox")
 	var o sandbox.Options
-	var deny listFlag
+	var deny, brands listFlag
 	fs.StringVar(&o.Addr, "addr", sandbox.DefaultAddr, "listen address")
 	fs.StringVar(&o.Username, "username", sandbox.DefaultUsername, "the one API user it accepts")
 	fs.StringVar(&o.Password, "password", sandbox.DefaultPassword, "that user's password (a test credential, not a secret)")
@@ -30,6 +30,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.TokenTTL, "token-ttl", sandbox.DefaultTokenTTL, "access token lifetime")
 	fs.DurationVar(&o.FeedDelay, "feed-delay", 0, "hide changes younger than this from the changes feed (İYS: 1h)")
 	fs.Int64Var(&o.Seed, "seed", 0, "random seed for faults (0 = time-based)")
+	fs.Var(&brands, "brand", "IYSCODE:BRANDCODE[:NAME] of a brand the account holds, listed before its first consent (repeatable)")
 	fs.Var(&deny, "deny-brand", "answer 403 for this brand code, as İYS does without partner permission (repeatable)")
 	rest, err := parse(fs, args)
 	if err != nil {
@@ -39,6 +40,17 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		return usagef("sandbox takes no operands, got %q", rest[0])
 	}
 	o.DenyBrands = deny
+	for _, b := range brands {
+		parts := strings.SplitN(b, ":", 3)
+		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			return usagef("--brand %q: want IYSCODE:BRANDCODE or IYSCODE:BRANDCODE:NAME", b)
+		}
+		br := sandbox.Brand{IYSCode: parts[0], BrandCode: parts[1], Name: parts[1]}
+		if len(parts) == 3 {
+			br.Name = parts[2]
+		}
+		o.Brands = append(o.Brands, br)
+	}
 	return sandbox.ListenAndServe(ctx, o, func(addr string) {
 		fmt.Fprintf(e.stdout, "listening on http://%s\n", addr)
 	})

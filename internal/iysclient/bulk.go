@@ -75,7 +75,7 @@ func (c *Client) SubmitBulk(ctx context.Context, iysCode, brandCode string, item
 	}
 	var w wireSubmit
 	err = c.do(ctx, call{name: "submit bulk", method: http.MethodPost,
-		path: pathSubmitBulk(iysCode, brandCode), body: items}, &w)
+		path: pathSubmitBulk(iysCode, brandCode), body: items, paced: true}, &w)
 	if err != nil {
 		return nil, fmt.Errorf("submit bulk: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 // limit, and a 429 slows the client down by itself anyway.
 const (
 	DefaultTimeout       = 30 * time.Second // one HTTP exchange, body included
-	DefaultRateLimit     = 2.0              // requests per second to the API (token endpoint apart)
+	DefaultRateLimit     = 2.0              // bulk submissions per second (other calls are not paced)
 	DefaultBurst         = 1
 	DefaultSlowdown      = time.Minute // how long a 429 halves the rate
 	DefaultInitialWait   = 500 * time.Millisecond
@@ -111,8 +111,10 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithRateLimit paces requests to the API at rps per second with bursts of
-// burst; rps 0 means no pacing (then a 429 is only met by backoff).
+// WithRateLimit paces bulk submissions (POST consents/request) at rps per
+// second with bursts of burst; rps 0 means no pacing (then a 429 is only met
+// by backoff). Other calls (polls, pulls, queries, logins) are not paced: a
+// 429 on any of them still slows the bulk pace down for a while.
 func WithRateLimit(rps float64, burst int) Option {
 	return func(c *config) error {
 		switch {

@@ -32,6 +32,10 @@ type call struct {
 	query  url.Values
 	body   any    // JSON, marshalled once and re-sent unchanged on every try
 	accept string // "" for JSON
+	// paced: the call waits for the rate limiter. Only bulk submissions
+	// are paced (IYS_RATE_LIMIT is bulk requests per second); polls, pulls
+	// and queries go at once, so a slow bulk rate never delays a result.
+	paced bool
 }
 
 // callState is what the tries of one call share.
@@ -154,10 +158,12 @@ func (c *Client) try(ctx context.Context, cl call, u *url.URL, payload []byte, s
 	return apiErr
 }
 
-// send waits for the rate limiter and makes one HTTP request.
+// send waits for the rate limiter (paced calls only) and makes one HTTP request.
 func (c *Client) send(ctx context.Context, cl call, u *url.URL, payload []byte, tok string, st *callState) (*http.Response, error) {
-	if err := c.limiter.Wait(ctx); err != nil {
-		return nil, err
+	if cl.paced {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var body io.Reader
 	if payload != nil {

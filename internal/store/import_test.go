@@ -145,6 +145,9 @@ func testImportNewerResetsAnyState(t *testing.T, s *Store) {
 		first = append(first, sms(t, i+1, fmt.Sprintf("+90533123450%d", i), consent.StatusOnay, "15.05.2025 14:00:00"))
 	}
 	importRows(t, s, c.ID, first...)
+	// batch_id references batches (0002): the records' last batch is batch 7.
+	execSQL(t, s, `INSERT INTO runs (id, connector_id, trigger) VALUES (7, $1, 'run-now')`, c.ID)
+	execSQL(t, s, `INSERT INTO batches (id, connector_id, run_id, size) VALUES (7, $1, 7, 5)`, c.ID)
 	for i, st := range states {
 		execSQL(t, s, `UPDATE consents SET state = $1, outcome = NULLIF($2, ''), iys_code = 'H174', iys_message = 'm',
 			transaction_id = 'tx', batch_id = 7, attempts = 3, synced_at = now(), version = 5

@@ -12,6 +12,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the "postgres" driver
@@ -22,6 +23,8 @@ type Store struct {
 	db *sqlx.DB
 	// upsertOnly skips the merge's fast path (tests run both paths).
 	upsertOnly bool
+	// lockCheck is how often LockConnectors checks its connection (0: defaultLockCheck).
+	lockCheck time.Duration
 }
 
 // Open connects, checks the connection and brings the schema up to date.

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The README's first command: the whole job on embedded defaults.
+func TestDemo(t *testing.T) {
+	r := runCmd(t, nil, "demo")
+	if r.code != 0 {
+		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// 3 email records and 4 SMS lines × MESAJ,ARAMA: 7 accepted, 4 not listed.
+	if !regexp.MustCompile(`600001\s+1\s+completed\s+11\s+7\s+4\s+0\s+0\s+0`).MatchString(r.stdout) {
+		t.Errorf("run summary not as expected:\n%s", r.stdout)
+	}
+	if !regexp.MustCompile(`600001\s+active\s+0\s+0\s+7\s+4\s+0`).MatchString(r.stdout) {
+		t.Errorf("final status not as expected:\n%s", r.stdout)
+	}
+	if got := strings.Count(r.stdout, ",rejected,no_prior_record,H175,"); got != 4 {
+		t.Errorf("report lists %d no_prior_record records, want 4:\n%s", got, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "email.txt:4: email: ") {
+		t.Errorf("the bad email line was not reported:\n%s", r.stderr)
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/metrics"
+	engine "github.com/iys-sync/iys-sync/internal/sync"
+)
+
+// stopTimeout bounds how long serve waits, after SIGTERM, for the run in
+// progress to finish or hand back its batches.
+const stopTimeout = 2 * time.Minute
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "serve")
+	cf := config.RegisterFlags(fs)
+	if len(args) > 0 && args[0] == "serve" {
+		args = args[1:]
+	}
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("serve takes no operands, got %q", rest[0])
+	}
+	cfg, err := cf.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+	defer log.Sync() //nolint:errcheck // stderr
+	m := metrics.New()
+	s, err := newSyncer(ctx, cfg, log, m)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	job := func(ctx context.Context, deadline time.Time) {
+		sum, err := s.eng.Run(ctx, engine.RunRequest{Trigger: engine.TriggerSchedule, Deadline: deadline})
+		if err != nil {
+			log.Error("scheduled run could not start", zap.Error(err))
+			return
+		}
+		for _, c := range sum.Connectors {
+			if !c.Skipped {
+				m.Run(c.BrandCode, string(c.Status), c.Pending, time.Now())
+			}
+		}
+	}
+	sched, err := engine.NewScheduler(cfg.Schedule, cfg.Location(), cfg.Window, job, log)
+	if err != nil {
+		return err
+	}
+	sched.Start()
+
+	errc := make(chan error, 1)
+	if cfg.MetricsAddr != "" {
+		go func() {
+			errc <- m.Serve(ctx, cfg.MetricsAddr, func(ctx context.Context) error { return s.st.Ping(ctx) }, log)
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		// The listener failed at start (address in use...): stop, do not run blind.
+		stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		sched.Stop(stopCtx) //nolint:errcheck // the listener's error is the one to report
+		return err
+	}
+	log.Info("stopping: the run in progress finishes or hands back its batches")
+	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := sched.Stop(stopCtx); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if cfg.MetricsAddr != "" {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+)
+
+// Run is one run of the sync engine over one connector.
+type Run struct {
+	ID          int64             `db:"id"`
+	ConnectorID int64             `db:"connector_id"`
+	Trigger     consent.Trigger   `db:"trigger"`
+	StartedAt   time.Time         `db:"started_at"`
+	FinishedAt  sql.NullTime      `db:"finished_at"`
+	Status      consent.RunStatus `db:"status"`
+	Sent        int               `db:"sent"`
+	Accepted    int               `db:"accepted"` // synced: accepted or already in İYS
+	Rejected    int               `db:"rejected"`
+	Retried     int               `db:"retried"`
+	Failed      int               `db:"failed"`
+	Error       sql.NullString    `db:"error"`
+	HeartbeatAt time.Time         `db:"heartbeat_at"`
+}
+
+const runColumns = `id, connector_id, trigger, started_at, finished_at, status, sent, accepted, rejected,
+	retried, failed, error, heartbeat_at`
+
+// SyncConnectors lists the connectors a run serves, by brand code: all of
+// them when brandCodes is nil (the engine skips paused ones), else the named
+// ones, failing with ErrNoConnector on a brand that is not installed.
+func (s *Store) SyncConnectors(ctx context.Context, brandCodes []string) ([]consent.ConnectorRef, error) {
+	var rows []struct {
+		ID        int64  `db:"id"`
+		BrandCode string `db:"brand_code"`
+		IYSCode   string `db:"iys_code"`
+		State     string `db:"state"`
+	}
+	err := s.db.SelectContext(ctx, &rows, `
+		SELECT id, brand_code, iys_code, state FROM connectors
+		WHERE $1::text[] IS NULL OR brand_code = ANY($1)
+		ORDER BY brand_code`, pq.Array(brandCodes))
+	if err != nil {
+		return nil, fmt.Errorf("list connectors to sync: %w", err)
+	}
+	out := make([]consent.ConnectorRef, len(rows))
+	found := make(map[string]bool, len(rows))
+	for i, r := range rows {
+		out[i] = consent.ConnectorRef{ID: r.ID, BrandCode: r.BrandCode, IYSCode: r.IYSCode, Active: r.State == ConnectorActive}
+		found[r.BrandCode] = true
+	}
+	for _, b := range brandCodes {
+		if !found[b] {
+			return nil, fmt.Errorf("connector %s: %w", b, ErrNoConnector)
+		}
+	}
+	return out, nil
+}
+
+// StartRun records the start of a run over a connector and closes the runs
+// of that connector left 'running' by a process that died: the caller holds
+// the connector's run lock, so none of them is alive. They are marked
+// failed with the error "killed (closed by run N)".
+func (s *Store) StartRun(ctx context.Context, connectorID int64, trigger consent.Trigger) (int64, error) {
+	if trigger != consent.TriggerSchedule && trigger != consent.TriggerRunNow {
+		return 0, fmt.Errorf("start run: trigger %q: want schedule or run-now", trigger)
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("start run: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var id int64
+	if err := tx.GetContext(ctx, &id, `
+		INSERT INTO runs (connector_id, trigger) VALUES ($1, $2) RETURNING id`, connectorID, trigger); err != nil {
+		return 0, fmt.Errorf("start run: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE runs SET status = 'failed', finished_at = now(), error = 'killed (closed by run ' || $2::bigint || ')'
+		WHERE connector_id = $1 AND status = 'running' AND id <> $2::bigint`, connectorID, id); err != nil {
+		return 0, fmt.Errorf("start run: close dead runs: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("start run: %w", err)
+	}
+	return id, nil
+}
+
+// FinishRun records how a run ended. Its counters were kept up to date by
+// FinishBatch. It fails if the run is no longer running (a later run closed
+// it: this one had lost its lock).
+func (s *Store) FinishRun(ctx context.Context, runID int64, status consent.RunStatus, errText string) error {
+	switch status {
+	case consent.RunCompleted, consent.RunPartial, consent.RunFailed:
+	default:
+		return fmt.Errorf("finish run %d: status %q: want completed, partial or failed", runID, status)
+	}
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE runs SET status = $2, finished_at = now(), heartbeat_at = now(), error = NULLIF($3, '')
+		WHERE id = $1 AND status = 'running'`, runID, status, errText)
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", runID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("finish run %d: it is not running any more (closed by a later run?)", runID)
+	}
+	return nil
+}
+
+// LastRun returns the connector's latest run (running or finished); ok is
+// false when it never ran.
+func (s *Store) LastRun(ctx context.Context, connectorID int64) (run Run, ok bool, err error) {
+	err = s.db.GetContext(ctx, &run, `SELECT `+runColumns+` FROM runs
+		WHERE connector_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1`, connectorID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("last run: %w", err)
+	}
+	return run, true, nil
+}
+
+// LastFinishedRun returns the connector's latest run that has ended
+// (completed, partial or failed), for status's lastRun; ok is false when
+// none has.
+func (s *Store) LastFinishedRun(ctx context.Context, connectorID int64) (run Run, ok bool, err error) {
+	err = s.db.GetContext(ctx, &run, `SELECT `+runColumns+` FROM runs
+		WHERE connector_id = $1 AND status <> 'running' ORDER BY started_at DESC, id DESC LIMIT 1`, connectorID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("last finished run: %w", err)
+	}
+	return run, true, nil
+}
+
+// RunByID returns one run.
+func (s *Store) RunByID(ctx context.Context, runID int64) (Run, error) {
+	var run Run
+	if err := s.db.GetContext(ctx, &run, `SELECT `+runColumns+` FROM runs WHERE id = $1`, runID); err != nil {
+		return Run{}, fmt.Errorf("run %d: %w", runID, err)
+	}
+	return run, nil
+}

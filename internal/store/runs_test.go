@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+)
+
+func TestRunsStartCloseDeadOnesAndFinish(t *testing.T) {
+	s, _ := newStore(t)
+	a, b := install(t, s, "A"), install(t, s, "B")
+	ctx := context.Background()
+	if _, ok, err := s.LastRun(ctx, a.ID); err != nil || ok {
+		t.Fatalf("LastRun of a connector that never ran: ok=%v err=%v", ok, err)
+	}
+	dead := startRun(t, s, a.ID)  // its process died
+	other := startRun(t, s, b.ID) // another connector's: left alone
+	next := startRun(t, s, a.ID)
+
+	old, err := s.RunByID(ctx, dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Status != consent.RunFailed || !old.FinishedAt.Valid || old.Error.String != fmt.Sprintf("killed (closed by run %d)", next) {
+		t.Fatalf("dead run = %+v, want failed: killed (closed by run %d)", old, next)
+	}
+	if r, _ := s.RunByID(ctx, other); r.Status != consent.RunRunning {
+		t.Fatalf("the other connector's run = %s, want running", r.Status)
+	}
+	if err := s.FinishRun(ctx, next, consent.RunPartial, "window ended"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, next, consent.RunCompleted, ""); err == nil {
+		t.Fatal("a finished run was finished again")
+	}
+	if err := s.FinishRun(ctx, other, consent.RunRunning, ""); err == nil {
+		t.Fatal("a run was finished as running")
+	}
+	last, ok, err := s.LastRun(ctx, a.ID)
+	if err != nil || !ok {
+		t.Fatalf("LastRun: ok=%v err=%v", ok, err)
+	}
+	if last.ID != next || last.Status != consent.RunPartial || last.Error.String != "window ended" ||
+		last.Trigger != consent.TriggerRunNow || !last.FinishedAt.Valid {
+		t.Fatalf("last run = %+v", last)
+	}
+	startRun(t, s, a.ID) // running now
+	fin, ok, err := s.LastFinishedRun(ctx, a.ID)
+	if err != nil || !ok || fin.ID != next {
+		t.Fatalf("LastFinishedRun = %+v, %v, %v; want run %d", fin, ok, err, next)
+	}
+	if _, ok, _ := s.LastFinishedRun(ctx, b.ID); ok {
+		t.Fatal("a connector whose only run is running has a finished run")
+	}
+	if _, err := s.StartRun(ctx, a.ID, "cron"); err == nil {
+		t.Fatal("an unknown trigger was accepted")
+	}
+}
+
+func TestSyncConnectors(t *testing.T) {
+	s, _ := newStore(t)
+	install(t, s, "B")
+	install(t, s, "A")
+	execSQL(t, s, `UPDATE connectors SET state = 'paused' WHERE brand_code = 'B'`)
+	ctx := context.Background()
+	all, err := s.SyncConnectors(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].BrandCode != "A" || !all[0].Active || all[1].BrandCode != "B" || all[1].Active ||
+		all[0].IYSCode != "IYS-A" {
+		t.Fatalf("connectors = %+v", all)
+	}
+	one, err := s.SyncConnectors(ctx, []string{"B"})
+	if err != nil || len(one) != 1 || one[0].BrandCode != "B" {
+		t.Fatalf("named: %+v, %v", one, err)
+	}
+	if _, err := s.SyncConnectors(ctx, []string{"A", "NOPE"}); !errors.Is(err, ErrNoConnector) {
+		t.Fatalf("an unknown brand: %v, want ErrNoConnector", err)
+	}
+}

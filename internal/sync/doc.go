@@ -1,0 +1,50 @@
+// Package sync is the sync engine: one run pushes every pending consent of
+// the connectors it serves to İYS, in bulk requests, until nothing is
+// pending, the window ends or it is stopped.
+//
+// Its name shadows the standard library's sync: this package imports that
+// one as gosync, and callers import this one under a clear name:
+//
+//	import engine "github.com/iys-sync/iys-sync/internal/sync"
+//
+// # A run
+//
+// Run lists the connectors, takes each one's run lock (Store.LockConnectors:
+// a connector locked by another process or replica is skipped and reported
+// so), records a run per connector, and then Options.Concurrency workers
+// serve the connectors round-robin, one task at a time, so that a large
+// brand cannot starve a small one. Per connector, in order:
+//
+//  1. Recovery: batches a dead run left claimed without a requestId give
+//     their records back to pending; batches left submitted with one are
+//     polled and recorded, never sent again; runs left running are closed
+//     as failed ("killed (closed by run N)").
+//  2. Pull (Options.Puller, when set): İYS-side changes first.
+//  3. Push, batch after batch: claim up to BatchSize due pending records
+//     (one statement, FOR UPDATE SKIP LOCKED); refuse locally what
+//     consent.PreCheck refuses (rejected, outcome invalid, never sent);
+//     submit the rest as one asynchronous bulk request; save the requestId
+//     and the subrequestIds before polling; poll with backoff until no item
+//     is enqueue; match results by subrequestId only; write every verdict
+//     in one statement guarded by batch, state and version, so that a newer
+//     consent imported meanwhile stays pending and goes out next.
+//
+// A connector is done when nothing is due: with retries due within
+// Options.RetryWait (and before the deadline) it waits for them, else it
+// stops, partial.
+//
+// # Failures
+//
+// Per record: a verdict class with an outcome (consent.OutcomeOf) is final;
+// a transient one puts the record back to pending with a growing delay until
+// Options.RetryBudget tries are spent, then it fails with the last error.
+// Per request: a transient failure (after the client's own retries) hands
+// the batch back the same way; a configuration refusal (403, login refused,
+// İYS's login cap) hands it back without counting a try and stops the
+// connector's run as failed, saying what to fix; a request İYS should never
+// have received (our bug) is handed back, counted, and stops the connector
+// loudly. Once the run's context ends (shutdown, window), no batch is
+// claimed; the batches in flight get Options.StopGrace to finish, then a
+// batch without a saved requestId is handed back and one with a saved
+// requestId is left submitted for the next run's recovery.
+package sync

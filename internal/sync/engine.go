@@ -1,0 +1,428 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	gosync "sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+)
+
+// Defaults of Options' zero fields.
+const (
+	DefaultBatchSize   = consent.MaxBulkSize
+	DefaultConcurrency = 4
+	DefaultRetryBudget = 8
+	DefaultPollInitial = 2 * time.Second
+	DefaultPollMax     = 30 * time.Second
+	DefaultPollTimeout = 15 * time.Minute
+	DefaultRetryBase   = 30 * time.Second
+	DefaultRetryMax    = 30 * time.Minute
+	DefaultRetryWait   = time.Minute
+	DefaultStopGrace   = 10 * time.Second
+)
+
+// busyPause is how long a connector waits when records are due but none
+// could be claimed (another transaction holds them).
+const busyPause = 200 * time.Millisecond
+
+// Trigger says what started a run: consent.TriggerSchedule or TriggerRunNow.
+type Trigger = consent.Trigger
+
+// Triggers.
+const (
+	TriggerSchedule = consent.TriggerSchedule
+	TriggerRunNow   = consent.TriggerRunNow
+)
+
+// Options configure an Engine. Zero fields take the defaults above.
+type Options struct {
+	BatchSize   int // records per bulk request, 1..1000
+	Concurrency int // bulk requests in flight at once, over all connectors
+	RetryBudget int // tries of a record before it fails with its last error
+
+	Logger *zap.Logger      // nil: no logs
+	Now    func() time.Time // the clock of the local pre-check (nil: time.Now)
+
+	PollInitial time.Duration // first wait before polling a bulk request; doubles up to PollMax
+	PollMax     time.Duration
+	// PollTimeout bounds the polling of one bulk request; a request still
+	// unfinished then stays submitted, for the next run.
+	PollTimeout time.Duration
+
+	// RetryBase and RetryMax shape a record's delay after a transient
+	// failure: RetryBase after the first try, doubling (with jitter) up to
+	// RetryMax.
+	RetryBase, RetryMax time.Duration
+	// RetryWait: a connector whose only work left is retries due within
+	// this long (and before the deadline) waits for them; later ones are
+	// left for the next run (status partial). Negative: never wait.
+	RetryWait time.Duration
+	// StopGrace is how long the batches in flight may go on once the run's
+	// context ends (shutdown, deadline), to finish instead of being left.
+	StopGrace time.Duration
+
+	Observer Observer // optional: metrics hooks
+	Puller   Puller   // optional: called first in each connector's run
+}
+
+func (o Options) withDefaults() (Options, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.RetryBudget == 0 {
+		o.RetryBudget = DefaultRetryBudget
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	def(&o.PollInitial, DefaultPollInitial)
+	def(&o.PollMax, DefaultPollMax)
+	def(&o.PollTimeout, DefaultPollTimeout)
+	def(&o.RetryBase, DefaultRetryBase)
+	def(&o.RetryMax, DefaultRetryMax)
+	def(&o.RetryWait, DefaultRetryWait)
+	def(&o.StopGrace, DefaultStopGrace)
+	switch {
+	case o.BatchSize < 1 || o.BatchSize > consent.MaxBulkSize:
+		return o, fmt.Errorf("batch size %d: want 1 to %d", o.BatchSize, consent.MaxBulkSize)
+	case o.Concurrency < 1:
+		return o, fmt.Errorf("concurrency %d: want 1 or more", o.Concurrency)
+	case o.RetryBudget < 1:
+		return o, fmt.Errorf("retry budget %d: want 1 or more", o.RetryBudget)
+	case o.PollInitial < 0 || o.PollMax < o.PollInitial:
+		return o, fmt.Errorf("poll waits: want 0 < initial (%v) <= max (%v)", o.PollInitial, o.PollMax)
+	case o.PollTimeout < 0 || o.RetryBase < 0 || o.StopGrace < 0:
+		return o, errors.New("poll timeout, retry base and stop grace must not be negative")
+	case o.RetryMax < o.RetryBase:
+		return o, fmt.Errorf("retry delays: want base (%v) <= max (%v)", o.RetryBase, o.RetryMax)
+	}
+	return o, nil
+}
+
+// Engine runs syncs. It is safe for concurrent use: runs at once over the
+// same connectors exclude each other through the store's run locks.
+type Engine struct {
+	st   Store
+	iys  IYS
+	opts Options
+	log  *zap.Logger
+}
+
+// New checks the options and makes an engine.
+func New(st Store, iys IYS, opts Options) (*Engine, error) {
+	if st == nil || iys == nil {
+		return nil, errors.New("sync engine: a store and an İYS client are required")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("sync engine: %w", err)
+	}
+	return &Engine{st: st, iys: iys, opts: opts, log: opts.Logger}, nil
+}
+
+// RunRequest says what one run does.
+type RunRequest struct {
+	Trigger    Trigger
+	BrandCodes []string  // nil: every active connector
+	Deadline   time.Time // the window's end; zero: none
+}
+
+// ConnectorSummary is one connector's part of a run.
+type ConnectorSummary struct {
+	BrandCode string
+	RunID     int64             // 0 when skipped
+	Status    consent.RunStatus // "" when skipped
+	Sent      int               // records İYS received in this run
+	Accepted  int               // synced: accepted or already in İYS
+	Rejected  int               // by İYS or the local pre-check
+	Retried   int               // back to pending after a transient failure
+	Failed    int               // retry budget spent
+	Pending   int               // left pending or in flight at the end
+	Skipped   bool              // another run (process, replica) holds the connector, or it is paused
+	Err       string            // why it failed, or what went wrong on the way
+}
+
+// Summary is what a run did.
+type Summary struct {
+	Connectors []ConnectorSummary
+	// Pending counts the records of the connectors served that are left
+	// pending (due later, or the window ended) or in flight (a bulk request
+	// left for the next run's recovery). Failed records are in Failed.
+	Pending int
+	Failed  int // records that spent their retry budget in this run
+}
+
+// Run runs a sync over the requested connectors until nothing is pending,
+// the deadline passes or ctx is done; then it finishes or hands back the
+// batches in flight (see Options.StopGrace) and returns. Per-connector
+// trouble is in the summary; the error is for a run that could not start
+// (the connectors could not be listed or locked).
+func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
+	if req.Trigger != TriggerSchedule && req.Trigger != TriggerRunNow {
+		return Summary{}, fmt.Errorf("sync: trigger %q: want schedule or run-now", req.Trigger)
+	}
+	if !req.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, req.Deadline)
+		defer cancel()
+	}
+	refs, err := e.st.SyncConnectors(ctx, req.BrandCodes)
+	if err != nil {
+		return Summary{}, fmt.Errorf("sync: %w", err)
+	}
+	var sum Summary
+	var ids []int64
+	var active []consent.ConnectorRef
+	for _, r := range refs {
+		if !r.Active {
+			if req.BrandCodes != nil {
+				sum.Connectors = append(sum.Connectors, ConnectorSummary{BrandCode: r.BrandCode, Skipped: true,
+					Err: "connector is paused"})
+			}
+			continue
+		}
+		active = append(active, r)
+		ids = append(ids, r.ID)
+	}
+	if len(active) == 0 {
+		return sum, nil
+	}
+	held, locked, release, err := e.st.LockConnectors(ctx, ids)
+	if err != nil {
+		return Summary{}, fmt.Errorf("sync: %w", err)
+	}
+	defer release()
+	isLocked := make(map[int64]bool, len(locked))
+	for _, id := range locked {
+		isLocked[id] = true
+	}
+	var runs []*connRun
+	for _, r := range active {
+		if !isLocked[r.ID] {
+			e.log.Info("connector skipped: another run holds it", zap.String("brand", r.BrandCode))
+			sum.Connectors = append(sum.Connectors, ConnectorSummary{BrandCode: r.BrandCode, Skipped: true,
+				Err: "another run (process or replica) is syncing this connector"})
+			continue
+		}
+		c := &connRun{ref: r, started: time.Now(), tally: consent.Tally{Outcomes: map[consent.Outcome]int{}}}
+		c.runID, err = e.st.StartRun(held, r.ID, req.Trigger)
+		if err != nil {
+			c.failed = fmt.Errorf("start run: %w", err)
+			c.finished = true
+		}
+		c.log = e.log.With(zap.String("brand", r.BrandCode), zap.Int64("run_id", c.runID))
+		runs = append(runs, c)
+	}
+
+	s := newRoundRobin(runs)
+	var wg gosync.WaitGroup
+	for range e.opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.work(held, s)
+		}()
+	}
+	wg.Wait()
+
+	lost := ""
+	if ctx.Err() == nil && held.Err() != nil {
+		lost = context.Cause(held).Error()
+	}
+	for _, c := range runs {
+		cs := e.finishRun(ctx, c, req.Trigger, lost)
+		sum.Connectors = append(sum.Connectors, cs)
+		sum.Pending += cs.Pending
+		sum.Failed += cs.Failed
+	}
+	sort.Slice(sum.Connectors, func(i, j int) bool { return sum.Connectors[i].BrandCode < sum.Connectors[j].BrandCode })
+	return sum, nil
+}
+
+// finishRun settles a connector's run: its status from its failure, if
+// any, and what is left; the runs row; the summary line.
+func (e *Engine) finishRun(ctx context.Context, c *connRun, trigger Trigger, lost string) ConnectorSummary {
+	cs := ConnectorSummary{BrandCode: c.ref.BrandCode, RunID: c.runID, Sent: c.tally.Sent,
+		Accepted: c.tally.Accepted, Rejected: c.tally.Rejected, Retried: c.tally.Retried, Failed: c.tally.Failed}
+	bctx, cancel := e.bg(ctx)
+	defer cancel()
+	var errs []string
+	if c.failed != nil {
+		errs = append(errs, c.failed.Error())
+	} else if lost != "" {
+		errs = append(errs, lost)
+	}
+	if c.pullErr != nil {
+		errs = append(errs, "pull: "+c.pullErr.Error())
+	}
+	if cs.Failed > 0 {
+		errs = append(errs, fmt.Sprintf("%d records failed after %d tries: their last error is in the report (state failed)",
+			cs.Failed, e.opts.RetryBudget))
+	}
+	bl, err := e.st.Backlog(bctx, c.ref.ID)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	cs.Pending = bl.Pending + bl.InFlight
+	switch {
+	case c.failed != nil || lost != "" || err != nil:
+		cs.Status = consent.RunFailed
+	case cs.Pending > 0 || c.pullErr != nil || cs.Failed > 0:
+		cs.Status = consent.RunPartial
+	default:
+		cs.Status = consent.RunCompleted
+	}
+	cs.Err = joinErrs(errs)
+	if c.runID != 0 {
+		if err := e.st.FinishRun(bctx, c.runID, cs.Status, cs.Err); err != nil {
+			c.log.Error("could not record the end of the run", zap.Error(err))
+		}
+	}
+	fields := []zap.Field{zap.String("trigger", string(trigger)), zap.String("status", string(cs.Status)),
+		zap.Int("sent", cs.Sent), zap.Int("accepted", cs.Accepted), zap.Int("rejected", cs.Rejected),
+		zap.Int("retried", cs.Retried), zap.Int("failed", cs.Failed), zap.Int("pending", bl.Pending),
+		zap.Int("in_flight", bl.InFlight), zap.Duration("duration", time.Since(c.started))}
+	if cs.Err != "" {
+		fields = append(fields, zap.String("error", cs.Err))
+	}
+	if cs.Status == consent.RunFailed {
+		c.log.Error("sync run finished", fields...)
+	} else {
+		c.log.Info("sync run finished", fields...)
+	}
+	return cs
+}
+
+func joinErrs(errs []string) string {
+	out := ""
+	for i, e := range errs {
+		if i > 0 {
+			out += "; "
+		}
+		out += e
+	}
+	return out
+}
+
+// bg is a context for writing down what happened after ctx ended: the
+// results of a request İYS processed must not be lost to a shutdown.
+func (e *Engine) bg(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// graceful is a context for a batch in flight: it outlives ctx by
+// StopGrace, so that a batch can finish instead of being left.
+func (e *Engine) graceful(ctx context.Context) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var (
+		mu    gosync.Mutex
+		timer *time.Timer
+	)
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(e.opts.StopGrace, cancel)
+		mu.Unlock()
+	})
+	return gctx, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+}
+
+// work is one worker: it takes the scheduler's tasks until there are none.
+func (e *Engine) work(ctx context.Context, s *roundRobin) {
+	for {
+		t := s.next(ctx)
+		if t == nil {
+			return
+		}
+		var res taskResult
+		switch t.kind {
+		case taskPrep:
+			res = e.prepare(ctx, t.c)
+		case taskRecover:
+			res = e.recoverBatch(ctx, t.c, t.batch)
+		case taskPush:
+			res = e.push(ctx, t.c)
+		case taskEvaluate:
+			res = e.evaluate(ctx, t.c)
+		}
+		s.done(t, res)
+	}
+}
+
+// prepare is a connector's first task: recovery, then the pull.
+func (e *Engine) prepare(ctx context.Context, c *connRun) taskResult {
+	released, submitted, err := e.st.RecoverBatches(ctx, c.ref.ID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return taskResult{} // stopped: the next run recovers
+		}
+		return taskResult{fatal: fmt.Errorf("recover batches: %w", err)}
+	}
+	if released > 0 || len(submitted) > 0 {
+		c.log.Info("recovering what an earlier run left",
+			zap.Int("records_released", released), zap.Int("batches_to_poll", len(submitted)))
+	}
+	res := taskResult{recovered: submitted}
+	if e.opts.Puller != nil {
+		if err := e.opts.Puller.Pull(ctx, c.ref, c.runID); err != nil {
+			c.log.Warn("pull from İYS failed; pushing all the same", zap.Error(err))
+			res.pullErr = err
+		}
+	}
+	return res
+}
+
+// evaluate decides, once a connector has nothing due and nothing running,
+// whether it is done or waits for retries due soon.
+func (e *Engine) evaluate(ctx context.Context, c *connRun) taskResult {
+	bl, err := e.st.Backlog(ctx, c.ref.ID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return taskResult{}
+		}
+		return taskResult{fatal: fmt.Errorf("backlog: %w", err)}
+	}
+	if bl.Pending == 0 {
+		return taskResult{finished: true}
+	}
+	if bl.NextDueIn <= 0 {
+		// Due now, yet the claim found nothing: records that came due or
+		// were imported meanwhile, or rows another transaction holds (an
+		// import in progress). Claim again after a short pause.
+		return taskResult{wakeAt: time.Now().Add(busyPause)}
+	}
+	wait := e.opts.RetryWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl))
+	}
+	if bl.NextDueIn > wait {
+		c.log.Info("records left for a later run: their retries are not due soon",
+			zap.Int("pending", bl.Pending), zap.Duration("next_due_in", bl.NextDueIn))
+		return taskResult{finished: true}
+	}
+	return taskResult{wakeAt: time.Now().Add(bl.NextDueIn)}
+}

@@ -1,0 +1,207 @@
+package sync
+
+import (
+	"context"
+	gosync "sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+)
+
+// connRun is one connector's run within an engine run. Fields after mu's
+// comment are the scheduler's, guarded by roundRobin.mu; tally and the
+// errors are written by one task at a time through done.
+type connRun struct {
+	ref     consent.ConnectorRef
+	runID   int64
+	log     *zap.Logger
+	started time.Time
+
+	// guarded by roundRobin.mu
+	ready     bool                     // recovery and pull are done
+	preparing bool                     // the prep task is running
+	recovered []consent.SubmittedBatch // batches of dead runs left to poll
+	busy      int                      // tasks running
+	idle      bool                     // a claim found nothing due: evaluate once busy is 0
+	evaluate  bool                     // an evaluate task is wanted
+	// evaluating: an evaluate task runs. No push may run beside it: a push
+	// claiming the last pending record would let evaluate see nothing
+	// pending and finish the connector with that record in flight.
+	evaluating bool
+	wakeAt     time.Time // nothing due before then
+	finished   bool
+	failed     error // stops the connector: configuration, our bug, the database
+	pullErr    error
+	tally      consent.Tally
+}
+
+type taskKind int
+
+const (
+	taskPrep taskKind = iota
+	taskRecover
+	taskPush
+	taskEvaluate
+)
+
+type task struct {
+	kind  taskKind
+	c     *connRun
+	batch consent.SubmittedBatch
+}
+
+// taskResult is what a task tells the scheduler.
+type taskResult struct {
+	tally     consent.Tally
+	claimed   bool // a push that claimed a batch
+	fatal     error
+	recovered []consent.SubmittedBatch
+	pullErr   error
+	finished  bool      // evaluate: nothing left to wait for
+	wakeAt    time.Time // evaluate: wait for retries due then
+}
+
+// roundRobin hands out tasks round-robin over the connectors: each call of
+// next serves the connector after the one served last, so every connector
+// with work gets its turn whatever the size of the others.
+type roundRobin struct {
+	mu      gosync.Mutex
+	conns   []*connRun
+	cursor  int
+	changed chan struct{} // closed and replaced on every change
+}
+
+func newRoundRobin(conns []*connRun) *roundRobin {
+	return &roundRobin{conns: conns, changed: make(chan struct{})}
+}
+
+// next blocks until a task is ready, and returns nil when there is none
+// left or ctx is done.
+func (s *roundRobin) next(ctx context.Context) *task {
+	s.mu.Lock()
+	for {
+		if ctx.Err() != nil {
+			s.mu.Unlock()
+			return nil
+		}
+		t, wake, left := s.pick()
+		if t != nil {
+			s.mu.Unlock()
+			return t
+		}
+		if !left {
+			s.mu.Unlock()
+			return nil
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		var timer <-chan time.Time
+		var tm *time.Timer
+		if !wake.IsZero() {
+			tm = time.NewTimer(time.Until(wake))
+			timer = tm.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-timer:
+		}
+		if tm != nil {
+			tm.Stop()
+		}
+		s.mu.Lock()
+	}
+}
+
+// pick finds the next task, round-robin; without one it tells the earliest
+// wake-up and whether any connector is still going.
+func (s *roundRobin) pick() (t *task, wake time.Time, left bool) {
+	n := len(s.conns)
+	now := time.Now()
+	for i := range n {
+		idx := (s.cursor + i) % n
+		c := s.conns[idx]
+		if c.finished {
+			continue
+		}
+		if c.failed != nil {
+			if c.busy == 0 {
+				c.finished = true
+			} else {
+				left = true
+			}
+			continue
+		}
+		left = true
+		var kind taskKind
+		var batch consent.SubmittedBatch
+		switch {
+		case !c.ready:
+			if c.preparing {
+				continue
+			}
+			c.preparing = true
+			kind = taskPrep
+		case len(c.recovered) > 0:
+			batch = c.recovered[0]
+			c.recovered = c.recovered[1:]
+			kind = taskRecover
+		case c.evaluate:
+			c.evaluate = false
+			c.evaluating = true
+			kind = taskEvaluate
+		case c.idle, c.evaluating:
+			continue
+		case now.Before(c.wakeAt):
+			if wake.IsZero() || c.wakeAt.Before(wake) {
+				wake = c.wakeAt
+			}
+			continue
+		default:
+			kind = taskPush
+		}
+		c.busy++
+		s.cursor = idx + 1
+		return &task{kind: kind, c: c, batch: batch}, time.Time{}, true
+	}
+	return nil, wake, left
+}
+
+// done takes a task's result.
+func (s *roundRobin) done(t *task, r taskResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := t.c
+	c.busy--
+	c.tally.Add(r.tally)
+	if r.fatal != nil && c.failed == nil {
+		c.failed = r.fatal
+	}
+	switch t.kind {
+	case taskPrep:
+		c.preparing = false
+		c.ready = true
+		c.recovered = append(c.recovered, r.recovered...)
+		c.pullErr = r.pullErr
+	case taskPush:
+		if !r.claimed {
+			c.idle = true
+		}
+	case taskEvaluate:
+		c.evaluating = false
+		switch {
+		case r.finished:
+			c.finished = true
+		case !r.wakeAt.IsZero():
+			c.wakeAt = r.wakeAt
+		}
+	}
+	if c.idle && c.busy == 0 && !c.finished {
+		c.idle = false
+		c.evaluate = true
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
