@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -25,8 +26,23 @@ type connectorStatus struct {
 	FirstSyncAt string           `json:"firstSyncAt"`
 	Records     recordCounts     `json:"records"`
 	Outcomes    outcomeCounts    `json:"outcomes"`
-	LastRun     *json.RawMessage `json:"lastRun"`
+	LastRun     *lastRunJSON     `json:"lastRun"`
 	Pull        *json.RawMessage `json:"pull"`
+}
+
+// lastRunJSON is the connector's last finished run; a run still going is
+// not "last" yet.
+type lastRunJSON struct {
+	Trigger    string `json:"trigger"`
+	StartedAt  string `json:"startedAt"`
+	FinishedAt string `json:"finishedAt"`
+	Sent       int    `json:"sent"`
+	Accepted   int    `json:"accepted"`
+	Rejected   int    `json:"rejected"`
+	Retried    int    `json:"retried"`
+	Failed     int    `json:"failed"`
+	Status     string `json:"status"`
+	Error      string `json:"error,omitempty"`
 }
 
 // outcomeCounts keeps the contract's order, which a map would lose.
@@ -96,6 +112,15 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 				Unknown: outcomes[consent.OutcomeUnknown], FromIYS: outcomes[consent.OutcomeFromIYS],
 			},
 		}
+		run, ok, err := st.LastFinishedRun(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			s.LastRun = &lastRunJSON{Trigger: string(run.Trigger), StartedAt: rfc3339(run.StartedAt),
+				FinishedAt: rfc3339(run.FinishedAt.Time), Sent: run.Sent, Accepted: run.Accepted, Rejected: run.Rejected,
+				Retried: run.Retried, Failed: run.Failed, Status: string(run.Status), Error: run.Error.String}
+		}
 		out.Connectors = append(out.Connectors, s)
 	}
 	if *jsonOut {
@@ -106,11 +131,16 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BRAND\tSTATE\tPENDING\tIN FLIGHT\tSYNCED\tREJECTED\tFAILED\tFIRST SYNC")
+	fmt.Fprintln(tw, "BRAND\tSTATE\tPENDING\tIN FLIGHT\tSYNCED\tREJECTED\tFAILED\tFIRST SYNC\tLAST RUN")
 	for i, s := range out.Connectors {
 		r := s.Records
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", s.BrandCode, s.State, r.Pending, r.InFlight, r.Synced, r.Rejected, r.Failed,
-			cs[i].FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"))
+		last := "none yet"
+		if s.LastRun != nil {
+			t, _ := time.Parse(time.RFC3339, s.LastRun.FinishedAt)
+			last = fmt.Sprintf("%s %s (%s)", t.In(cfg.Location()).Format("2006-01-02 15:04"), s.LastRun.Status, s.LastRun.Trigger)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.BrandCode, s.State, r.Pending, r.InFlight, r.Synced, r.Rejected, r.Failed,
+			cs[i].FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"), last)
 	}
 	return tw.Flush()
 }
