@@ -144,7 +144,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "İYS now lists +905331234562 MESAJ as RET (source IYS_MOBIL), in its changes feed under source=IYS.")
-	if err := demoPull(ctx, step); err != nil {
+	say("pulling İYS's changes back: the brand must respect the opt-out")
+	if err := step(exitOK, "pull", "--brand-code", demoBrandCode); err != nil {
+		return err
+	}
+	if err := step(exitOK, "report", "--brand-code", demoBrandCode, "--outcome", "from_iys"); err != nil {
 		return err
 	}
 

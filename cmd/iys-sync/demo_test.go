@@ -22,6 +22,10 @@ func TestDemo(t *testing.T) {
 	if got := strings.Count(r.stdout, ",rejected,no_prior_record,H175,"); got != 4 {
 		t.Errorf("report lists %d no_prior_record records, want 4:\n%s", got, r.stdout)
 	}
+	// The citizen's opt-out, pulled back from İYS's changes feed.
+	if !strings.Contains(r.stdout, "+905331234562,BIREYSEL,MESAJ,RET,") || !strings.Contains(r.stdout, ",IYS_MOBIL,cust-1001,synced,from_iys,") {
+		t.Errorf("the citizen's opt-out was not pulled back:\n%s", r.stdout)
+	}
 	if !strings.Contains(r.stderr, "email.txt:4: email: ") {
 		t.Errorf("the bad email line was not reported:\n%s", r.stderr)
 	}

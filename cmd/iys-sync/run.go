@@ -22,6 +22,7 @@ func commands() []command {
 		{"connectors", "list connectors", runConnectors},
 		{"import", "import email or SMS upload files as pending consents", runImport},
 		{"status", "show each connector's records and runs", runStatus},
+		{"pull", "pull İYS-side changes (citizens' opt-outs) now", runPull},
 		{"report", "export per-record outcomes as CSV or JSON", runReport},
 		{"demo", "run the whole job on a throwaway database and the sandbox", runDemo},
 		{"sandbox", "run the local İYS simulator", runSandbox},

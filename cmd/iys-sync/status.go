@@ -9,6 +9,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/pull"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -19,15 +20,24 @@ type statusJSON struct {
 }
 
 type connectorStatus struct {
-	BrandCode   string           `json:"brandCode"`
-	IYSCode     string           `json:"iysCode"`
-	State       string           `json:"state"`
-	InstalledAt string           `json:"installedAt"`
-	FirstSyncAt string           `json:"firstSyncAt"`
-	Records     recordCounts     `json:"records"`
-	Outcomes    outcomeCounts    `json:"outcomes"`
-	LastRun     *lastRunJSON     `json:"lastRun"`
-	Pull        *json.RawMessage `json:"pull"`
+	BrandCode   string        `json:"brandCode"`
+	IYSCode     string        `json:"iysCode"`
+	State       string        `json:"state"`
+	InstalledAt string        `json:"installedAt"`
+	FirstSyncAt string        `json:"firstSyncAt"`
+	Records     recordCounts  `json:"records"`
+	Outcomes    outcomeCounts `json:"outcomes"`
+	LastRun     *lastRunJSON  `json:"lastRun"`
+	Pull        *pullJSON     `json:"pull"`
+}
+
+// pullJSON is the connector's pull from İYS; lastPulledAt is that of the
+// citizens' changes, the ones the lag watchdog guards.
+type pullJSON struct {
+	LastPulledAt string `json:"lastPulledAt"`
+	Applied      int64  `json:"applied"`
+	LagSeconds   int64  `json:"lagSeconds"`
+	Warning      string `json:"warning,omitempty"` // over 5 days: soon lost; over 7: lost
 }
 
 // lastRunJSON is the connector's last finished run; a run still going is
@@ -121,6 +131,14 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 				FinishedAt: rfc3339(run.FinishedAt.Time), Sent: run.Sent, Accepted: run.Accepted, Rejected: run.Rejected,
 				Retried: run.Retried, Failed: run.Failed, Status: string(run.Status), Error: run.Error.String}
 		}
+		cur, err := st.PullCursors(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		citizens := cur["IYS"]
+		lag, level := pull.Lag(citizens.PulledAt, c.InstalledAt, time.Now())
+		s.Pull = &pullJSON{LastPulledAt: rfc3339(citizens.PulledAt), Applied: citizens.Applied + cur["HS"].Applied,
+			LagSeconds: int64(lag.Seconds()), Warning: pull.LagMessage(level)}
 		out.Connectors = append(out.Connectors, s)
 	}
 	if *jsonOut {
@@ -142,5 +160,13 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.BrandCode, s.State, r.Pending, r.InFlight, r.Synced, r.Rejected, r.Failed,
 			cs[i].FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"), last)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range out.Connectors {
+		if s.Pull.Warning != "" {
+			fmt.Fprintf(e.stdout, "%s: %s\n", s.BrandCode, s.Pull.Warning)
+		}
+	}
+	return nil
 }

@@ -6,12 +6,14 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/metrics"
+	"github.com/iys-sync/iys-sync/internal/pull"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 	"github.com/iys-sync/iys-sync/internal/sync/iysadapter"
@@ -23,6 +25,7 @@ type syncer struct {
 	st     *store.Store
 	client *iysclient.Client
 	eng    *engine.Engine
+	puller *pull.Puller
 }
 
 func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metrics.Metrics) (*syncer, error) {
@@ -37,16 +40,18 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	if err != nil {
 		return nil, err
 	}
-	opts := engine.Options{BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, Logger: log}
+	puller := pull.New(st, client, log)
+	opts := engine.Options{BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, Logger: log, Puller: puller}
 	if m != nil {
 		opts.Observer = m.Observer()
+		puller.Pulled = func(brand string, at time.Time) { m.Pull(brand, at, pull.LagOK) }
 	}
 	eng, err := engine.New(st, iysadapter.New(client), opts)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &syncer{st: st, client: client, eng: eng}, nil
+	return &syncer{st: st, client: client, eng: eng, puller: puller}, nil
 }
 
 func (s *syncer) Close() error { return s.st.Close() }

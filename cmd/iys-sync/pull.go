@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/consent"
+)
+
+func runPull(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "pull")
+	cf := config.RegisterFlags(fs)
+	brand := fs.String("brand-code", "", "the connector's brand code")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("pull takes no operands, got %q", rest[0])
+	}
+	if err := checkCode("brand-code", *brand); err != nil {
+		return err
+	}
+	cfg, err := cf.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+	defer log.Sync() //nolint:errcheck // stderr
+	s, err := newSyncer(ctx, cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	c, err := s.st.Connector(ctx, *brand)
+	if err != nil {
+		return err
+	}
+	res, err := s.puller.PullConnector(ctx, consent.ConnectorRef{ID: c.ID, BrandCode: c.BrandCode, IYSCode: c.IYSCode, Active: true})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "pulled %s: %d changes read in %d pages, %d applied (newer than our records)", c.BrandCode, res.Changes, res.Pages, res.Applied)
+	if res.Skipped > 0 {
+		fmt.Fprintf(e.stdout, ", %d skipped (unreadable, see the log)", res.Skipped)
+	}
+	fmt.Fprintln(e.stdout)
+	return nil
+}

@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+)
+
+// Change is one entry of İYS's changes feed, its recipient normalised to our
+// records' form.
+type Change struct {
+	Recipient     string
+	RecipientType consent.RecipientType
+	Type          consent.Type
+	Status        consent.Status
+	ConsentDate   consent.Date
+	Source        consent.Source // IYS_* for a citizen's change, HS_* for the brand's own
+	TransactionID string
+}
+
+// PullCursor is where a connector's pull of one feed source stands.
+type PullCursor struct {
+	Source   string // "IYS" or "HS"
+	After    string // İYS's opaque cursor, as İYS returned it; "" before the first page
+	PulledAt time.Time
+	Applied  int64 // changes applied in all
+}
+
+// PullCursors returns the connector's cursors, by source; a source never
+// pulled is absent.
+func (s *Store) PullCursors(ctx context.Context, connectorID int64) (map[string]PullCursor, error) {
+	var rows []struct {
+		Source   string       `db:"source"`
+		After    string       `db:"after"`
+		PulledAt sql.NullTime `db:"pulled_at"`
+		Applied  int64        `db:"applied"`
+	}
+	if err := s.db.SelectContext(ctx, &rows,
+		"SELECT source, after, pulled_at, applied FROM pull_cursors WHERE connector_id = $1", connectorID); err != nil {
+		return nil, fmt.Errorf("read pull cursors: %w", err)
+	}
+	out := make(map[string]PullCursor, len(rows))
+	for _, r := range rows {
+		out[r.Source] = PullCursor{Source: r.Source, After: r.After, PulledAt: r.PulledAt.Time, Applied: r.Applied}
+	}
+	return out, nil
+}
+
+// applyChanges applies a page of changes newest-wins: per key the latest
+// change of the page, and only where it is newer than our record. A newer
+// one replaces the record as synced with outcome from_iys, bumping its
+// version so that a result for the old version in flight is not written.
+// Ours, when newer, stays and goes to İYS.
+const applyChanges = `
+WITH incoming AS (
+    SELECT DISTINCT ON (recipient, recipient_type, type) *
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
+         AS c(recipient, recipient_type, type, status, consent_date, source, transaction_id)
+    ORDER BY recipient, recipient_type, type, consent_date DESC
+), applied AS (
+    INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source,
+                               state, outcome, transaction_id, synced_at)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, 'synced', 'from_iys', transaction_id, now()
+    FROM incoming
+    ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
+        status = excluded.status, consent_date = excluded.consent_date, source = excluded.source,
+        version = c.version + 1, state = 'synced', outcome = 'from_iys', iys_code = NULL, iys_message = NULL,
+        transaction_id = excluded.transaction_id, attempts = 0, next_attempt_at = now(), batch_id = NULL,
+        updated_at = now(), synced_at = now()
+    WHERE excluded.consent_date > c.consent_date
+    RETURNING 1
+)
+SELECT count(*) FROM applied`
+
+// ApplyChanges applies one page of the feed and stores the cursor that
+// follows it in the same transaction, so that a crash between pages neither
+// skips nor applies twice: the next pull starts after the last page stored.
+// An empty after keeps the stored cursor. It returns how many records the
+// page changed.
+func (s *Store) ApplyChanges(ctx context.Context, connectorID int64, source, after string, changes []Change) (int, error) {
+	n, err := s.applyChanges(ctx, connectorID, source, after, changes)
+	if err != nil {
+		return 0, fmt.Errorf("apply İYS changes: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) applyChanges(ctx context.Context, connectorID int64, source, after string, changes []Change) (int, error) {
+	if source != "IYS" && source != "HS" {
+		return 0, fmt.Errorf("source %q: want IYS or HS", source)
+	}
+	n := len(changes)
+	recipients, rtypes, types, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sources, txIDs, dates := make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, c := range changes {
+		if c.Recipient == "" || c.ConsentDate.IsZero() {
+			return 0, errors.New("a change without recipient or date")
+		}
+		recipients[i], rtypes[i], types[i], statuses[i] = c.Recipient, string(c.RecipientType), string(c.Type), string(c.Status)
+		sources[i], txIDs[i], dates[i] = string(c.Source), c.TransactionID, c.ConsentDate.Time()
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// What a foreign key check would take: see the package doc.
+	var id int64
+	if err := tx.QueryRowContext(ctx, "SELECT id FROM connectors WHERE id = $1 FOR KEY SHARE", connectorID).Scan(&id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
+		}
+		return 0, err
+	}
+	applied := 0
+	if len(changes) > 0 {
+		if err := tx.QueryRowContext(ctx, applyChanges, connectorID, pq.Array(recipients), pq.Array(rtypes), pq.Array(types),
+			pq.Array(statuses), pq.Array(dates), pq.Array(sources), pq.Array(txIDs)).Scan(&applied); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO pull_cursors (connector_id, source, after, pulled_at, applied) VALUES ($1, $2, $3, now(), $4)
+		ON CONFLICT (connector_id, source) DO UPDATE SET
+			after = CASE WHEN excluded.after <> '' THEN excluded.after ELSE pull_cursors.after END,
+			pulled_at = now(), applied = pull_cursors.applied + excluded.applied`,
+		connectorID, source, after, applied); err != nil {
+		return 0, fmt.Errorf("store cursor: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return applied, nil
+}
