@@ -66,7 +66,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		"IYS_USERNAME": sandbox.DefaultUsername, "IYS_PASSWORD": sandbox.DefaultPassword,
 		"IYS_LOG_FORMAT": "console", "IYS_LOG_LEVEL": "warn", "IYS_BATCH_SIZE": "5", "IYS_RATE_LIMIT": "0",
 	}
-	sub := &env{stdout: e.stdout, stderr: e.stderr, getenv: func(k string) string { return environ[k] }}
+	sub := &env{stdout: e.stdout, stderr: e.stderr, getenv: func(k string) string { return environ[k] }, now: e.now}
 	step := func(want int, args ...string) error {
 		fmt.Fprintf(e.stdout, "$ iys-sync %s\n", strings.Join(args, " "))
 		if code := exitCode(run(ctx, args, sub), e.stderr); code != want {

@@ -30,10 +30,16 @@ type result struct {
 // runCmd runs the command line in-process with the given environment only.
 func runCmd(t *testing.T, environ map[string]string, args ...string) result {
 	t.Helper()
+	return runCmdAt(t, time.Now, environ, args...)
+}
+
+// runCmdAt is runCmd with the clock of status's deadline and lag.
+func runCmdAt(t *testing.T, now func() time.Time, environ map[string]string, args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := run(ctx, args, &env{stdout: &out, stderr: &errb, getenv: func(k string) string { return environ[k] }})
+	err := run(ctx, args, &env{stdout: &out, stderr: &errb, getenv: func(k string) string { return environ[k] }, now: now})
 	code := exitCode(err, &errb)
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
 }

@@ -54,6 +54,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
+	if err := seedMetrics(ctx, s, m); err != nil {
+		return err
+	}
 	sched, err := engine.NewScheduler(cfg.Schedule, cfg.Location(), cfg.Window, job, log)
 	if err != nil {
 		return err
@@ -87,5 +90,33 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// seedMetrics starts the watchdog clocks from the database, so that a
+// restarted process reports a connector's lag before its first run.
+func seedMetrics(ctx context.Context, s *syncer, m *metrics.Metrics) error {
+	cs, err := s.st.Connectors(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		cur, err := s.st.PullCursors(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if at := cur["IYS"].PulledAt; !at.IsZero() {
+			m.Pull(c.BrandCode, at)
+		} else {
+			m.Pull(c.BrandCode, c.InstalledAt)
+		}
+		run, ok, err := s.st.LastFinishedRun(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if ok && run.Status == "completed" {
+			m.Succeeded(c.BrandCode, run.FinishedAt.Time)
+		}
+	}
 	return nil
 }

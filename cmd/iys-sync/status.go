@@ -29,6 +29,16 @@ type connectorStatus struct {
 	Outcomes    outcomeCounts `json:"outcomes"`
 	LastRun     *lastRunJSON  `json:"lastRun"`
 	Pull        *pullJSON     `json:"pull"`
+	Deadline    deadlineJSON  `json:"deadline"`
+}
+
+// deadlineJSON is İYS's 3-business-day rule seen from the pending records:
+// those already too old to be recorded, and those that will be by the next
+// scheduled run, unless a run-now sends them first.
+type deadlineJSON struct {
+	NextRunAt string `json:"nextRunAt"`
+	AtRisk    int    `json:"atRisk"`
+	TooOld    int    `json:"tooOld"`
 }
 
 // pullJSON is the connector's pull from İYS; lastPulledAt is that of the
@@ -136,9 +146,20 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		citizens := cur["IYS"]
-		lag, level := pull.Lag(citizens.PulledAt, c.InstalledAt, time.Now())
+		lag, level := pull.Lag(citizens.PulledAt, c.InstalledAt, e.now())
 		s.Pull = &pullJSON{LastPulledAt: rfc3339(citizens.PulledAt), Applied: citizens.Applied + cur["HS"].Applied,
 			LagSeconds: int64(lag.Seconds()), Warning: pull.LagMessage(level)}
+		now := e.now()
+		next := nextScheduled(cfg, now)
+		tooOld, err := st.PendingGivenBefore(ctx, c.ID, consent.OldestAcceptable(consent.NewDate(now)).Time())
+		if err != nil {
+			return err
+		}
+		byNext, err := st.PendingGivenBefore(ctx, c.ID, consent.OldestAcceptable(consent.NewDate(next)).Time())
+		if err != nil {
+			return err
+		}
+		s.Deadline = deadlineJSON{NextRunAt: rfc3339(next), AtRisk: byNext - tooOld, TooOld: tooOld}
 		out.Connectors = append(out.Connectors, s)
 	}
 	if *jsonOut {
@@ -166,6 +187,14 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	for _, s := range out.Connectors {
 		if s.Pull.Warning != "" {
 			fmt.Fprintf(e.stdout, "%s: %s\n", s.BrandCode, s.Pull.Warning)
+		}
+		if d := s.Deadline; d.AtRisk > 0 {
+			fmt.Fprintf(e.stdout, "%s: %d pending records will be over İYS's 3-business-day limit by the next run (%s): run iys-sync --run-now\n",
+				s.BrandCode, d.AtRisk, d.NextRunAt)
+		}
+		if d := s.Deadline; d.TooOld > 0 {
+			fmt.Fprintf(e.stdout, "%s: %d pending records are already over the 3-business-day limit: İYS will refuse them unless it holds them\n",
+				s.BrandCode, d.TooOld)
 		}
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -44,7 +43,7 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	opts := engine.Options{BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, Logger: log, Puller: puller}
 	if m != nil {
 		opts.Observer = m.Observer()
-		puller.Pulled = func(brand string, at time.Time) { m.Pull(brand, at, pull.LagOK) }
+		puller.Pulled = m.Pull
 	}
 	eng, err := engine.New(st, iysadapter.New(client), opts)
 	if err != nil {

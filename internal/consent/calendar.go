@@ -82,3 +82,19 @@ func Deadline(d Date) Date {
 // TooOld reports whether a consent given at d is past İYS's 3-business-day
 // limit when recorded at now.
 func TooOld(d, now Date) bool { return now.After(Deadline(d)) }
+
+// OldestAcceptable is the start of the earliest Türkiye day whose consents
+// İYS still takes at t: a consent given before it is too old at t. It lets
+// the database count records at risk with one comparison.
+func OldestAcceptable(t Date) Date {
+	tt := t.t.In(Istanbul)
+	day := time.Date(tt.Year(), tt.Month(), tt.Day(), 12, 0, 0, 0, Istanbul)
+	for i := 0; i < 60; i++ { // 3 business days never span 60 calendar days
+		prev := day.AddDate(0, 0, -1)
+		if TooOld(Date{prev}, t) {
+			break
+		}
+		day = prev
+	}
+	return Date{time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, Istanbul)}
+}

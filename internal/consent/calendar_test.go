@@ -105,3 +105,21 @@ func TestDeadline(t *testing.T) {
 		}
 	}
 }
+
+func TestOldestAcceptable(t *testing.T) {
+	at := func(y int, m time.Month, d, h int) Date { return NewDate(time.Date(y, m, d, h, 0, 0, 0, Istanbul)) }
+	tests := []struct{ now, want Date }{
+		{at(2025, time.May, 15, 12), at(2025, time.May, 12, 0)}, // Thursday: back to Monday
+		{at(2025, time.May, 14, 12), at(2025, time.May, 9, 0)},  // Wednesday: Friday, over the weekend
+		{at(2025, time.May, 22, 12), at(2025, time.May, 16, 0)}, // Thursday after 19 May (Monday, a holiday)
+	}
+	for _, tt := range tests {
+		got := OldestAcceptable(tt.now)
+		if !got.Equal(tt.want) {
+			t.Errorf("OldestAcceptable(%s) = %s, want %s", tt.now, got, tt.want)
+		}
+		if TooOld(got, tt.now) || !TooOld(got.Add(-time.Second), tt.now) {
+			t.Errorf("OldestAcceptable(%s) = %s is not the boundary", tt.now, got)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/iys-sync/iys-sync/internal/pull"
 )
 
 // Metrics holds every collector, on a registry of its own so that tests and
@@ -19,7 +21,6 @@ type Metrics struct {
 	requests     *prometheus.CounterVec
 	runs         *prometheus.CounterVec
 	pending      *prometheus.GaugeVec
-	pullLag      *prometheus.GaugeVec
 	sinceSuccess *sinceCollector
 	sincePull    *sinceCollector
 }
@@ -44,14 +45,14 @@ func New() *Metrics {
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "iys_sync_pending_records", Help: "Records waiting to be sent, per connector, as of the last run.",
 		}, []string{"brand_code"}),
-		pullLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "iys_sync_pull_warning", Help: "1 when the connector's last pull is over 5 days old, 2 over 7 days (changes lost).",
-		}, []string{"brand_code"}),
-		sinceSuccess: newSince("iys_sync_seconds_since_last_success", "Seconds since the connector's last completed run."),
-		sincePull:    newSince("iys_sync_seconds_since_last_pull", "Seconds since the connector's last successful pull from İYS."),
+		sinceSuccess: newSince("iys_sync_seconds_since_last_success", "Seconds since the connector's last completed run.", nil),
+		sincePull: newSince("iys_sync_seconds_since_last_pull", "Seconds since the connector's last successful pull from İYS.",
+			prometheus.NewDesc("iys_sync_pull_warning",
+				"The pull watchdog: 1 when the last pull is over 5 days old, 2 over 7 days (changes lost from İYS's feed).",
+				[]string{"brand_code"}, nil)),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.records, m.batches, m.requests, m.runs, m.pending, m.pullLag, m.sinceSuccess, m.sincePull)
+		m.records, m.batches, m.requests, m.runs, m.pending, m.sinceSuccess, m.sincePull)
 	return m
 }
 
@@ -84,23 +85,27 @@ func (m *Metrics) Run(brand, status string, pending int, at time.Time) {
 	}
 }
 
-// Pull records a successful pull and the lag warning level (0, 1 or 2).
-func (m *Metrics) Pull(brand string, at time.Time, warning int) {
-	m.sincePull.set(brand, at)
-	m.pullLag.WithLabelValues(brand).Set(float64(warning))
-}
+// Pull records a successful pull (or, for a connector never pulled, its
+// installation, from which the lag counts).
+func (m *Metrics) Pull(brand string, at time.Time) { m.sincePull.set(brand, at) }
+
+// Succeeded records a connector's last completed run, e.g. read at start.
+func (m *Metrics) Succeeded(brand string, at time.Time) { m.sinceSuccess.set(brand, at) }
 
 // sinceCollector reports, at scrape time, the seconds since a moment per
-// connector: a gauge set at the event would go stale between events.
+// connector: a gauge set at the event would go stale between events. With
+// a watchdog description it also reports the pull lag's level.
 type sinceCollector struct {
-	desc *prometheus.Desc
-	mu   gosync.Mutex
-	at   map[string]time.Time
-	now  func() time.Time
+	desc     *prometheus.Desc
+	watchdog *prometheus.Desc
+	mu       gosync.Mutex
+	at       map[string]time.Time
+	now      func() time.Time
 }
 
-func newSince(name, help string) *sinceCollector {
-	return &sinceCollector{desc: prometheus.NewDesc(name, help, []string{"brand_code"}, nil), at: map[string]time.Time{}, now: time.Now}
+func newSince(name, help string, watchdog *prometheus.Desc) *sinceCollector {
+	return &sinceCollector{desc: prometheus.NewDesc(name, help, []string{"brand_code"}, nil), watchdog: watchdog,
+		at: map[string]time.Time{}, now: time.Now}
 }
 
 func (c *sinceCollector) set(brand string, t time.Time) {
@@ -109,7 +114,12 @@ func (c *sinceCollector) set(brand string, t time.Time) {
 	c.at[brand] = t
 }
 
-func (c *sinceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *sinceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	if c.watchdog != nil {
+		ch <- c.watchdog
+	}
+}
 
 func (c *sinceCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
@@ -117,5 +127,9 @@ func (c *sinceCollector) Collect(ch chan<- prometheus.Metric) {
 	now := c.now()
 	for brand, t := range c.at {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, now.Sub(t).Seconds(), brand)
+		if c.watchdog != nil {
+			_, level := pull.Lag(t, t, now)
+			ch <- prometheus.MustNewConstMetric(c.watchdog, prometheus.GaugeValue, float64(level), brand)
+		}
 	}
 }

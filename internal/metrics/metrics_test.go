@@ -28,7 +28,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.Batch("600001", 250*time.Millisecond)
 	m.Request("consents/request", "200")
 	m.Run("600001", "completed", 3, time.Now().Add(-90*time.Second))
-	m.Pull("600001", time.Now().Add(-6*24*time.Hour), 1)
+	m.Pull("600001", time.Now().Add(-6*24*time.Hour))
 	code, body := get(t, m.Handler(func(context.Context) error { return nil }), "/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics = %d", code)
@@ -98,5 +98,28 @@ func TestServeStopsWithContext(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after its context ended")
+	}
+}
+
+// The watchdog rises by itself as days pass without a pull.
+func TestPullWatchdogMetric(t *testing.T) {
+	m := New()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	m.sincePull.now = func() time.Time { return now }
+	m.Pull("600001", now.Add(-time.Hour))
+	h := m.Handler(func(context.Context) error { return nil })
+	for _, tc := range []struct {
+		after time.Duration
+		want  string
+	}{
+		{0, `iys_sync_pull_warning{brand_code="600001"} 0`},
+		{6 * 24 * time.Hour, `iys_sync_pull_warning{brand_code="600001"} 1`},
+		{8 * 24 * time.Hour, `iys_sync_pull_warning{brand_code="600001"} 2`},
+	} {
+		at := now.Add(tc.after)
+		m.sincePull.now = func() time.Time { return at }
+		if _, body := get(t, h, "/metrics"); !strings.Contains(body, tc.want) {
+			t.Errorf("%s later: /metrics lacks %s\n%s", tc.after, tc.want, grep(body, "pull_warning"))
+		}
 	}
 }
