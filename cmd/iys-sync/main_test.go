@@ -72,7 +72,7 @@ func TestImportDryRunSamples(t *testing.T) {
 	for _, tc := range []struct{ channel, file string }{
 		{"email", "email-sample.txt"}, {"sms", "sms-sample.txt"},
 	} {
-		path := filepath.Join("..", "..", "..", "shared", "samples", tc.file)
+		path := filepath.Join("..", "..", "internal", "upload", "testdata", "samples", tc.file)
 		r := runCmd(t, nil, "import", "--dry-run", "--json", "--channel", tc.channel, path)
 		if r.code != 0 {
 			t.Fatalf("%s: exit %d, stderr %s", tc.file, r.code, r.stderr)
