@@ -40,6 +40,7 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 		return nil, err
 	}
 	puller := pull.New(st, client, log)
+	puller.Refresher = pull.NewRefresher(st, client, log, nil)
 	opts := engine.Options{BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, Logger: log, Puller: puller}
 	if m != nil {
 		opts.Observer = m.Observer()

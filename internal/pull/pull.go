@@ -40,6 +40,8 @@ type Puller struct {
 	Pulled func(brandCode string, at time.Time)
 	// PageSize is the changes asked for per page (DefaultPageSize).
 	PageSize int
+	// Refresher, when set, refreshes superseded records after each pull.
+	Refresher *Refresher
 }
 
 // New makes a Puller.
@@ -72,8 +74,16 @@ func (p *Puller) Pull(ctx context.Context, c consent.ConnectorRef, runID int64) 
 			}
 		}
 	}
-	_, err := p.PullConnector(ctx, c)
-	return err
+	if _, err := p.PullConnector(ctx, c); err != nil {
+		return err
+	}
+	if p.Refresher != nil {
+		if _, err := p.Refresher.Refresh(ctx, c); err != nil {
+			// The push need not wait for it: the next run tries again.
+			p.log.Warn("superseded records not refreshed", zap.String("brand_code", c.BrandCode), zap.Error(err))
+		}
+	}
+	return nil
 }
 
 // PullConnector pulls both sources of one connector to their ends.

@@ -3,6 +3,7 @@ package pull
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type env struct {
 	t      *testing.T
+	db     *sql.DB // the same database, to set up states only a run would make
 	st     *store.Store
 	client *iysclient.Client
 	url    string
@@ -31,11 +33,17 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.NewDB(t))
+	dbURL := pgtest.NewDB(t)
+	st, err := store.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	db, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	sb, err := sandbox.New(sandbox.Options{Seed: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +60,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, st: st, client: client, url: srv.URL, conn: c}
+	return &env{t: t, db: db, st: st, client: client, url: srv.URL, conn: c}
 }
 
 func (e *env) ref() consent.ConnectorRef {
