@@ -23,6 +23,8 @@ type Config struct {
 	LogLevel       string
 	LogFormat      string
 	MetricsAddr    string
+	IntakeAddr     string   // the HTTP intake's listener; empty: off
+	IntakeTokens   []string // name:sha256-hex-of-token[:brand,brand...], as given; parsed by the intake
 }
 
 // Default returns the contract's defaults.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +140,24 @@ func TestExampleFileHasEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)
 	}
-	if cfg != Default() {
+	if !reflect.DeepEqual(cfg, Default()) {
 		t.Errorf("the example's values differ from the defaults:\n%+v\n%+v", cfg, Default())
+	}
+}
+
+func TestIntakeTokens(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	cfg, err := load(t, map[string]string{"IYS_INTAKE_TOKENS": "crm:" + h + " web:" + h + ":600001,600002", "IYS_INTAKE_ADDR": ":8080"})
+	if err != nil || len(cfg.IntakeTokens) != 2 || cfg.IntakeAddr != ":8080" {
+		t.Fatalf("cfg %+v, %v", cfg.IntakeTokens, err)
+	}
+	for _, bad := range []string{"crm", "crm:plaintoken", "crm:" + h[:63] + "z", ":" + h} {
+		_, err := load(t, map[string]string{"IYS_INTAKE_TOKENS": bad})
+		if err == nil || !strings.Contains(err.Error(), "IYS_INTAKE_TOKENS") {
+			t.Errorf("%q: err = %v", bad, err)
+		}
+		if err != nil && len(bad) > 10 && strings.Contains(err.Error(), bad[4:]) {
+			t.Errorf("%q: the error echoes the token hash: %v", bad, err)
+		}
 	}
 }

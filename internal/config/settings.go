@@ -116,6 +116,26 @@ var settings = []setting{
 		c.LogFormat = v
 		return nil
 	}},
+	{env: "IYS_INTAKE_ADDR", usage: "address of the HTTP intake API (empty disables it)", set: func(c *Config, v string) error {
+		if v != "" {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("must be host:port such as :8080, got %q", v)
+			}
+		}
+		c.IntakeAddr = v
+		return nil
+	}},
+	{env: "IYS_INTAKE_TOKENS", usage: "intake bearer tokens: name:sha256hex[:brand,...] separated by spaces", secret: true, set: func(c *Config, v string) error {
+		c.IntakeTokens = nil
+		for _, f := range strings.Fields(v) {
+			parts := strings.Split(f, ":")
+			if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || len(parts[1]) != 64 || strings.Trim(strings.ToLower(parts[1]), "0123456789abcdef") != "" {
+				return fmt.Errorf("each entry must be name:sha256-hex-of-token or name:sha256-hex:BRAND,BRAND (64 hex digits); the entry named %q is not", parts[0])
+			}
+			c.IntakeTokens = append(c.IntakeTokens, f)
+		}
+		return nil
+	}},
 	{env: "IYS_METRICS_ADDR", usage: "address of /metrics, /healthz and /readyz (empty disables)", set: func(c *Config, v string) error {
 		if v != "" {
 			if _, _, err := net.SplitHostPort(v); err != nil {
