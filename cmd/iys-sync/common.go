@@ -14,6 +14,18 @@ import (
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
+// loadAndOpen reads the settings after the flags were parsed and opens
+// their database: the start of every command that only needs the store.
+// The caller closes the store.
+func loadAndOpen(ctx context.Context, e *env, cf *config.Flags) (config.Config, *store.Store, error) {
+	cfg, err := cf.Load(e.getenv)
+	if err != nil {
+		return cfg, nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	return cfg, st, err
+}
+
 // openStore connects to the settings' database and applies migrations.
 func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	if err := cfg.Require(config.NeedDatabase); err != nil {

@@ -43,11 +43,7 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("--recipient-type: %v", err)
 	}
-	cfg, err := cf.Load(e.getenv)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	cfg, st, err := loadAndOpen(ctx, e, cf)
 	if err != nil {
 		return err
 	}
@@ -126,11 +122,7 @@ func runConnectors(ctx context.Context, e *env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.Load(e.getenv)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	cfg, st, err := loadAndOpen(ctx, e, cf)
 	if err != nil {
 		return err
 	}

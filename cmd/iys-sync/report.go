@@ -62,11 +62,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if *format != "csv" && *format != "json" {
 		return usagef("--format %q: want csv or json", *format)
 	}
-	cfg, err := cf.Load(e.getenv)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := loadAndOpen(ctx, e, cf)
 	if err != nil {
 		return err
 	}

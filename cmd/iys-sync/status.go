@@ -93,11 +93,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.Load(e.getenv)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	cfg, st, err := loadAndOpen(ctx, e, cf)
 	if err != nil {
 		return err
 	}
