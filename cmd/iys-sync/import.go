@@ -88,7 +88,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		}
 		for _, t := range opts.Upload.ConsentTypes() {
 			if !slices.Contains(c.Channels, t) {
-				return fmt.Errorf("connector %s does not sync %s consents (its channels: %s): reinstall it with that channel", *brand, t, joinTypes(c.Channels))
+				return fmt.Errorf("connector %s does not sync %s consents (its channels: %s): reinstall it with that channel", *brand, t, consent.JoinTypes(c.Channels, ","))
 			}
 		}
 		connectorID = c.ID
@@ -170,15 +170,4 @@ func printImportSummary(w io.Writer, sum importSummary, dryRun bool) {
 				wn.UnknownPlatform, wn.OlderThan3BusinessDays, wn.Superseded)
 		}
 	}
-}
-
-func joinTypes(ts []consent.Type) string {
-	s := ""
-	for i, t := range ts {
-		if i > 0 {
-			s += ","
-		}
-		s += string(t)
-	}
-	return s
 }

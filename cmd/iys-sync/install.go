@@ -79,7 +79,7 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 		verb = "already installed, nothing changed"
 	}
 	fmt.Fprintf(e.stdout, "connector %s (İYS code %s, %s) %s.\nIts first sync runs at %s (%s), then every night on %q.\n",
-		c.BrandCode, c.IYSCode, joinTypes(c.Channels), verb,
+		c.BrandCode, c.IYSCode, consent.JoinTypes(c.Channels, ","), verb,
 		c.FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"), cfg.Timezone, cfg.Schedule)
 	return nil
 }
@@ -151,7 +151,7 @@ func runConnectors(ctx context.Context, e *env, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BRAND\tIYS CODE\tCHANNELS\tRECIPIENT\tSTATE\tINSTALLED\tFIRST SYNC")
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.BrandCode, c.IYSCode, joinTypes(c.Channels), c.RecipientType,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.BrandCode, c.IYSCode, consent.JoinTypes(c.Channels, ","), c.RecipientType,
 			c.State, c.InstalledAt.In(cfg.Location()).Format("2006-01-02 15:04"), c.FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()

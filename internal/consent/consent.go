@@ -3,7 +3,10 @@
 // so that every other package, the sandbox included, shares one definition.
 package consent
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Type is İYS's channel of a consent.
 type Type string
@@ -110,4 +113,13 @@ func (c Consent) Validate(now Date) Code {
 		return CodeBadPhone
 	}
 	return CheckDate(c.ConsentDate, c.Source, c.Status, now)
+}
+
+// JoinTypes writes types as İYS lists them: "MESAJ,ARAMA".
+func JoinTypes(ts []Type, sep string) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = string(t)
+	}
+	return strings.Join(s, sep)
 }

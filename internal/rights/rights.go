@@ -79,7 +79,7 @@ const (
 func partnerSteps(ctx context.Context, iys IYS, r Request) ([]string, error) {
 	raw, err := iys.IntegratorRights(ctx, r.IntegratorCode, r.IYSCode)
 	if forbidden(err) {
-		return []string{fmt.Sprintf(stepPartnership, r.IntegratorCode, joinTypes(r.Channels)), stepReconcile}, nil
+		return []string{fmt.Sprintf(stepPartnership, r.IntegratorCode, consent.JoinTypes(r.Channels, ", ")), stepReconcile}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ask İYS for the partner's rights: %w", err)
@@ -90,7 +90,7 @@ func partnerSteps(ctx context.Context, iys IYS, r Request) ([]string, error) {
 	}
 	b, ok := brands[r.BrandCode]
 	if !ok {
-		return []string{fmt.Sprintf(stepPartnership, r.IntegratorCode, joinTypes(r.Channels)), stepReconcile}, nil
+		return []string{fmt.Sprintf(stepPartnership, r.IntegratorCode, consent.JoinTypes(r.Channels, ", ")), stepReconcile}, nil
 	}
 	var noWrite []consent.Type
 	reconcile := false
@@ -102,7 +102,7 @@ func partnerSteps(ctx context.Context, iys IYS, r Request) ([]string, error) {
 	}
 	var steps []string
 	if len(noWrite) > 0 {
-		steps = append(steps, fmt.Sprintf(stepChannels, joinTypes(noWrite), r.IntegratorCode))
+		steps = append(steps, fmt.Sprintf(stepChannels, consent.JoinTypes(noWrite, ", "), r.IntegratorCode))
 	}
 	if !reconcile {
 		steps = append(steps, stepReconcile)
@@ -190,14 +190,6 @@ func parseRights(raw json.RawMessage) (map[string]map[consent.Type]typeRights, e
 		out[string(b.BrandCode)] = byType
 	}
 	return out, nil
-}
-
-func joinTypes(ts []consent.Type) string {
-	s := make([]string, len(ts))
-	for i, t := range ts {
-		s[i] = string(t)
-	}
-	return strings.Join(s, ", ")
 }
 
 // code reads a brand code written as a JSON string or number.

@@ -160,7 +160,7 @@ func differences(have, want Connector) string {
 		d = append(d, fmt.Sprintf("İYS code is %s, not %s", have.IYSCode, want.IYSCode))
 	}
 	if !slices.Equal(have.Channels, want.Channels) {
-		d = append(d, fmt.Sprintf("channels are %s, not %s", joinTypes(have.Channels), joinTypes(want.Channels)))
+		d = append(d, fmt.Sprintf("channels are %s, not %s", consent.JoinTypes(have.Channels, ","), consent.JoinTypes(want.Channels, ",")))
 	}
 	if have.RecipientType != want.RecipientType {
 		d = append(d, fmt.Sprintf("recipient type is %s, not %s", have.RecipientType, want.RecipientType))
@@ -169,14 +169,6 @@ func differences(have, want Connector) string {
 		d = append(d, fmt.Sprintf("default source is %s, not %s", have.DefaultSource, want.DefaultSource))
 	}
 	return strings.Join(d, "; ")
-}
-
-func joinTypes(ts []consent.Type) string {
-	s := make([]string, len(ts))
-	for i, t := range ts {
-		s[i] = string(t)
-	}
-	return strings.Join(s, ",")
 }
 
 // Connector returns the connector of a brand, or an error wrapping ErrNoConnector.

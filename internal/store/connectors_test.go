@@ -21,7 +21,7 @@ func TestInstallConnectorIdempotent(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("first install: created=%v err=%v", created, err)
 	}
-	if got := joinTypes(first.Channels); got != "MESAJ,EPOSTA" {
+	if got := consent.JoinTypes(first.Channels, ","); got != "MESAJ,EPOSTA" {
 		t.Errorf("channels = %s, want MESAJ,EPOSTA (İYS's order)", got)
 	}
 	if first.RecipientType != consent.Bireysel || first.DefaultSource != consent.SourceWeb || first.State != ConnectorActive {
