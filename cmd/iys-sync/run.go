@@ -24,6 +24,7 @@ func commands() []command {
 		{"status", "show each connector's records and runs", runStatus},
 		{"pull", "pull İYS-side changes (citizens' opt-outs) now", runPull},
 		{"report", "export per-record outcomes as CSV or JSON", runReport},
+		{"reconcile", "compare a day of İYS's change file and summary with our records; --repair fixes", runReconcile},
 		{"demo", "run the whole job on a throwaway database and the sandbox", runDemo},
 		{"sandbox", "run the local İYS simulator", runSandbox},
 		{"serve", "run the nightly scheduler until SIGTERM (the default)", func(ctx context.Context, e *env, args []string) error {

@@ -95,15 +95,9 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, source, aft
 	if source != "IYS" && source != "HS" {
 		return 0, fmt.Errorf("source %q: want IYS or HS", source)
 	}
-	n := len(changes)
-	recipients, rtypes, types, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	sources, txIDs, dates := make([]string, n), make([]string, n), make([]time.Time, n)
-	for i, c := range changes {
-		if c.Recipient == "" || c.ConsentDate.IsZero() {
-			return 0, errors.New("a change without recipient or date")
-		}
-		recipients[i], rtypes[i], types[i], statuses[i] = c.Recipient, string(c.RecipientType), string(c.Type), string(c.Status)
-		sources[i], txIDs[i], dates[i] = string(c.Source), c.TransactionID, c.ConsentDate.Time()
+	args, err := applyChangesArgs(connectorID, changes)
+	if err != nil {
+		return 0, err
 	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -120,8 +114,7 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, source, aft
 	}
 	applied := 0
 	if len(changes) > 0 {
-		if err := tx.QueryRowContext(ctx, applyChanges, connectorID, pq.Array(recipients), pq.Array(rtypes), pq.Array(types),
-			pq.Array(statuses), pq.Array(dates), pq.Array(sources), pq.Array(txIDs)).Scan(&applied); err != nil {
+		if err := tx.QueryRowContext(ctx, applyChanges, args...).Scan(&applied); err != nil {
 			return 0, err
 		}
 	}
@@ -137,4 +130,21 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, source, aft
 		return 0, err
 	}
 	return applied, nil
+}
+
+// applyChangesArgs are applyChanges' arguments for a connector's changes
+// (shared with the reconciliation's repair, see reconcile.go).
+func applyChangesArgs(connectorID int64, changes []Change) ([]any, error) {
+	n := len(changes)
+	recipients, rtypes, types, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sources, txIDs, dates := make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, c := range changes {
+		if c.Recipient == "" || c.ConsentDate.IsZero() {
+			return nil, errors.New("a change without recipient or date")
+		}
+		recipients[i], rtypes[i], types[i], statuses[i] = c.Recipient, string(c.RecipientType), string(c.Type), string(c.Status)
+		sources[i], txIDs[i], dates[i] = string(c.Source), c.TransactionID, c.ConsentDate.Time()
+	}
+	return []any{connectorID, pq.Array(recipients), pq.Array(rtypes), pq.Array(types),
+		pq.Array(statuses), pq.Array(dates), pq.Array(sources), pq.Array(txIDs)}, nil
 }

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+)
+
+// What the reconciliation with İYS's daily files (internal/reconcile) reads
+// and repairs. The repair goes through the pull's own statement
+// (applyChanges, newest-wins, outcome from_iys) but leaves the pull's
+// cursors alone: a day file is no page of the changes feed.
+
+// keysPerQuery bounds the keys one RecordsOfKeys statement looks up.
+const keysPerQuery = 5000
+
+// recordColumns are the columns of Record, from table alias c.
+const recordColumns = `c.id, c.connector_id, c.recipient, c.recipient_type, c.type, c.status, c.consent_date, c.source,
+       c.external_id, c.version, c.state, c.outcome, c.iys_code, c.iys_message, c.transaction_id, c.attempts,
+       c.next_attempt_at, c.batch_id, c.created_at, c.updated_at, c.synced_at`
+
+// RecordsOfKeys calls fn with the connector's record of each key it holds
+// one of, in no particular order; keys it holds none of are skipped. A key
+// given twice is reported twice. An error from fn stops it and is returned.
+func (s *Store) RecordsOfKeys(ctx context.Context, connectorID int64, keys []consent.Key, fn func(Record) error) error {
+	for len(keys) > 0 {
+		n := min(len(keys), keysPerQuery)
+		recipients, rtypes, types := make([]string, n), make([]string, n), make([]string, n)
+		for i, k := range keys[:n] {
+			recipients[i], rtypes[i], types[i] = k.Recipient, string(k.RecipientType), string(k.Type)
+		}
+		keys = keys[n:]
+		err := s.eachRecord(ctx, fn, `
+			SELECT `+recordColumns+`
+			FROM unnest($2::text[], $3::text[], $4::text[]) AS k(recipient, recipient_type, type)
+			JOIN consents c ON c.connector_id = $1 AND c.recipient = k.recipient
+			                AND c.recipient_type = k.recipient_type AND c.type = k.type`,
+			connectorID, pq.Array(recipients), pq.Array(rtypes), pq.Array(types))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SyncedBetween calls fn with the connector's synced records of one outcome
+// whose synced_at is in [from, to), in id order. An error from fn stops it
+// and is returned.
+func (s *Store) SyncedBetween(ctx context.Context, connectorID int64, outcome consent.Outcome, from, to time.Time, fn func(Record) error) error {
+	return s.eachRecord(ctx, fn, `
+		SELECT `+recordColumns+`
+		FROM consents c
+		WHERE c.connector_id = $1 AND c.state = 'synced' AND c.outcome = $2 AND c.synced_at >= $3 AND c.synced_at < $4
+		ORDER BY c.id`, connectorID, string(outcome), from, to)
+}
+
+func (s *Store) eachRecord(ctx context.Context, fn func(Record) error, query string, args ...any) error {
+	rows, err := s.db.QueryxContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("read records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Record
+		if err := rows.StructScan(&r); err != nil {
+			return fmt.Errorf("read records: %w", err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read records: %w", err)
+	}
+	return nil
+}
+
+// ApplyReconciled brings records to İYS's state as ApplyChanges does
+// (newest-wins: per key the latest of changes, and only where it is newer
+// than our record; the record becomes synced with outcome from_iys and a
+// new version), but stores no pull cursor. It returns how many records it
+// changed.
+func (s *Store) ApplyReconciled(ctx context.Context, connectorID int64, changes []Change) (int, error) {
+	if len(changes) == 0 {
+		return 0, nil
+	}
+	args, err := applyChangesArgs(connectorID, changes)
+	if err != nil {
+		return 0, fmt.Errorf("apply reconciled changes: %w", err)
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("apply reconciled changes: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// What a foreign key check would take: see the package doc.
+	var id int64
+	if err := tx.QueryRowContext(ctx, "SELECT id FROM connectors WHERE id = $1 FOR KEY SHARE", connectorID).Scan(&id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
+		}
+		return 0, fmt.Errorf("apply reconciled changes: %w", err)
+	}
+	var applied int
+	if err := tx.QueryRowContext(ctx, applyChanges, args...).Scan(&applied); err != nil {
+		return 0, fmt.Errorf("apply reconciled changes: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("apply reconciled changes: %w", err)
+	}
+	return applied, nil
+}
+
+// RecordVersion names a record as it was read.
+type RecordVersion struct {
+	ID      int64
+	Version int64
+}
+
+// resend puts synced records back to pending, in one statement. The version
+// guard skips a record changed since it was read (a newer import, a pull);
+// only records of a brand source (HS_*) can be sent again.
+const resend = `
+UPDATE consents c SET state = 'pending', outcome = NULL, iys_code = NULL, iys_message = NULL, transaction_id = NULL,
+    attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL
+FROM unnest($2::bigint[], $3::bigint[]) AS v(id, version)
+WHERE c.connector_id = $1 AND c.id = v.id AND c.version = v.version AND c.state = 'synced' AND c.source LIKE 'HS\_%'`
+
+// Resend sets synced records that İYS turns out not to hold back to
+// pending, so that the next run sends them again. A record whose version
+// moved on since it was read, that is no longer synced, or whose source is
+// not the brand's (HS_*) is left alone. It returns how many it changed.
+func (s *Store) Resend(ctx context.Context, connectorID int64, recs []RecordVersion) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	ids, versions := make([]int64, len(recs)), make([]int64, len(recs))
+	for i, r := range recs {
+		ids[i], versions[i] = r.ID, r.Version
+	}
+	res, err := s.db.ExecContext(ctx, resend, connectorID, pq.Array(ids), pq.Array(versions))
+	if err != nil {
+		return 0, fmt.Errorf("resend records: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("resend records: %w", err)
+	}
+	return int(n), nil
+}
