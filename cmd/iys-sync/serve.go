@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/intake"
 	"github.com/iys-sync/iys-sync/internal/metrics"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
@@ -41,6 +42,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	// The HTTP intake (IYS_INTAKE_ADDR): its tokens are checked before any work starts.
+	startIntake, err := newIntake(cfg, s, log)
+	if err != nil {
+		return err
+	}
 
 	job := func(ctx context.Context, deadline time.Time) {
 		sum, err := s.eng.Run(ctx, engine.RunRequest{Trigger: engine.TriggerSchedule, Deadline: deadline})
@@ -69,6 +75,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			errc <- m.Serve(ctx, cfg.MetricsAddr, func(ctx context.Context) error { return s.st.Ping(ctx) }, log)
 		}()
 	}
+	waitIntake := startIntake(ctx, errc)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -88,6 +95,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if err := <-errc; err != nil {
 			return err
 		}
+	}
+	if err := waitIntake(); err != nil {
+		return err
 	}
 	log.Info("stopped")
 	return nil
@@ -119,4 +129,32 @@ func seedMetrics(ctx context.Context, s *syncer, m *metrics.Metrics) error {
 		}
 	}
 	return nil
+}
+
+// newIntake prepares the HTTP intake when IYS_INTAKE_ADDR is set (a no-op
+// otherwise). The returned start serves it until ctx ends; a listener
+// failure while serving goes to errc, as the metrics listener's does, and
+// wait returns once the intake has shut down.
+func newIntake(cfg config.Config, s *syncer, log *zap.Logger) (start func(ctx context.Context, errc chan<- error) (wait func() error), err error) {
+	if cfg.IntakeAddr == "" {
+		return func(context.Context, chan<- error) func() error { return func() error { return nil } }, nil
+	}
+	h, err := intake.New(s.st, cfg.IntakeTokens, log.Named("intake"))
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, errc chan<- error) func() error {
+		done := make(chan error, 1)
+		go func() {
+			err := intake.Serve(ctx, cfg.IntakeAddr, h, log)
+			if err != nil && ctx.Err() == nil {
+				select {
+				case errc <- err: // stop serve, do not run with the intake down
+				default: // serve is stopping for another listener's failure
+				}
+			}
+			done <- err
+		}()
+		return func() error { return <-done }
+	}, nil
 }

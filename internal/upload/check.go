@@ -59,13 +59,11 @@ func (c *checker) line(b []byte) (Line, rejection) {
 	if l.Recipient, rej = c.address(f[0]); rej.field != "" {
 		return Line{}, rej
 	}
-	src, known, err := c.platforms.source(f[1])
-	if err != nil {
-		return Line{}, rejection{FieldPlatform, err.Error()}
+	if l.Source, l.UnknownPlatform, rej = c.platform(f[1]); rej.field != "" {
+		return Line{}, rej
 	}
-	l.Source, l.UnknownPlatform = src, !known
-	if l.Status, err = consent.ParseStatus(f[2]); err != nil {
-		return Line{}, rejection{FieldPermission, err.Error()}
+	if l.Status, rej = checkPermission(f[2]); rej.field != "" {
+		return Line{}, rej
 	}
 	if l.ConsentDate, rej = c.timestamp(f[3]); rej.field != "" {
 		return Line{}, rej
@@ -81,8 +79,12 @@ func (c *checker) line(b []byte) (Line, rejection) {
 }
 
 // address normalises the recipient; the messages never repeat it (KVKK).
-func (c *checker) address(s string) (string, rejection) {
-	if c.channel == Email {
+func (c *checker) address(s string) (string, rejection) { return checkAddress(c.channel, s) }
+
+// checkAddress normalises a recipient of the channel: the address rule of
+// upload lines and intake items alike.
+func checkAddress(channel Channel, s string) (string, rejection) {
+	if channel == Email {
 		r, err := consent.NormalizeEmail(s)
 		if err != nil {
 			return "", rejection{FieldEmail, err.Error()}
@@ -96,22 +98,49 @@ func (c *checker) address(s string) (string, rejection) {
 	return r, rejection{}
 }
 
+// platform maps the platform field to an İYS source; unknown tells that it
+// was not in the table and the default source stands for it.
+func (c *checker) platform(p string) (src consent.Source, unknown bool, rej rejection) {
+	src, known, err := c.platforms.source(p)
+	if err != nil {
+		return "", false, rejection{FieldPlatform, err.Error()}
+	}
+	return src, !known, rejection{}
+}
+
 func (c *checker) timestamp(s string) (consent.Date, rejection) {
 	d, err := consent.ParseUploadTime(s)
-	switch {
-	case err != nil:
+	if err != nil {
 		msg := err.Error()
 		if !strings.Contains(msg, "dd.MM.yyyy") {
 			msg += ": want dd.MM.yyyy HH:mm:ss"
 		}
 		return d, rejection{FieldTimestamp, msg}
+	}
+	return d, c.moment(d)
+}
+
+// moment applies the timestamp rules that do not depend on how the time was
+// written (upload lines and intake items alike): not ahead of now by more
+// than futureSlack, not before consent.Floor.
+func (c *checker) moment(d consent.Date) rejection {
+	switch {
 	case d.After(c.latest):
-		return d, rejection{FieldTimestamp, "is more than 5 minutes in the future: want the time the consent was given, Türkiye time"}
+		return rejection{FieldTimestamp, "is more than 5 minutes in the future: want the time the consent was given, Türkiye time"}
 	case d.Before(consent.Floor):
-		return d, rejection{FieldTimestamp, "is before 01.05.2015 00:00:00, which İYS never accepts: " +
+		return rejection{FieldTimestamp, "is before 01.05.2015 00:00:00, which İYS never accepts: " +
 			"older consents are written with platform HS_2015 and 01.05.2015 00:00:00"}
 	}
-	return d, rejection{}
+	return rejection{}
+}
+
+// checkPermission reads the permission field: exactly ONAY or RET.
+func checkPermission(s string) (consent.Status, rejection) {
+	st, err := consent.ParseStatus(s)
+	if err != nil {
+		return "", rejection{FieldPermission, err.Error()}
+	}
+	return st, rejection{}
 }
 
 // checkExternalID allows "" (no external id, also as an empty fifth field).

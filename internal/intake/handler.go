@@ -1,0 +1,306 @@
+// Package intake is the HTTP intake of consents: brands' own systems post
+// consents as JSON to POST /v1/connectors/{brandCode}/consents, and each item
+// goes through exactly the validation of an upload file line (the per-field
+// checks of internal/upload) and the newest-wins merge of the file import
+// (store.ImportItems, over the import's own SQL). Each item gets its verdict
+// in the response, in request order.
+//
+// Authentication is by bearer tokens whose SHA-256 hashes come from
+// IYS_INTAKE_TOKENS. The logs hold counts, brand codes and token names only:
+// never a recipient, never a rejected value.
+package intake
+
+import (
+	"context"
+	_ "embed" // openapi.json
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/store"
+	"github.com/iys-sync/iys-sync/internal/upload"
+)
+
+// Limits of one request.
+const (
+	// DefaultMaxItems is the most consents one request may hold.
+	DefaultMaxItems = 10000
+	// DefaultMaxBytes bounds a request body: 10,000 items with 255-character
+	// external ids of Turkish letters fit.
+	DefaultMaxBytes = 16 << 20
+	// DefaultConcurrency is how many requests are merged at once; the others
+	// wait their turn (each holds a database connection and a staging table).
+	DefaultConcurrency = 4
+)
+
+// OpenAPI is the description of the API served at /v1/openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// Handler serves the intake API. Make it with New.
+type Handler struct {
+	st       *store.Store
+	tokens   []token
+	log      *zap.Logger
+	now      func() consent.Date
+	maxItems int
+	maxBytes int64
+	slots    chan struct{}
+	mux      *http.ServeMux
+}
+
+// Option changes a default of New.
+type Option func(*Handler)
+
+// WithMaxItems sets the most items a request may hold.
+func WithMaxItems(n int) Option { return func(h *Handler) { h.maxItems = n } }
+
+// WithMaxBytes sets the largest request body.
+func WithMaxBytes(n int64) Option { return func(h *Handler) { h.maxBytes = n } }
+
+// WithConcurrency sets how many requests are merged at once.
+func WithConcurrency(n int) Option {
+	return func(h *Handler) { h.slots = make(chan struct{}, max(n, 1)) }
+}
+
+// WithClock sets the clock the timestamp checks are made against (tests).
+func WithClock(now func() consent.Date) Option { return func(h *Handler) { h.now = now } }
+
+// New makes the handler. tokens are IYS_INTAKE_TOKENS entries, name:sha256hex
+// or name:sha256hex:BRAND,BRAND; at least one is required.
+func New(st *store.Store, tokens []string, log *zap.Logger, opts ...Option) (*Handler, error) {
+	toks, err := parseTokens(tokens)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, errors.New("intake: no store")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	h := &Handler{st: st, tokens: toks, log: log, now: consent.Now,
+		maxItems: DefaultMaxItems, maxBytes: DefaultMaxBytes, slots: make(chan struct{}, DefaultConcurrency)}
+	for _, o := range opts {
+		o(h)
+	}
+	if h.maxItems < 1 || h.maxBytes < 1 {
+		return nil, errors.New("intake: the item and byte limits must be positive")
+	}
+	h.mux = http.NewServeMux()
+	h.mux.HandleFunc("/v1/connectors/{brandCode}/consents", h.consents)
+	h.mux.HandleFunc("/v1/openapi.json", h.openAPI)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: POST /v1/connectors/{brandCode}/consents, GET /v1/openapi.json")
+	})
+	return h, nil
+}
+
+// ServeHTTP routes the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) openAPI(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(OpenAPI) //nolint:errcheck // the client went away
+}
+
+// consents is POST /v1/connectors/{brandCode}/consents.
+func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	brand := r.PathValue("brandCode")
+	log := h.log.With(zap.String("brand", brand))
+	fail := func(status int, code, msg string) {
+		// The message is ours: it holds no recipient and no value of the body.
+		log.Warn("intake request refused", zap.Int("status", status), zap.String("code", code))
+		writeError(w, status, code, msg)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		fail(http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return
+	}
+	tok := h.authenticate(r)
+	if tok == nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="iys-sync intake"`)
+		fail(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required: Authorization: Bearer <token>")
+		return
+	}
+	log = log.With(zap.String("token", tok.name))
+	if !tok.mayWrite(brand) {
+		fail(http.StatusForbidden, "forbidden", "this token may not write to this connector")
+		return
+	}
+	conn, err := h.st.Connector(r.Context(), brand)
+	if errors.Is(err, store.ErrNoConnector) {
+		fail(http.StatusNotFound, "unknown_connector", "no connector is installed for this brand code: run iys-sync install first")
+		return
+	}
+	if err != nil {
+		log.Error("intake: read connector", zap.Error(err))
+		fail(http.StatusInternalServerError, "internal", "the connector could not be read; try again")
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		fail(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be a JSON array sent as Content-Type: application/json")
+		return
+	}
+
+	items, status, code, msg := h.decode(w, r)
+	if status != 0 {
+		fail(status, code, msg)
+		return
+	}
+	// Wait for a merge slot; a client that gives up frees its place.
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	case <-r.Context().Done():
+		fail(http.StatusServiceUnavailable, "canceled", "the request ended before its turn")
+		return
+	}
+	resp, err := h.store(r.Context(), conn, "api:"+tok.name, items)
+	switch {
+	case errors.Is(err, store.ErrIntakeContention):
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusServiceUnavailable, "contention", err.Error())
+		return
+	case err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil):
+		fail(http.StatusServiceUnavailable, "canceled", "the request ended before it was stored: nothing was stored")
+		return
+	case err != nil:
+		log.Error("intake: store", zap.Error(err))
+		fail(http.StatusInternalServerError, "internal", "the consents could not be stored, and nothing was: try again")
+		return
+	}
+	log.Info("intake request stored", zap.Int("items", len(items)), zap.Int("accepted", resp.Accepted),
+		zap.Int("superseded", resp.Superseded), zap.Int("unchanged", resp.Unchanged), zap.Int("rejected", resp.Rejected),
+		zap.Duration("took", time.Since(start)))
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(resp); err != nil {
+		log.Debug("intake: write response", zap.Error(err))
+	}
+}
+
+// Response is the answer to a stored request: counts, and one entry per item
+// in request order.
+type Response struct {
+	BrandCode  string   `json:"brandCode"`
+	Received   int      `json:"received"`
+	Accepted   int      `json:"accepted"`
+	Superseded int      `json:"superseded"`
+	Unchanged  int      `json:"unchanged"`
+	Rejected   int      `json:"rejected"`
+	Items      []Result `json:"items"`
+}
+
+// Result is one item's verdict. Field and Message are set for rejected
+// items: the field and message a file line with the same value gets.
+// Warnings flag valid items İYS may still refuse or that were mapped to the
+// default source.
+type Result struct {
+	Index    int      `json:"index"`
+	Verdict  string   `json:"verdict"`
+	Field    string   `json:"field,omitempty"`
+	Message  string   `json:"message,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Verdicts of Result.
+const (
+	VerdictAccepted   = string(store.VerdictAccepted)
+	VerdictSuperseded = string(store.VerdictSuperseded)
+	VerdictUnchanged  = string(store.VerdictUnchanged)
+	VerdictRejected   = "rejected"
+)
+
+// Warnings of Result, named as the import --json summary names them.
+const (
+	WarningUnknownPlatform = "unknownPlatform"
+	WarningTooOld          = "olderThan3BusinessDays"
+)
+
+// store validates the items and merges the valid ones in one transaction.
+func (h *Handler) store(ctx context.Context, conn store.Connector, path string, items []wireItem) (Response, error) {
+	v, err := upload.NewValidator(conn.DefaultSource, h.now())
+	if err != nil {
+		return Response{}, err
+	}
+	resp := Response{BrandCode: conn.BrandCode, Received: len(items), Items: make([]Result, len(items))}
+	rows := make([]store.ImportRow, 0, len(items))
+	rowItem := make([]int, 0, len(items)) // row -> item index
+	counts := map[string]*store.IntakeChannel{"email": {Channel: "email"}, "sms": {Channel: "sms"}}
+	for i := range items {
+		res := &resp.Items[i]
+		res.Index = i
+		row, ch, fault := check(v, conn, &items[i])
+		if fault != nil {
+			res.Verdict, res.Field, res.Message = VerdictRejected, fault.Field, fault.Message
+			counts[ch].Rejected++
+			resp.Rejected++
+			continue
+		}
+		row.Line = len(rows) + 1
+		rows = append(rows, row.ImportRow)
+		rowItem = append(rowItem, i)
+		counts[ch].Valid++
+		if row.unknownPlatform {
+			res.Warnings = append(res.Warnings, WarningUnknownPlatform)
+		}
+		if row.tooOld {
+			res.Warnings = append(res.Warnings, WarningTooOld)
+		}
+	}
+	chans := []store.IntakeChannel{*counts["email"], *counts["sms"]}
+	out, err := h.st.ImportItems(ctx, conn.ID, path, rows, chans)
+	if err != nil {
+		return Response{}, err
+	}
+	for r, verdict := range out.Verdicts {
+		resp.Items[rowItem[r]].Verdict = string(verdict)
+		switch verdict {
+		case store.VerdictAccepted:
+			resp.Accepted++
+		case store.VerdictSuperseded:
+			resp.Superseded++
+		case store.VerdictUnchanged:
+			resp.Unchanged++
+		}
+	}
+	return resp, nil
+}
+
+// errorBody is every error answer: {"error":{"code","message"}}.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(b) //nolint:errcheck // the client went away
+}
+
+// describe is for messages: "item 3" counts from 0, as Result.Index does.
+func describe(i int) string { return fmt.Sprintf("item %d", i) }
