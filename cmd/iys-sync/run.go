@@ -56,18 +56,7 @@ func run(ctx context.Context, args []string, e *env) error {
 			return c.run(ctx, e, args[1:])
 		}
 	}
-	if notBuilt[name] != "" {
-		return fmt.Errorf("%s is not built yet: %s", name, notBuilt[name])
-	}
 	return usagef("unknown command %q", name)
-}
-
-// notBuilt names the commands of the contract that later issues bring, so that
-// an operator gets a straight answer instead of a usage error.
-var notBuilt = map[string]string{
-	"serve": "the scheduler comes with the sync engine (issue 4)",
-	"pull":  "pulling İYS changes comes with reconciliation (issue 5)",
-	"demo":  "the demo comes with the sync engine (issue 4)",
 }
 
 func printUsage(w io.Writer) {
@@ -77,6 +66,7 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "  %-11s %s\n", "--run-now", "run the sync now and exit: iys-sync --run-now [--brand-code B] [--max-duration D]")
 	fmt.Fprintln(w, "\nSettings come from IYS_* environment variables, flags of the same meaning, or --config FILE.")
 }
 
