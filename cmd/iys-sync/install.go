@@ -21,6 +21,7 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	iysCode := fs.String("iys-code", "", "the brand owner's İYS code")
 	channels := fs.String("channels", "MESAJ,ARAMA,EPOSTA", "the İYS types to sync")
 	rtype := fs.String("recipient-type", string(consent.Bireysel), "BIREYSEL or TACIR: the default for imports")
+	sourceQuery := fs.String("source-query", "", "a SQL query over the brand's own database (IYS_SOURCE_DATABASE_URL) giving one row per user: see README, User-table source")
 	skipVerify := fs.Bool("skip-verify", false, "do not ask İYS whether this API user may write for the brand")
 	rest, err := parse(fs, args)
 	if err != nil {
@@ -67,6 +68,7 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	c, created, err := st.InstallConnector(ctx, store.Connector{
 		BrandCode: *brand, IYSCode: *iysCode, Channels: types, RecipientType: rt,
 		DefaultSource: consent.SourceWeb, FirstSyncAt: nextScheduled(cfg, now), VerifiedAt: verifiedAt,
+		SourceQuery: strings.TrimSpace(*sourceQuery),
 	})
 	if err != nil {
 		return err

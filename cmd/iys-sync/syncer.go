@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/metrics"
 	"github.com/iys-sync/iys-sync/internal/pull"
+	"github.com/iys-sync/iys-sync/internal/source"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 	"github.com/iys-sync/iys-sync/internal/sync/iysadapter"
@@ -25,6 +27,8 @@ type syncer struct {
 	client *iysclient.Client
 	eng    *engine.Engine
 	puller *pull.Puller
+	source *source.Reader
+	srcDB  *sql.DB // the brand's database (IYS_SOURCE_DATABASE_URL); nil when unset
 }
 
 func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metrics.Metrics) (*syncer, error) {
@@ -41,7 +45,19 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	}
 	puller := pull.New(st, client, log)
 	puller.Refresher = pull.NewRefresher(st, client, log, nil)
-	opts := engine.Options{BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, Logger: log, Puller: puller}
+	// The brand's own database, read by connectors with a source query
+	// before each push (after İYS's changes); unset, such a connector's run
+	// reports that it cannot read its source, and pushes on.
+	var srcDB *sql.DB
+	if cfg.SourceDatabaseURL != "" {
+		if srcDB, err = sql.Open("postgres", cfg.SourceDatabaseURL); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("IYS_SOURCE_DATABASE_URL: %w", err)
+		}
+	}
+	reader := source.New(st, srcDB, log.Named("source"))
+	opts := engine.Options{BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, Logger: log,
+		Puller: source.Chain{puller, reader}}
 	if m != nil {
 		opts.Observer = m.Observer()
 		puller.Pulled = m.Pull
@@ -49,12 +65,20 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	eng, err := engine.New(st, iysadapter.New(client), opts)
 	if err != nil {
 		st.Close()
+		if srcDB != nil {
+			srcDB.Close()
+		}
 		return nil, err
 	}
-	return &syncer{st: st, client: client, eng: eng, puller: puller}, nil
+	return &syncer{st: st, client: client, eng: eng, puller: puller, source: reader, srcDB: srcDB}, nil
 }
 
-func (s *syncer) Close() error { return s.st.Close() }
+func (s *syncer) Close() error {
+	if s.srcDB != nil {
+		s.srcDB.Close()
+	}
+	return s.st.Close()
+}
 
 // printRunSummary writes one line per connector of a run.
 func printRunSummary(w io.Writer, sum engine.Summary) {

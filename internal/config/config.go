@@ -25,6 +25,9 @@ type Config struct {
 	MetricsAddr    string
 	IntakeAddr     string   // the HTTP intake's listener; empty: off
 	IntakeTokens   []string // name:sha256-hex-of-token[:brand,brand...], as given; parsed by the intake
+	// SourceDatabaseURL is the brand's own database that connectors' source
+	// queries read, read-only; empty: no source is read.
+	SourceDatabaseURL string
 }
 
 // Default returns the contract's defaults.

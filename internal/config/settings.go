@@ -136,6 +136,10 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{env: "IYS_SOURCE_DATABASE_URL", usage: "the brand's own database that connectors' --source-query reads (read-only use; empty: no source)", secret: true, set: func(c *Config, v string) error {
+		c.SourceDatabaseURL = v
+		return nil
+	}},
 	{env: "IYS_METRICS_ADDR", usage: "address of /metrics, /healthz and /readyz (empty disables)", set: func(c *Config, v string) error {
 		if v != "" {
 			if _, _, err := net.SplitHostPort(v); err != nil {

@@ -38,6 +38,9 @@ type Connector struct {
 	InstalledAt   time.Time
 	FirstSyncAt   time.Time
 	VerifiedAt    *time.Time // nil: installed with --skip-verify
+	// SourceQuery is a SQL query over the brand's own database whose rows
+	// are read each run (internal/source); "" when none.
+	SourceQuery string
 }
 
 // connectorRow is a connectors row as sqlx scans it.
@@ -52,16 +55,17 @@ type connectorRow struct {
 	InstalledAt   time.Time      `db:"installed_at"`
 	FirstSyncAt   time.Time      `db:"first_sync_at"`
 	VerifiedAt    sql.NullTime   `db:"verified_at"`
+	SourceQuery   sql.NullString `db:"source_query"`
 }
 
 const connectorColumns = `id, brand_code, iys_code, channels, recipient_type, default_source, state,
-	installed_at, first_sync_at, verified_at`
+	installed_at, first_sync_at, verified_at, source_query`
 
 func (r connectorRow) connector() Connector {
 	c := Connector{
 		ID: r.ID, BrandCode: r.BrandCode, IYSCode: r.IYSCode,
 		RecipientType: consent.RecipientType(r.RecipientType), DefaultSource: consent.Source(r.DefaultSource),
-		State: r.State, InstalledAt: r.InstalledAt, FirstSyncAt: r.FirstSyncAt,
+		State: r.State, InstalledAt: r.InstalledAt, FirstSyncAt: r.FirstSyncAt, SourceQuery: r.SourceQuery.String,
 	}
 	for _, ch := range r.Channels {
 		c.Channels = append(c.Channels, consent.Type(ch))
@@ -131,11 +135,11 @@ func (s *Store) InstallConnector(ctx context.Context, c Connector) (Connector, b
 	}
 	var row connectorRow
 	err = s.db.GetContext(ctx, &row, `
-		INSERT INTO connectors (brand_code, iys_code, channels, recipient_type, default_source, first_sync_at, verified_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		INSERT INTO connectors (brand_code, iys_code, channels, recipient_type, default_source, first_sync_at, verified_at, source_query)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, NULLIF($8, ''))
 		ON CONFLICT (brand_code) DO NOTHING
 		RETURNING `+connectorColumns,
-		c.BrandCode, c.IYSCode, chans, c.RecipientType, c.DefaultSource, c.FirstSyncAt, verified)
+		c.BrandCode, c.IYSCode, chans, c.RecipientType, c.DefaultSource, c.FirstSyncAt, verified, c.SourceQuery)
 	if err == nil {
 		return row.connector(), true, nil
 	}
@@ -167,6 +171,9 @@ func differences(have, want Connector) string {
 	}
 	if have.DefaultSource != want.DefaultSource {
 		d = append(d, fmt.Sprintf("default source is %s, not %s", have.DefaultSource, want.DefaultSource))
+	}
+	if have.SourceQuery != want.SourceQuery {
+		d = append(d, fmt.Sprintf("source query is %q, not %q", have.SourceQuery, want.SourceQuery))
 	}
 	return strings.Join(d, "; ")
 }
