@@ -17,12 +17,31 @@ CREATE TEMP TABLE import_rows (
 
 const copyStaging = `COPY import_rows (seq, line, recipient, recipient_type, type, status, consent_date, source, external_id) FROM STDIN`
 
+// stagedCTE is the first step of the merge, shared by every statement that
+// must judge the staged rows exactly as the merge does (the merge itself,
+// the intake's per-item verdicts, the user-table source's counts): each row,
+// whether it wins its record within the file (latest consent date, then the
+// later line, then the later row), the stored record it meets, and whether
+// it is identical to it. $1 is the connector.
+const stagedCTE = `
+WITH staged AS (
+    SELECT s.line, s.recipient, s.recipient_type, s.type, s.status, s.consent_date, s.source, s.external_id,
+           row_number() OVER (PARTITION BY s.recipient, s.recipient_type, s.type
+                              ORDER BY s.consent_date DESC, s.line DESC, s.seq DESC) = 1 AS winner,
+           c.id AS stored_id,
+           c.consent_date AS stored_date,
+           coalesce(c.consent_date = s.consent_date AND c.status = s.status
+                    AND c.source = s.source AND c.external_id = s.external_id, false) AS same
+    FROM import_rows s
+    LEFT JOIN consents c
+           ON c.connector_id = $1 AND c.recipient = s.recipient
+          AND c.recipient_type = s.recipient_type AND c.type = s.type
+)`
+
 // mergeStaging is the whole merge in one statement, so that every part sees
 // the records as they were before it. $1 is the connector, $2 the fast path.
 //
-//   - staged: each row, whether it wins its record within the file (latest
-//     consent date, then the later line, then the later row), and the stored
-//     record it meets.
+//   - staged: stagedCTE.
 //   - fresh (fast path only): winners whose record did not exist, by plain
 //     INSERT. Speculative insertion (ON CONFLICT) costs a quarter of a large
 //     first import; if a concurrent writer inserted one of these keys
@@ -36,20 +55,7 @@ const copyStaging = `COPY import_rows (seq, line, recipient, recipient_type, typ
 //   - the counts: distinct records, superseded lines (a row that lost, unless
 //     it equals the stored record), inserted and updated records (an upsert
 //     that inserted has version 1, one that updated at least 2).
-const mergeStaging = `
-WITH staged AS (
-    SELECT s.line, s.recipient, s.recipient_type, s.type, s.status, s.consent_date, s.source, s.external_id,
-           row_number() OVER (PARTITION BY s.recipient, s.recipient_type, s.type
-                              ORDER BY s.consent_date DESC, s.line DESC, s.seq DESC) = 1 AS winner,
-           c.id AS stored_id,
-           c.consent_date AS stored_date,
-           coalesce(c.consent_date = s.consent_date AND c.status = s.status
-                    AND c.source = s.source AND c.external_id = s.external_id, false) AS same
-    FROM import_rows s
-    LEFT JOIN consents c
-           ON c.connector_id = $1 AND c.recipient = s.recipient
-          AND c.recipient_type = s.recipient_type AND c.type = s.type
-),
+const mergeStaging = stagedCTE + `,
 fresh AS (
     INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
     SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
@@ -91,17 +90,8 @@ var errVerdictsMoved = errors.New("verdicts and merge disagree")
 //     stored record (counted by the merge as superseded);
 //   - accepted: what the merge's written/fresh parts insert or update.
 //
-// It is cut from mergeStaging rather than copied, so that the two cannot
-// drift apart; intakeVerdictsSQL panics at start-up if the cut fails.
-var intakeVerdicts = intakeVerdictsSQL(mergeStaging)
-
-func intakeVerdictsSQL(merge string) string {
-	head, _, ok := strings.Cut(merge, "\nfresh AS (")
-	head = strings.TrimSpace(head)
-	if !ok || !strings.HasPrefix(head, "WITH staged AS (") || !strings.HasSuffix(head, "),") {
-		panic("store: mergeStaging no longer starts with the staged CTE that ImportItems reads its verdicts from")
-	}
-	return strings.TrimSuffix(head, ",") + `
+// It starts from the merge's own stagedCTE, so that the two cannot drift apart.
+const intakeVerdicts = stagedCTE + `
 SELECT line,
        CASE WHEN same THEN 'unchanged'
             WHEN NOT winner OR stored_date > consent_date THEN 'superseded'
@@ -110,7 +100,6 @@ SELECT line,
        stored_id IS NULL
 FROM staged
 ORDER BY line`
-}
 
 // itemVerdict is one row of intakeVerdicts.
 type itemVerdict struct {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // SourceResult is what one read of a connector's user-table source did: the
@@ -42,15 +41,7 @@ func (s *Store) ImportSource(ctx context.Context, connectorID int64, path string
 
 // sourceChannelCounts is the merge's staged CTE (as intakeVerdicts), counted
 // per channel with the rules of the merge's counts.
-var sourceChannelCounts = sourceCountsSQL(mergeStaging)
-
-func sourceCountsSQL(merge string) string {
-	head, _, ok := strings.Cut(merge, "\nfresh AS (")
-	head = strings.TrimSpace(head)
-	if !ok || !strings.HasPrefix(head, "WITH staged AS (") || !strings.HasSuffix(head, "),") {
-		panic("store: mergeStaging no longer starts with the staged CTE that ImportSource counts from")
-	}
-	return strings.TrimSuffix(head, ",") + `
+const sourceChannelCounts = stagedCTE + `
 SELECT CASE WHEN type = 'EPOSTA' THEN 'email' ELSE 'sms' END AS channel,
        count(*),
        count(*) FILTER (WHERE winner AND stored_id IS NULL),
@@ -59,7 +50,6 @@ SELECT CASE WHEN type = 'EPOSTA' THEN 'email' ELSE 'sms' END AS channel,
        count(DISTINCT line) FILTER (WHERE (NOT winner OR stored_date > consent_date) AND NOT same)
 FROM staged
 GROUP BY 1`
-}
 
 func (s *Store) importSource(ctx context.Context, connectorID int64, path string, countsFn func() []IntakeChannel, src RowSource) (SourceResult, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
