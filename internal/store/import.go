@@ -10,6 +10,8 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
 
@@ -76,29 +78,67 @@ func (s *Store) ImportFile(ctx context.Context, connectorID int64, meta func() I
 	return res, nil
 }
 
-func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func() ImportMeta, src RowSource) (ImportResult, error) {
+// beginImport opens the transaction of every import (files, the intake,
+// the user-table source): it locks the connector FOR KEY SHARE, what a
+// foreign key check would take (consents has none, see 0001_init.sql), so a
+// concurrent delete of the connector waits; reads its channels; and makes
+// the staging table. The caller rolls back or commits.
+func (s *Store) beginImport(ctx context.Context, connectorID int64) (*sqlx.Tx, []string, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return ImportResult{}, err
+		return nil, nil, err
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	// FOR KEY SHARE: what a foreign key check would take (consents has none,
-	// see 0001_init.sql); a concurrent delete of the connector waits for us.
 	var channels []string
 	err = tx.QueryRowContext(ctx, "SELECT channels FROM connectors WHERE id = $1 FOR KEY SHARE", connectorID).
 		Scan((*stringArray)(&channels))
 	if errors.Is(err, sql.ErrNoRows) {
-		return ImportResult{}, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
+		err = fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
 	}
+	for _, q := range []string{importWorkMem, createStaging} {
+		if err == nil {
+			_, err = tx.ExecContext(ctx, q)
+		}
+	}
+	if err != nil {
+		tx.Rollback() //nolint:errcheck // the error that matters is err
+		return nil, nil, err
+	}
+	return tx, channels, nil
+}
+
+// recordChannelImports writes one imports audit row per channel that a
+// request held (the intake and the user-table source mix email and SMS;
+// the table keeps one channel a row).
+func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID int64, path string, channels []IntakeChannel, per map[string]*ImportResult) error {
+	for _, c := range channels {
+		if c.Channel != "email" && c.Channel != "sms" {
+			return fmt.Errorf("channel %q: want email or sms", c.Channel)
+		}
+		if c.Valid+c.Rejected == 0 {
+			continue
+		}
+		p := per[c.Channel]
+		if p == nil {
+			p = &ImportResult{}
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO imports (connector_id, path, channel, lines, blank, valid, rejected, superseded,
+			                     rows, inserted, updated, unchanged)
+			VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $11)`,
+			connectorID, path, c.Channel, c.Valid+c.Rejected, c.Valid, c.Rejected,
+			p.SupersededLines, p.Rows, p.Inserted, p.Updated, p.Unchanged); err != nil {
+			return fmt.Errorf("record import: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func() ImportMeta, src RowSource) (ImportResult, error) {
+	tx, channels, err := s.beginImport(ctx, connectorID)
 	if err != nil {
 		return ImportResult{}, err
 	}
-	for _, q := range []string{importWorkMem, createStaging} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return ImportResult{}, err
-		}
-	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	rows, lines, err := copyRows(ctx, tx.Tx, channels, src)
 	if err != nil {
 		return ImportResult{}, err

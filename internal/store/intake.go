@@ -119,27 +119,11 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path string,
 	if err := checkIntakeChannels(rows, channels); err != nil {
 		return IntakeResult{}, err
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, types, err := s.beginImport(ctx, connectorID)
 	if err != nil {
 		return IntakeResult{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	// As importFile: the connector's key lock, its channels, the staging table.
-	var types []string
-	err = tx.QueryRowContext(ctx, "SELECT channels FROM connectors WHERE id = $1 FOR KEY SHARE", connectorID).
-		Scan((*stringArray)(&types))
-	if errors.Is(err, sql.ErrNoRows) {
-		return IntakeResult{}, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
-	}
-	if err != nil {
-		return IntakeResult{}, err
-	}
-	for _, q := range []string{importWorkMem, createStaging} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return IntakeResult{}, err
-		}
-	}
 	if serialize {
 		// Every request that runs into another takes this lock from its second
 		// attempt on; a first attempt does not wait for it, so only contended
@@ -198,22 +182,8 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path string,
 	if accepted != m.inserted+m.updated || superseded != m.superseded {
 		return IntakeResult{}, errVerdictsMoved
 	}
-	for _, c := range channels {
-		if c.Valid+c.Rejected == 0 {
-			continue
-		}
-		p := per[c.Channel]
-		if p == nil {
-			p = &ImportResult{}
-		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO imports (connector_id, path, channel, lines, blank, valid, rejected, superseded,
-			                     rows, inserted, updated, unchanged)
-			VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $11)`,
-			connectorID, path, c.Channel, c.Valid+c.Rejected, c.Valid, c.Rejected,
-			p.SupersededLines, p.Rows, p.Inserted, p.Updated, p.Unchanged); err != nil {
-			return IntakeResult{}, fmt.Errorf("record import: %w", err)
-		}
+	if err := recordChannelImports(ctx, tx, connectorID, path, channels, per); err != nil {
+		return IntakeResult{}, err
 	}
 	if err := tx.Commit(); err != nil {
 		return IntakeResult{}, err

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -52,26 +50,11 @@ FROM staged
 GROUP BY 1`
 
 func (s *Store) importSource(ctx context.Context, connectorID int64, path string, countsFn func() []IntakeChannel, src RowSource) (SourceResult, error) {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, types, err := s.beginImport(ctx, connectorID)
 	if err != nil {
 		return SourceResult{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	var types []string
-	err = tx.QueryRowContext(ctx, "SELECT channels FROM connectors WHERE id = $1 FOR KEY SHARE", connectorID).
-		Scan((*stringArray)(&types))
-	if errors.Is(err, sql.ErrNoRows) {
-		return SourceResult{}, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
-	}
-	if err != nil {
-		return SourceResult{}, err
-	}
-	for _, q := range []string{importWorkMem, createStaging} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return SourceResult{}, err
-		}
-	}
 	n, _, err := copyRows(ctx, tx.Tx, types, src)
 	if err != nil {
 		return SourceResult{}, err
@@ -103,25 +86,8 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 	}
 	res := SourceResult{ImportResult: ImportResult{Rows: n, Inserted: m.inserted, Updated: m.updated,
 		Unchanged: m.keys - m.inserted - m.updated, SupersededLines: m.superseded}}
-	for _, c := range channels {
-		if c.Channel != "email" && c.Channel != "sms" {
-			return SourceResult{}, fmt.Errorf("channel %q: want email or sms", c.Channel)
-		}
-		if c.Valid+c.Rejected == 0 {
-			continue
-		}
-		p := per[c.Channel]
-		if p == nil {
-			p = &ImportResult{}
-		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO imports (connector_id, path, channel, lines, blank, valid, rejected, superseded,
-			                     rows, inserted, updated, unchanged)
-			VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $11)`,
-			connectorID, path, c.Channel, c.Valid+c.Rejected, c.Valid, c.Rejected,
-			p.SupersededLines, p.Rows, p.Inserted, p.Updated, p.Unchanged); err != nil {
-			return SourceResult{}, fmt.Errorf("record import: %w", err)
-		}
+	if err := recordChannelImports(ctx, tx, connectorID, path, channels, per); err != nil {
+		return SourceResult{}, err
 	}
 	// The users of this read, then those of earlier reads it has not.
 	// now() is the transaction's start: the same for every statement here.
