@@ -50,13 +50,22 @@ type Filter struct {
 // filter, in id order, reading them as it goes (a report of millions of
 // records stays small). An error from fn stops it and is returned.
 func (s *Store) ConsentsOf(ctx context.Context, connectorID int64, f Filter, fn func(Record) error) error {
-	rows, err := s.db.QueryxContext(ctx, `
-		SELECT id, connector_id, recipient, recipient_type, type, status, consent_date, source, external_id,
-		       version, state, outcome, iys_code, iys_message, transaction_id, attempts, next_attempt_at,
-		       batch_id, created_at, updated_at, synced_at
-		FROM consents
-		WHERE connector_id = $1 AND ($2 = '' OR state = $2) AND ($3 = '' OR outcome = $3)
-		ORDER BY id`, connectorID, string(f.State), string(f.Outcome))
+	return s.eachRecord(ctx, fn, `
+		SELECT `+recordColumns+`
+		FROM consents c
+		WHERE c.connector_id = $1 AND ($2 = '' OR c.state = $2) AND ($3 = '' OR c.outcome = $3)
+		ORDER BY c.id`, connectorID, string(f.State), string(f.Outcome))
+}
+
+// recordColumns are the columns of Record, from table alias c.
+const recordColumns = `c.id, c.connector_id, c.recipient, c.recipient_type, c.type, c.status, c.consent_date, c.source,
+       c.external_id, c.version, c.state, c.outcome, c.iys_code, c.iys_message, c.transaction_id, c.attempts,
+       c.next_attempt_at, c.batch_id, c.created_at, c.updated_at, c.synced_at`
+
+// eachRecord runs a query of recordColumns and calls fn with each record,
+// reading them as it goes.
+func (s *Store) eachRecord(ctx context.Context, fn func(Record) error, query string, args ...any) error {
+	rows, err := s.db.QueryxContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("read records: %w", err)
 	}

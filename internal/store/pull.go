@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -95,6 +96,24 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, source, aft
 	if source != "IYS" && source != "HS" {
 		return 0, fmt.Errorf("source %q: want IYS or HS", source)
 	}
+	return s.applyInTx(ctx, connectorID, changes, func(tx *sqlx.Tx, applied int) error {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO pull_cursors (connector_id, source, after, pulled_at, applied) VALUES ($1, $2, $3, now(), $4)
+			ON CONFLICT (connector_id, source) DO UPDATE SET
+				after = CASE WHEN excluded.after <> '' THEN excluded.after ELSE pull_cursors.after END,
+				pulled_at = now(), applied = pull_cursors.applied + excluded.applied`,
+			connectorID, source, after, applied); err != nil {
+			return fmt.Errorf("store cursor: %w", err)
+		}
+		return nil
+	})
+}
+
+// applyInTx applies changes newest-wins in one transaction that holds the
+// connector's key lock (what a foreign key check would take: see the
+// package doc), then runs then (the pull stores its cursor there), and
+// commits. It returns how many records changed.
+func (s *Store) applyInTx(ctx context.Context, connectorID int64, changes []Change, then func(tx *sqlx.Tx, applied int) error) (int, error) {
 	args, err := applyChangesArgs(connectorID, changes)
 	if err != nil {
 		return 0, err
@@ -104,7 +123,6 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, source, aft
 		return 0, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	// What a foreign key check would take: see the package doc.
 	var id int64
 	if err := tx.QueryRowContext(ctx, "SELECT id FROM connectors WHERE id = $1 FOR KEY SHARE", connectorID).Scan(&id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -118,13 +136,10 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, source, aft
 			return 0, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO pull_cursors (connector_id, source, after, pulled_at, applied) VALUES ($1, $2, $3, now(), $4)
-		ON CONFLICT (connector_id, source) DO UPDATE SET
-			after = CASE WHEN excluded.after <> '' THEN excluded.after ELSE pull_cursors.after END,
-			pulled_at = now(), applied = pull_cursors.applied + excluded.applied`,
-		connectorID, source, after, applied); err != nil {
-		return 0, fmt.Errorf("store cursor: %w", err)
+	if then != nil {
+		if err := then(tx, applied); err != nil {
+			return 0, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -19,11 +17,6 @@ import (
 
 // keysPerQuery bounds the keys one RecordsOfKeys statement looks up.
 const keysPerQuery = 5000
-
-// recordColumns are the columns of Record, from table alias c.
-const recordColumns = `c.id, c.connector_id, c.recipient, c.recipient_type, c.type, c.status, c.consent_date, c.source,
-       c.external_id, c.version, c.state, c.outcome, c.iys_code, c.iys_message, c.transaction_id, c.attempts,
-       c.next_attempt_at, c.batch_id, c.created_at, c.updated_at, c.synced_at`
 
 // RecordsOfKeys calls fn with the connector's record of each key it holds
 // one of, in no particular order; keys it holds none of are skipped. A key
@@ -60,27 +53,6 @@ func (s *Store) SyncedBetween(ctx context.Context, connectorID int64, outcome co
 		ORDER BY c.id`, connectorID, string(outcome), from, to)
 }
 
-func (s *Store) eachRecord(ctx context.Context, fn func(Record) error, query string, args ...any) error {
-	rows, err := s.db.QueryxContext(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("read records: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r Record
-		if err := rows.StructScan(&r); err != nil {
-			return fmt.Errorf("read records: %w", err)
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read records: %w", err)
-	}
-	return nil
-}
-
 // ApplyReconciled brings records to İYS's state as ApplyChanges does
 // (newest-wins: per key the latest of changes, and only where it is newer
 // than our record; the record becomes synced with outcome from_iys and a
@@ -90,31 +62,11 @@ func (s *Store) ApplyReconciled(ctx context.Context, connectorID int64, changes 
 	if len(changes) == 0 {
 		return 0, nil
 	}
-	args, err := applyChangesArgs(connectorID, changes)
+	n, err := s.applyInTx(ctx, connectorID, changes, nil)
 	if err != nil {
 		return 0, fmt.Errorf("apply reconciled changes: %w", err)
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("apply reconciled changes: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	// What a foreign key check would take: see the package doc.
-	var id int64
-	if err := tx.QueryRowContext(ctx, "SELECT id FROM connectors WHERE id = $1 FOR KEY SHARE", connectorID).Scan(&id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
-		}
-		return 0, fmt.Errorf("apply reconciled changes: %w", err)
-	}
-	var applied int
-	if err := tx.QueryRowContext(ctx, applyChanges, args...).Scan(&applied); err != nil {
-		return 0, fmt.Errorf("apply reconciled changes: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("apply reconciled changes: %w", err)
-	}
-	return applied, nil
+	return n, nil
 }
 
 // RecordVersion names a record as it was read.
