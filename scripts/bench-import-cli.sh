@@ -25,6 +25,7 @@
 # for the throwaway cluster; generated files go under $TMPDIR (about 140 bytes
 # a line). Exits 1 when a target is missed.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 rows=1000000 rounds=3 server=""
 while [ $# -gt 0 ]; do
@@ -62,42 +63,14 @@ go build -o "$work/iys-sync" ./cmd/iys-sync
 go build -o "$work/benchtool" ./scripts/benchtool
 bt="$work/benchtool"
 
-# How to measure the importing process's peak RSS.
-if /usr/bin/time -f %M true >/dev/null 2>&1; then
-	rss_by="GNU time %M"
-elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 &&
-	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null 2>&1 ||
-		{ apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null 2>&1; }; } &&
-	/usr/bin/time -f %M true >/dev/null 2>&1; then
-	rss_by="GNU time %M (installed now)"
-else
-	rss_by="VmHWM polled from /proc every 20 ms"
-fi
+rss_method
 
-if [ -z "$server" ]; then
-	"$bt" cluster -url-file "$work/url" 2>"$work/cluster.err" &
-	cluster_pid=$!
-	for _ in $(seq 600); do
-		[ -s "$work/url" ] && break
-		if ! kill -0 "$cluster_pid" 2>/dev/null; then
-			cat "$work/cluster.err" >&2
-			echo "bench-import-cli.sh: the throwaway cluster did not start" >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-	[ -s "$work/url" ] || { echo "bench-import-cli.sh: the throwaway cluster did not start in 60 s" >&2; exit 1; }
-	admin=$(cat "$work/url")
-	server_name="throwaway cluster (fsync off)"
-else
-	admin=$server
-	server_name="the given server"
-fi
+bench_server bench-import-cli.sh
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
-echo "machine:   $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2/1048576 }' /proc/meminfo) memory, $(uname -sr)"
+machine_line
 echo "server:    $server_name, $("$bt" sql -url "$admin" "SELECT split_part(version(), ' ', 1) || ' ' || split_part(version(), ' ', 2)")"
 echo "go:        $(go env GOVERSION)"
 echo "peak RSS:  $rss_by"

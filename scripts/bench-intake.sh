@@ -21,6 +21,7 @@
 # the machine's PostgreSQL binaries (initdb, postgres). Exits 1 when the
 # target is missed or any verdict is not the expected one.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 items=200000 batch=5000 clients=4 server=""
 while [ $# -gt 0 ]; do
@@ -67,20 +68,8 @@ wait_for() {
 	return 1
 }
 
-if [ -z "$server" ]; then
-	"$bt" cluster -url-file "$work/url" 2>"$work/cluster.err" &
-	pids+=($!)
-	for _ in $(seq 600); do
-		[ -s "$work/url" ] && break
-		kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/cluster.err" >&2; echo "bench-intake.sh: the throwaway cluster did not start" >&2; exit 1; }
-		sleep 0.1
-	done
-	admin=$(cat "$work/url")
-	server_name="throwaway cluster (fsync off)"
-else
-	admin=$server
-	server_name="the given server"
-fi
+bench_server bench-intake.sh
+[ -z "$cluster_pid" ] || pids+=("$cluster_pid")
 db=$("$bt" freshdb -url "$admin" -name iys_bench_intake)
 
 # The sandbox stands in for İYS: serve needs an API to start; the intake never calls it.
@@ -99,7 +88,7 @@ pids+=($!)
 wait_for "$work/serve.log" '"intake listening"' "${pids[-1]}" || { echo "bench-intake.sh: serve did not start the intake" >&2; exit 1; }
 addr=$(sed -n 's/.*"msg":"intake listening".*"addr":"\([^"]*\)".*/\1/p' "$work/serve.log" | head -1)
 
-echo "machine:   $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2/1048576 }' /proc/meminfo) memory, $(uname -sr)"
+machine_line
 echo "server:    $server_name, $("$bt" sql -url "$admin" "SELECT split_part(version(), ' ', 1) || ' ' || split_part(version(), ' ', 2)"), on the same machine"
 echo "go:        $(go env GOVERSION)"
 BENCH_TOKEN=$token "$work/benchintake" -url "http://$addr" -brand B -items "$items" -batch "$batch" -clients "$clients" -db "$db" | tee "$work/bench.out"

@@ -41,6 +41,7 @@
 # shown beside it. Peak RSS is GNU time's %M of the iys-sync process, else
 # VmHWM polled from /proc. Exits 1 when a target is missed.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 rows=100000 rss_rows=1000000 rates="5 10" concs="4 32" rss_conc=32 skip_rss=0 what_if=0 server=""
 while [ $# -gt 0 ]; do
@@ -91,33 +92,11 @@ go build -o "$work/benchtool" ./scripts/benchtool
 go build -o "$work/benchsync" ./scripts/benchsync
 bin=$work/iys-sync bt=$work/benchtool bs=$work/benchsync
 
-if /usr/bin/time -f %M true >/dev/null 2>&1; then
-	rss_by="GNU time %M"
-else
-	rss_by="VmHWM polled from /proc every 20 ms"
-fi
+rss_method
 
-if [ -z "$server" ]; then
-	"$bt" cluster -url-file "$work/url" 2>"$work/cluster.err" &
-	cluster_pid=$!
-	for _ in $(seq 600); do
-		[ -s "$work/url" ] && break
-		if ! kill -0 "$cluster_pid" 2>/dev/null; then
-			cat "$work/cluster.err" >&2
-			echo "bench-sync.sh: the throwaway cluster did not start" >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-	[ -s "$work/url" ] || { echo "bench-sync.sh: the throwaway cluster did not start in 60 s" >&2; exit 1; }
-	admin=$(cat "$work/url")
-	server_name="throwaway cluster (fsync off)"
-else
-	admin=$server
-	server_name="the given server"
-fi
+bench_server bench-sync.sh
 
-echo "machine:   $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2/1048576 }' /proc/meminfo) memory, $(uname -sr)"
+machine_line
 echo "server:    $server_name, $("$bt" sql -url "$admin" "SELECT split_part(version(), ' ', 1) || ' ' || split_part(version(), ' ', 2)")"
 echo "go:        $(go env GOVERSION)"
 echo "peak RSS:  $rss_by"
