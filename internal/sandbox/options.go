@@ -71,8 +71,6 @@ const (
 	RightAgreementControl Right = "agreementControl" // reconciliation (Mutabakat): the changes feed and files
 )
 
-var rights = []Right{RightRead, RightWrite, RightAgreementControl}
-
 // RightRule grants or withdraws rights. An empty IYSCode, BrandCode, Type or
 // Right matches any. Rules apply in order and the last one that matches
 // decides; with none matching the right is granted.

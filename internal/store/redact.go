@@ -13,7 +13,7 @@ const unreadable = "(unreadable connection string)"
 
 // errUnreadable replaces the driver's own message about a connection string
 // it cannot parse: that message may quote a piece of the password.
-var errUnreadable = errors.New("the connection string is not readable: want postgres://user:password@host:5432/dbname?sslmode=... or host=... port=... user=... password=... dbname=...")
+var errUnreadable = errors.New("the connection string is not readable: want a URL such as postgres://user:password@host:5432/dbname, or key=value pairs (host, port, user, password, dbname)")
 
 // RedactURL shows a connection string without its password, for messages and
 // logs: postgres://user:***@host:5432/db. A string it cannot read is not

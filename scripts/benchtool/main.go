@@ -294,7 +294,8 @@ func cmdCopy(args []string) error {
 			st.Close()
 			return err
 		}
-		if _, err := st.Exec(nil); err != nil { //nolint:staticcheck // driver.Stmt: Exec(nil) ends the COPY
+		//lint:ignore SA1019 lib/pq ends a COPY with driver.Stmt's Exec(nil); there is no context form
+		if _, err := st.Exec(nil); err != nil {
 			st.Close()
 			return err
 		}
