@@ -132,6 +132,27 @@ func NormalizePhone(s string) (string, error) {
 	return "+" + s, nil
 }
 
+// NormalizePhoneInput checks a phone number as people and systems write it
+// (the HTTP intake, the user-table source): the file form (digits, country
+// code first) or E.164 with its "+". It returns E.164. maybeMissingCC is
+// true for 10 digits starting with 5: the shape of a Türkiye mobile written
+// without its 90, kept because it is also a valid foreign number.
+func NormalizePhoneInput(s string) (e164 string, maybeMissingCC bool, err error) {
+	digits := strings.TrimPrefix(strings.TrimSpace(s), "+")
+	e164, err = NormalizePhone(digits)
+	if err != nil {
+		return "", false, err
+	}
+	return e164, MaybeMissingCountryCode(e164), nil
+}
+
+// MaybeMissingCountryCode tells a number (digits or E.164) of 10 digits
+// starting with 5: a Türkiye mobile without its 90, most likely.
+func MaybeMissingCountryCode(phone string) bool {
+	d := strings.TrimPrefix(phone, "+")
+	return len(d) == 10 && d[0] == '5'
+}
+
 // ValidateE164 checks a phone recipient as İYS receives it: + and the digits
 // of a number NormalizePhone would accept.
 func ValidateE164(s string) error {

@@ -63,3 +63,29 @@ func TestMaskRecipient(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizePhoneInput(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    string
+		missing bool
+		bad     bool
+	}{
+		{"905331234562", "+905331234562", false, false},
+		{"+905331234562", "+905331234562", false, false},
+		{" +905331234562 ", "+905331234562", false, false},
+		{"5331234562", "+5331234562", true, false},
+		{"+5331234562", "+5331234562", true, false},
+		{"4155552671", "+4155552671", false, false},
+		{"05331234562", "", false, true},
+		{"++905331234562", "", false, true},
+		{"+90 533 123 45 62", "", false, true},
+		{"", "", false, true},
+	}
+	for _, c := range cases {
+		got, missing, err := NormalizePhoneInput(c.in)
+		if (err != nil) != c.bad || got != c.want || missing != c.missing {
+			t.Errorf("NormalizePhoneInput(%q) = %q, %v, %v; want %q, %v, bad %v", c.in, got, missing, err, c.want, c.missing, c.bad)
+		}
+	}
+}
