@@ -53,7 +53,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "pulled %s: %d changes read in %d pages, %d applied (newer than our records)", c.BrandCode, res.Changes, res.Pages, res.Applied)
 	if res.Quarantined > 0 {
-		fmt.Fprintf(e.stdout, ", %d unreadable kept in quarantine (table pull_quarantine; see the log)", res.Quarantined)
+		fmt.Fprintf(e.stdout, ", %d unreadable kept in quarantine (table pull_quarantine, with the reasons)", res.Quarantined)
 	}
 	fmt.Fprintln(e.stdout)
 	return nil

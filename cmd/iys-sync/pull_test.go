@@ -90,3 +90,33 @@ func TestPullFollowsThePageCappedFeedAndResetsARefusedCursor(t *testing.T) {
 		t.Fatalf("status after the reset pull: %+v", p)
 	}
 }
+
+// An entry the pull cannot read is kept in quarantine and shown by pull and
+// status; the rest is applied.
+func TestPullShowsQuarantinedChanges(t *testing.T) {
+	environ := sandboxEnv(t, sandbox.Options{FeedEntry: func(_, _ string, m map[string]any) {
+		if m["recipient"] == "+905330000002" {
+			delete(m, "recipientType")
+		}
+	}})
+	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	for _, p := range []string{"+905330000001", "+905330000002"} {
+		reconcileAdmin(t, environ, http.MethodPost, "/_sandbox/citizen", map[string]string{"recipient": p, "status": "RET", "source": "IYS_WEB"})
+	}
+	r := runCmd(t, environ, "pull", "--brand-code", "600001")
+	if r.code != 0 || !strings.Contains(r.stdout, "2 changes read in 3 pages, 1 applied") ||
+		!strings.Contains(r.stdout, "1 unreadable kept in quarantine") {
+		t.Fatalf("pull: exit %d, %q %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "recipientType: missing") || strings.Contains(r.stderr, "5330000002") {
+		t.Fatalf("the log names the reason, never the recipient:\n%s", r.stderr)
+	}
+	if p := statusAt(t, time.Now(), environ).Pull; p.Quarantined != 1 || p.LastPulledAt == "" {
+		t.Fatalf("status --json pull %+v", p)
+	}
+	if r := runCmd(t, environ, "status"); !strings.Contains(r.stdout, "600001: 1 change from İYS's feed could not be read") {
+		t.Fatalf("status:\n%s", r.stdout)
+	}
+}

@@ -190,8 +190,8 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "%s: %s\n", s.BrandCode, s.Pull.Warning)
 		}
 		if n := s.Pull.Quarantined; n > 0 {
-			fmt.Fprintf(e.stdout, "%s: %d changes from İYS's feed could not be read and are held in quarantine (table pull_quarantine, with the reason)\n",
-				s.BrandCode, n)
+			fmt.Fprintf(e.stdout, "%s: %s from İYS's feed could not be read: held in quarantine (table pull_quarantine, with the reasons)\n",
+				s.BrandCode, plural(n, "change", "changes"))
 		}
 		if d := s.Deadline; d.AtRisk > 0 {
 			fmt.Fprintf(e.stdout, "%s: %d pending records will be over İYS's 3-business-day limit by the next run (%s): run iys-sync --run-now\n",
