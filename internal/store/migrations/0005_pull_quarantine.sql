@@ -5,6 +5,10 @@
 -- The lag watchdog counts from the older of a connector's two sources, not
 -- from the last attempt: a pull that failed mid-feed leaves it as it was.
 ALTER TABLE pull_cursors ADD COLUMN complete_at timestamptz;
+-- Earlier pulls took themselves for complete: start from their time rather
+-- than from installation (which would call every connector's changes lost);
+-- the next pull sets the true time.
+UPDATE pull_cursors SET complete_at = pulled_at;
 
 -- A feed entry the pull could not read (an unexpected date layout, a missing
 -- field, an unknown type...), kept as İYS sent it with the reason, stored in
