@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
@@ -12,6 +14,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "pull")
 	cf := config.RegisterFlags(fs)
 	brand := fs.String("brand-code", "", "the connector's brand code")
+	reset := fs.Bool("reset-cursor", false, "forget the stored cursors and pull from the beginning of the 7 days İYS keeps (when İYS refuses a cursor)")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -37,13 +40,20 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *reset {
+		// Newest-wins makes the changes read again harmless.
+		if _, err := s.st.ResetPullCursors(ctx, c.ID); err != nil {
+			return err
+		}
+		log.Warn("pull cursors reset: pulling from the beginning of the days İYS keeps", zap.String("brand_code", c.BrandCode))
+	}
 	res, err := s.puller.PullConnector(ctx, consent.ConnectorRef{ID: c.ID, BrandCode: c.BrandCode, IYSCode: c.IYSCode, Active: true})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "pulled %s: %d changes read in %d pages, %d applied (newer than our records)", c.BrandCode, res.Changes, res.Pages, res.Applied)
-	if res.Skipped > 0 {
-		fmt.Fprintf(e.stdout, ", %d skipped (unreadable, see the log)", res.Skipped)
+	if res.Quarantined > 0 {
+		fmt.Fprintf(e.stdout, ", %d unreadable kept in quarantine (table pull_quarantine, with the reasons)", res.Quarantined)
 	}
 	fmt.Fprintln(e.stdout)
 	return nil

@@ -29,6 +29,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.AsyncDelay, "async-delay", 0, "how long a bulk request stays enqueue before its result")
 	fs.DurationVar(&o.TokenTTL, "token-ttl", sandbox.DefaultTokenTTL, "access token lifetime")
 	fs.DurationVar(&o.FeedDelay, "feed-delay", 0, "hide changes younger than this from the changes feed (İYS: 1h)")
+	fs.IntVar(&o.FeedPageCap, "page-cap", 0, "the changes feed answers at most this many changes a page, whatever the limit asked (0 = no cap)")
 	fs.Int64Var(&o.Seed, "seed", 0, "random seed for faults (0 = time-based)")
 	fs.Var(&brands, "brand", "IYSCODE:BRANDCODE[:NAME] of a brand the account holds, listed before its first consent (repeatable)")
 	fs.Var(&deny, "deny-brand", "answer 403 for this brand code, as İYS does without partner permission (repeatable)")

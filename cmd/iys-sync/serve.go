@@ -10,6 +10,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/intake"
 	"github.com/iys-sync/iys-sync/internal/metrics"
+	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
 
@@ -115,7 +116,7 @@ func seedMetrics(ctx context.Context, s *syncer, m *metrics.Metrics) error {
 		if err != nil {
 			return err
 		}
-		if at := cur["IYS"].PulledAt; !at.IsZero() {
+		if at := store.PullCompleteAt(cur); !at.IsZero() {
 			m.Pull(c.BrandCode, at)
 		} else {
 			m.Pull(c.BrandCode, c.InstalledAt)

@@ -41,13 +41,15 @@ type deadlineJSON struct {
 	TooOld    int    `json:"tooOld"`
 }
 
-// pullJSON is the connector's pull from İYS; lastPulledAt is that of the
-// citizens' changes, the ones the lag watchdog guards.
+// pullJSON is the connector's pull from İYS; lastPulledAt is when a pull
+// last reached the end of both sides of the feed, the time the lag watchdog
+// guards (a pull that failed on the way does not count).
 type pullJSON struct {
 	LastPulledAt string `json:"lastPulledAt"`
 	Applied      int64  `json:"applied"`
 	LagSeconds   int64  `json:"lagSeconds"`
 	Warning      string `json:"warning,omitempty"` // over 5 days: soon lost; over 7: lost
+	Quarantined  int    `json:"quarantined"`       // feed entries that could not be read, held in pull_quarantine
 }
 
 // lastRunJSON is the connector's last finished run; a run still going is
@@ -141,10 +143,13 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		citizens := cur["IYS"]
-		lag, level := pull.Lag(citizens.PulledAt, c.InstalledAt, e.now())
-		s.Pull = &pullJSON{LastPulledAt: rfc3339(citizens.PulledAt), Applied: citizens.Applied + cur["HS"].Applied,
+		complete := store.PullCompleteAt(cur)
+		lag, level := pull.Lag(complete, c.InstalledAt, e.now())
+		s.Pull = &pullJSON{LastPulledAt: rfc3339(complete), Applied: cur["IYS"].Applied + cur["HS"].Applied,
 			LagSeconds: int64(lag.Seconds()), Warning: pull.LagMessage(level)}
+		if s.Pull.Quarantined, err = st.QuarantinedChanges(ctx, c.ID); err != nil {
+			return err
+		}
 		now := e.now()
 		next := nextScheduled(cfg, now)
 		tooOld, err := st.PendingGivenBefore(ctx, c.ID, consent.OldestAcceptable(consent.NewDate(now)).Time())
@@ -183,6 +188,10 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	for _, s := range out.Connectors {
 		if s.Pull.Warning != "" {
 			fmt.Fprintf(e.stdout, "%s: %s\n", s.BrandCode, s.Pull.Warning)
+		}
+		if n := s.Pull.Quarantined; n > 0 {
+			fmt.Fprintf(e.stdout, "%s: %s from İYS's feed could not be read: held in quarantine (table pull_quarantine, with the reasons)\n",
+				s.BrandCode, plural(n, "change", "changes"))
 		}
 		if d := s.Deadline; d.AtRisk > 0 {
 			fmt.Fprintf(e.stdout, "%s: %d pending records will be over İYS's 3-business-day limit by the next run (%s): run iys-sync --run-now\n",

@@ -61,6 +61,7 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	if m != nil {
 		opts.Observer = m.Observer()
 		puller.Pulled = m.Pull
+		puller.Quarantined = m.PullQuarantined
 	}
 	eng, err := engine.New(st, iysadapter.New(client), opts)
 	if err != nil {

@@ -36,9 +36,18 @@ type FileRow struct {
 	Fields map[string]string // every column by its header as written
 }
 
-// ParseChangeFile reads a daily change file. It fails only when the file
-// has no header or no recipient column.
-func ParseChangeFile(r io.Reader) ([]FileRow, error) {
+// ChangeFileReader reads a daily change file row by row from its body, so
+// that memory stays flat however large the file: nothing is kept of a row
+// once the next is read.
+type ChangeFileReader struct {
+	cr     *csv.Reader
+	header []string // as written, trimmed
+	known  []string // the Record field each column fills, "" for none
+}
+
+// NewChangeFileReader reads the file's header. It fails when the file has
+// no header or no recipient column.
+func NewChangeFileReader(r io.Reader) (*ChangeFileReader, error) {
 	br := bufio.NewReader(r)
 	head, err := br.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -50,41 +59,45 @@ func ParseChangeFile(r io.Reader) ([]FileRow, error) {
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
 	cr.TrimLeadingSpace = true
+	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("parse change file: header: %w", err)
 	}
-	known := make([]string, len(header))
+	f := &ChangeFileReader{cr: cr, header: make([]string, len(header)), known: make([]string, len(header))}
 	hasRecipient := false
 	for i, h := range header {
-		header[i] = strings.TrimSpace(h)
-		known[i] = fileColumns[normHeader(header[i])]
-		hasRecipient = hasRecipient || known[i] == "recipient"
+		f.header[i] = strings.TrimSpace(h)
+		f.known[i] = fileColumns[normHeader(f.header[i])]
+		hasRecipient = hasRecipient || f.known[i] == "recipient"
 	}
 	if !hasRecipient {
-		return nil, fmt.Errorf("parse change file: no recipient column in header %q", header)
+		return nil, fmt.Errorf("parse change file: no recipient column in header %q", f.header)
 	}
-	var rows []FileRow
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("parse change file: %w", err)
-		}
-		line, _ := cr.FieldPos(0)
-		row := FileRow{Line: line, Fields: make(map[string]string, len(header))}
-		for i, v := range rec {
-			if i >= len(header) {
-				break
-			}
-			v = strings.TrimSpace(v)
-			row.Fields[header[i]] = v
-			fillRecord(&row.Record, known[i], v)
-		}
-		rows = append(rows, row)
+	return f, nil
+}
+
+// Next reads the next row; io.EOF after the last. Any other error names
+// the line and ends the file.
+func (f *ChangeFileReader) Next() (FileRow, error) {
+	rec, err := f.cr.Read()
+	if errors.Is(err, io.EOF) {
+		return FileRow{}, io.EOF
 	}
+	if err != nil {
+		return FileRow{}, fmt.Errorf("parse change file: %w", err)
+	}
+	line, _ := f.cr.FieldPos(0)
+	row := FileRow{Line: line, Fields: make(map[string]string, len(f.header))}
+	for i, v := range rec {
+		if i >= len(f.header) {
+			break
+		}
+		v = strings.TrimSpace(v)
+		row.Fields[f.header[i]] = v
+		fillRecord(&row.Record, f.known[i], v)
+	}
+	return row, nil
 }
 
 func fillRecord(r *Record, field, v string) {

@@ -1,7 +1,10 @@
 package iysclient
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -31,10 +34,13 @@ func TestChangesPassesCursorAsIs(t *testing.T) {
 		q.Get("after") != cursor || q.Get("limit") != "500" {
 		t.Errorf("request = %s", got.URL)
 	}
-	if page.After != "1604423200000_next" || len(page.List) != 1 {
+	if page.After != "1604423200000_next" || len(page.Entries) != 1 {
 		t.Fatalf("page = %+v", page)
 	}
-	r := page.List[0]
+	r, err := DecodeChange(page.Entries[0])
+	if err != nil {
+		t.Fatalf("DecodeChange: %v", err)
+	}
 	if r.Status != consent.StatusRet || r.Source != "IYS_KISA_LINK" || r.TransactionID != "tx1" ||
 		r.ConsentDate.String() != "2025-05-15 14:23:00" || r.CreationDate.String() != "2025-05-15 15:00:01" {
 		t.Errorf("record = %+v", r)
@@ -50,7 +56,7 @@ func TestChangesFirstPageHasNoCursor(t *testing.T) {
 	})
 	c := newTestClient(t, f)
 	page, err := c.Changes(context.Background(), "600", "700", ChangesQuery{Source: ChangesByBrand})
-	if err != nil || page.After != "" || len(page.List) != 0 {
+	if err != nil || page.After != "" || len(page.Entries) != 0 {
 		t.Errorf("page = %+v, %v", page, err)
 	}
 }
@@ -88,9 +94,9 @@ func TestChangeFileAndSummaryUseIstanbulDay(t *testing.T) {
 		t.Fatalf("ChangeFile: %v", err)
 	}
 	defer rc.Close()
-	rows, err := ParseChangeFile(rc)
+	rows, err := readChangeFile(rc)
 	if err != nil {
-		t.Fatalf("ParseChangeFile: %v", err)
+		t.Fatalf("readChangeFile: %v", err)
 	}
 	if !paths["/sps/600/brands/700/changes/2025-05-16/file"] {
 		t.Errorf("paths = %v", paths)
@@ -118,7 +124,7 @@ func TestChangeFileAndSummaryUseIstanbulDay(t *testing.T) {
 }
 
 func TestParseChangeFile(t *testing.T) {
-	rows, err := ParseChangeFile(strings.NewReader(
+	rows, err := readChangeFile(strings.NewReader(
 		"transactionId,recipient_type,RECIPIENT,type,status,source,consentDate,creationDate\n" +
 			"t1,BIREYSEL,+905331234562,ARAMA,ONAY,HS_WEB,2025-05-15 14:23:00,2025-05-15T15:00:00Z\n"))
 	if err != nil {
@@ -129,14 +135,115 @@ func TestParseChangeFile(t *testing.T) {
 		r.CreationDate.String() != "2025-05-15 18:00:00" {
 		t.Errorf("record = %+v", r)
 	}
-	if _, err := ParseChangeFile(strings.NewReader("a,b\n1,2\n")); err == nil {
+	if _, err := readChangeFile(strings.NewReader("a,b\n1,2\n")); err == nil {
 		t.Error("a file without a recipient column parsed")
 	}
-	if _, err := ParseChangeFile(strings.NewReader("")); err == nil {
+	if _, err := readChangeFile(strings.NewReader("")); err == nil {
 		t.Error("an empty file parsed")
 	}
-	rows, err = ParseChangeFile(strings.NewReader("recipient\tstatus\n+905331234562\tONAY"))
+	rows, err = readChangeFile(strings.NewReader("recipient\tstatus\n+905331234562\tONAY"))
 	if err != nil || len(rows) != 1 || rows[0].Record.Status != consent.StatusOnay {
 		t.Errorf("tab file: %+v, %v", rows, err)
+	}
+}
+
+// One entry that cannot be read must not sink the page: the page decodes
+// entry by entry, and each entry's error names its field, never a value.
+func TestChangesPageKeepsEntriesRaw(t *testing.T) {
+	f := newFakeIYS(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"after":"c2","list":[
+			{"consentDate":"15.05.2025 14:23","source":"IYS_WEB","recipient":"+905331234562","recipientType":"BIREYSEL","status":"RET","type":"MESAJ"},
+			{"consentDate":"2025-05-15 14:23:00","source":"IYS_YENI","recipient":"+905331234563","recipientType":"BIREYSEL","status":"RET","type":"MESAJ","transactionId":7}]}`)
+	})
+	page, err := newTestClient(t, f).Changes(context.Background(), "600", "700", ChangesQuery{Source: ChangesByCitizens})
+	if err != nil || len(page.Entries) != 2 {
+		t.Fatalf("page %+v, %v: want both entries, raw", page, err)
+	}
+	if _, err := DecodeChange(page.Entries[0]); err == nil || !strings.Contains(err.Error(), "consentDate") {
+		t.Errorf("a date in another layout: %v", err)
+	}
+	r, err := DecodeChange(page.Entries[1])
+	if err != nil || r.Source != "IYS_YENI" || r.TransactionID != "7" || r.ConsentDate.String() != "2025-05-15 14:23:00" {
+		t.Errorf("the readable entry: %+v, %v", r, err)
+	}
+}
+
+func TestDecodeChange(t *testing.T) {
+	const ok = `"consentDate":"2025-05-15 14:23:00","source":"IYS_WEB","recipient":"+905331234562","recipientType":"BIREYSEL","status":"RET","type":"MESAJ"`
+	for _, tt := range []struct{ entry, want string }{
+		{`{` + ok + `}`, ""},
+		{`{` + ok + `,"transactionId":null,"creationDate":"garbage"}`, ""},
+		{`[1]`, "not a JSON object"},
+		{`"x"`, "not a JSON object"},
+		{`{"source":"IYS_WEB","recipient":"+905331234562","recipientType":"BIREYSEL","status":"RET","type":"MESAJ"}`, "consentDate: missing"},
+		{`{` + strings.Replace(ok, `"recipient":"+905331234562"`, `"recipient":905331234562`, 1) + `}`, "recipient: want a string"},
+		{`{` + strings.Replace(ok, `"type":"MESAJ"`, `"type":null`, 1) + `}`, "type: missing"},
+		{`{` + strings.Replace(ok, `"source":"IYS_WEB"`, `"source":""`, 1) + `}`, "source: missing"},
+		{`{` + strings.Replace(ok, "2025-05-15 14:23:00", "2025-05-15T14:23:00+03:00", 1) + `}`, "consentDate: not in İYS's layout"},
+		{`{` + ok + `,"transactionId":{"a":1}}`, "transactionId: want a string or number"},
+	} {
+		_, err := DecodeChange([]byte(tt.entry))
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.entry, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: %v, want %q", tt.entry, err, tt.want)
+		case err != nil && strings.Contains(err.Error(), "5331234562"):
+			t.Errorf("%s: the error holds the recipient: %v", tt.entry, err)
+		}
+	}
+}
+
+// readChangeFile reads a whole (small) change file, for tests; also the
+// external test package's, as ReadChangeFile.
+func readChangeFile(r io.Reader) ([]FileRow, error) {
+	f, err := NewChangeFileReader(r)
+	if err != nil {
+		return nil, err
+	}
+	var rows []FileRow
+	for {
+		row, err := f.Next()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+}
+
+var ReadChangeFile = readChangeFile
+
+// BenchmarkChangeFileReader reads a 10,000-row day file row by row: the
+// bytes and allocations a row costs (nothing of a row is kept past it; see
+// reconcile's TestDayFileIsReadInFlatMemory for the memory held).
+func BenchmarkChangeFileReader(b *testing.B) {
+	const rows = 10000
+	var file []byte
+	file = append(file, "consentDate,creationDate,source,recipient,recipientType,status,type,transactionId\n"...)
+	for i := range rows {
+		file = fmt.Appendf(file, "2025-06-10 09:00:00,2025-06-10 09:00:01,IYS_MOBIL,+90533%07d,BIREYSEL,RET,MESAJ,tx%d\n", i, i)
+	}
+	b.SetBytes(int64(len(file)))
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := NewChangeFileReader(bytes.NewReader(file))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			if _, err := f.Next(); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != rows {
+			b.Fatalf("%d rows", n)
+		}
 	}
 }

@@ -280,6 +280,20 @@ type change struct {
 	txn       string
 }
 
+// entries decodes a feed page's entries, each of which must be readable.
+func entries(t *testing.T, raw []json.RawMessage) []iysclient.Record {
+	t.Helper()
+	out := make([]iysclient.Record, len(raw))
+	for i, e := range raw {
+		r, err := iysclient.DecodeChange(e)
+		if err != nil {
+			t.Fatalf("feed entry %d: %v", i, err)
+		}
+		out[i] = r
+	}
+	return out
+}
+
 func changesOf(list []iysclient.Record) []change {
 	out := make([]change, len(list))
 	for i, r := range list {
@@ -312,11 +326,11 @@ func TestSandboxChangesFeed(t *testing.T) {
 	}
 	wantIYS := []change{{phone(2), consent.StatusRet, consent.SourceIYSMobil, cit.TransactionID},
 		{phone(77), consent.StatusOnay, consent.SourceIYS3338, cit2.TransactionID}}
-	if got := changesOf(page.List); !slices.Equal(got, wantIYS) {
+	if got := changesOf(entries(t, page.Entries)); !slices.Equal(got, wantIYS) {
 		t.Fatalf("Changes(IYS) = %+v, want %+v", got, wantIYS)
 	}
-	if page.After == "" || page.List[0].CreationDate.IsZero() || page.List[0].ConsentDate.IsZero() {
-		t.Fatalf("Changes(IYS): cursor %q, first %+v: want a cursor and dates", page.After, page.List[0])
+	if first := entries(t, page.Entries)[0]; page.After == "" || first.CreationDate.IsZero() || first.ConsentDate.IsZero() {
+		t.Fatalf("Changes(IYS): cursor %q, first %+v: want a cursor and dates", page.After, first)
 	}
 	iysCursor := page.After
 
@@ -329,18 +343,18 @@ func TestSandboxChangesFeed(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Changes(HS, page %d): %v", pages+1, err)
 		}
-		if len(p.List) > 2 {
-			t.Fatalf("Changes(HS, limit 2) gave %d changes", len(p.List))
+		if len(p.Entries) > 2 {
+			t.Fatalf("Changes(HS, limit 2) gave %d changes", len(p.Entries))
 		}
-		if p.After == "" || p.After == after && len(p.List) > 0 {
+		if p.After == "" || p.After == after && len(p.Entries) > 0 {
 			t.Fatalf("Changes(HS, page %d): cursor %q after %q", pages+1, p.After, after)
 		}
 		after = p.After
-		if len(p.List) == 0 {
+		if len(p.Entries) == 0 {
 			break
 		}
 		pages++
-		got = append(got, changesOf(p.List)...)
+		got = append(got, changesOf(entries(t, p.Entries))...)
 		if pages > 5 {
 			t.Fatal("Changes(HS): the feed does not end")
 		}
@@ -352,7 +366,7 @@ func TestSandboxChangesFeed(t *testing.T) {
 	// The last cursors see nothing new...
 	for src, cur := range map[iysclient.ChangeSource]string{iysclient.ChangesByBrand: after, iysclient.ChangesByCitizens: iysCursor} {
 		p, err := c.Changes(ctx, sbIYS, sbBrand, iysclient.ChangesQuery{Source: src, After: cur})
-		if err != nil || len(p.List) != 0 || p.After == "" {
+		if err != nil || len(p.Entries) != 0 || p.After == "" {
 			t.Fatalf("Changes(%s) after the last cursor = %+v, %v; want nothing new and a cursor", src, p, err)
 		}
 	}
@@ -363,15 +377,15 @@ func TestSandboxChangesFeed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Changes(HS) after a new consent: %v", err)
 	}
-	if want := []change{{phone(5), consent.StatusRet, consent.SourceWeb, tx.TransactionID}}; !slices.Equal(changesOf(p.List), want) {
-		t.Fatalf("Changes(HS) after the last cursor = %+v, want only %+v", changesOf(p.List), want)
+	if want := []change{{phone(5), consent.StatusRet, consent.SourceWeb, tx.TransactionID}}; !slices.Equal(changesOf(entries(t, p.Entries)), want) {
+		t.Fatalf("Changes(HS) after the last cursor = %+v, want only %+v", changesOf(entries(t, p.Entries)), want)
 	}
 	p, err = c.Changes(ctx, sbIYS, sbBrand, iysclient.ChangesQuery{Source: iysclient.ChangesByCitizens, After: iysCursor})
 	if err != nil {
 		t.Fatalf("Changes(IYS) after a new citizen change: %v", err)
 	}
-	if want := []change{{phone(1), consent.StatusRet, consent.SourceIYSWeb, cit3.TransactionID}}; !slices.Equal(changesOf(p.List), want) {
-		t.Fatalf("Changes(IYS) after the last cursor = %+v, want only %+v", changesOf(p.List), want)
+	if want := []change{{phone(1), consent.StatusRet, consent.SourceIYSWeb, cit3.TransactionID}}; !slices.Equal(changesOf(entries(t, p.Entries)), want) {
+		t.Fatalf("Changes(IYS) after the last cursor = %+v, want only %+v", changesOf(entries(t, p.Entries)), want)
 	}
 
 	// A cursor is opaque and bound to its side: the HS one is refused for IYS.
@@ -381,7 +395,7 @@ func TestSandboxChangesFeed(t *testing.T) {
 	}
 }
 
-// TestSandboxChangeFileAndSummary covers ChangeFile with ParseChangeFile
+// TestSandboxChangeFileAndSummary covers ChangeFile with ReadChangeFile
 // and ChangeSummary: a day's file exists once the day is over.
 func TestSandboxChangeFileAndSummary(t *testing.T) {
 	e := startSandbox(t, sandbox.Options{TokenTTL: 72 * time.Hour, RefreshTTL: 96 * time.Hour})
@@ -413,18 +427,18 @@ func TestSandboxChangeFileAndSummary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ChangeFile(yesterday): %v", err)
 	}
-	rows, err := iysclient.ParseChangeFile(rc)
+	rows, err := iysclient.ReadChangeFile(rc)
 	if cerr := rc.Close(); cerr != nil {
 		t.Fatal(cerr)
 	}
 	if err != nil {
-		t.Fatalf("ParseChangeFile: %v", err)
+		t.Fatalf("ReadChangeFile: %v", err)
 	}
 	got := make([]change, len(rows))
 	for i, r := range rows {
 		got[i] = change{r.Record.Recipient, r.Record.Status, r.Record.Source, r.Record.TransactionID}
 		if r.Line != i+2 || r.Record.ConsentDate.IsZero() || r.Record.CreationDate.IsZero() || r.Record.RecipientType == "" || r.Record.Type == "" {
-			t.Fatalf("ParseChangeFile row %d = %+v: want line %d and every column read", i, r, i+2)
+			t.Fatalf("ReadChangeFile row %d = %+v: want line %d and every column read", i, r, i+2)
 		}
 	}
 	if !slices.Equal(got, want) {
@@ -441,7 +455,7 @@ func TestSandboxChangeFileAndSummary(t *testing.T) {
 	}
 	body, _ := io.ReadAll(rc)
 	rc.Close()
-	rows, err = iysclient.ParseChangeFile(strings.NewReader(string(body)))
+	rows, err = iysclient.ReadChangeFile(strings.NewReader(string(body)))
 	if err != nil || len(rows) != 0 {
 		t.Fatalf("ChangeFile(the day before) = %q: %d rows, %v; want a header and no row", body, len(rows), err)
 	}

@@ -134,13 +134,13 @@ func TestSandboxFaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Changes page %d: %v", page, err)
 		}
-		if len(p.List) == 0 {
+		if len(p.Entries) == 0 {
 			break
 		}
 		if page > len(sent)/100+1 {
 			t.Fatalf("the feed goes on past page %d", page)
 		}
-		for _, r := range p.List {
+		for _, r := range entries(t, p.Entries) {
 			listed[r.Recipient+"|"+string(r.RecipientType)+"|"+string(r.Type)]++
 		}
 		after = p.After

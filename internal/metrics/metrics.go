@@ -23,6 +23,7 @@ type Metrics struct {
 	pending      *prometheus.GaugeVec
 	sinceSuccess *sinceCollector
 	sincePull    *sinceCollector
+	quarantined  *prometheus.CounterVec
 }
 
 // New registers the collectors, with Go's and the process's own.
@@ -46,13 +47,17 @@ func New() *Metrics {
 			Name: "iys_sync_pending_records", Help: "Records waiting to be sent, per connector, as of the last run.",
 		}, []string{"brand_code"}),
 		sinceSuccess: newSince("iys_sync_seconds_since_last_success", "Seconds since the connector's last completed run.", nil),
-		sincePull: newSince("iys_sync_seconds_since_last_pull", "Seconds since the connector's last successful pull from İYS.",
+		sincePull: newSince("iys_sync_seconds_since_last_pull", "Seconds since the connector's last pull from İYS that reached the feed's end.",
 			prometheus.NewDesc("iys_sync_pull_warning",
 				"The pull watchdog: 1 when the last pull is over 5 days old, 2 over 7 days (changes lost from İYS's feed).",
 				[]string{"brand_code"}, nil)),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.records, m.batches, m.requests, m.runs, m.pending, m.sinceSuccess, m.sincePull)
+	m.quarantined = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "iys_pull_quarantined_total", Help: "Entries of İYS's changes feed that could not be read, kept in quarantine, by connector.",
+	}, []string{"brand_code"})
+	m.reg.MustRegister(m.quarantined)
 	return m
 }
 
@@ -85,9 +90,16 @@ func (m *Metrics) Run(brand, status string, pending int, at time.Time) {
 	}
 }
 
-// Pull records a successful pull (or, for a connector never pulled, its
-// installation, from which the lag counts).
+// Pull records a pull that reached the feed's end (or, for a connector
+// never pulled to its end, its installation, from which the lag counts).
 func (m *Metrics) Pull(brand string, at time.Time) { m.sincePull.set(brand, at) }
+
+// PullQuarantined counts feed entries of a connector kept in quarantine.
+func (m *Metrics) PullQuarantined(brand string, n int) {
+	if n > 0 {
+		m.quarantined.WithLabelValues(brand).Add(float64(n))
+	}
+}
 
 // Succeeded records a connector's last completed run, e.g. read at start.
 func (m *Metrics) Succeeded(brand string, at time.Time) { m.sinceSuccess.set(brand, at) }

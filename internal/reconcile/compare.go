@@ -45,7 +45,9 @@ package reconcile
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -152,10 +154,19 @@ type File struct {
 	Counts     map[CountKey]int           // every row with a recipient type, type and status, as written
 }
 
-// ReadFile indexes a parsed day file by our record keys.
-func ReadFile(rows []iysclient.FileRow) File {
-	f := File{Rows: len(rows), Latest: map[consent.Key]FileChange{}, Counts: map[CountKey]int{}}
-	for _, row := range rows {
+// ReadFile indexes a day file by our record keys as it streams by: what it
+// keeps grows with the keys the day changed, not with the file.
+func ReadFile(rows *iysclient.ChangeFileReader) (File, error) {
+	f := File{Latest: map[consent.Key]FileChange{}, Counts: map[CountKey]int{}}
+	for {
+		row, err := rows.Next()
+		if errors.Is(err, io.EOF) {
+			return f, nil
+		}
+		if err != nil {
+			return File{}, err
+		}
+		f.Rows++
 		r := row.Record
 		if r.RecipientType != "" && r.Type != "" && r.Status != "" {
 			f.Counts[CountKey{r.RecipientType, r.Type, r.Source, r.Status}]++
@@ -171,7 +182,6 @@ func ReadFile(rows []iysclient.FileRow) File {
 		}
 		f.Latest[k] = c
 	}
-	return f
 }
 
 // key is an İYS record's key in our records' form.

@@ -1,8 +1,11 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -80,11 +83,14 @@ func TestReadFile(t *testing.T) {
 		"2025-06-10 10:00:00;2025-06-10 10:00:00;HS_WEB;05330000009;BIREYSEL;ONAY;MESAJ;t6\n" + // unreadable phone: counted, not compared
 		"bad date;2025-06-10 10:00:00;HS_WEB;+905330000008;BIREYSEL;ONAY;MESAJ;t7\n" +
 		"2025-06-10 10:00:00;2025-06-10 10:00:00;HS_WEB;+905330000007;BIREYSEL;MAYBE;MESAJ;t8\n"
-	rows, err := iysclient.ParseChangeFile(strings.NewReader(csv))
+	rows, err := iysclient.NewChangeFileReader(strings.NewReader(csv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := ReadFile(rows)
+	f, err := ReadFile(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if f.Rows != 8 || !slices.Equal(f.Unreadable, []int{7, 8, 9}) || len(f.Latest) != 3 {
 		t.Fatalf("rows %d, unreadable %v, latest %v", f.Rows, f.Unreadable, f.Latest)
 	}
@@ -285,4 +291,81 @@ func TestAcceptedCounts(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("counts %v, want %v", got, want)
 	}
+}
+
+// dayFile writes a day file of rows lines on the fly, over keys distinct
+// recipients, and every 10,000 rows measures the live heap: what reading it
+// holds while it streams by.
+type dayFile struct {
+	rows, keys, line int
+	buf              []byte
+	base, peak       uint64
+}
+
+func (g *dayFile) Read(p []byte) (int, error) {
+	for len(g.buf) == 0 {
+		switch {
+		case g.line > g.rows:
+			return 0, io.EOF
+		case g.line == 0:
+			g.base = liveHeap()
+			g.buf = []byte("consentDate,creationDate,source,recipient,recipientType,status,type,transactionId\n")
+		default:
+			if g.line%10000 == 0 {
+				g.peak = max(g.peak, liveHeap())
+			}
+			g.buf = fmt.Appendf(g.buf[:0], "2025-06-10 09:00:00,2025-06-10 09:%02d:%02d,IYS_MOBIL,+90533%07d,BIREYSEL,RET,MESAJ,tx%d\n",
+				g.line/60%60, g.line%60, g.line%g.keys, g.line)
+		}
+		g.line++
+	}
+	n := copy(p, g.buf)
+	g.buf = g.buf[n:]
+	return n, nil
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// The daily file is read as it streams: ten times the rows (over the same
+// keys) must not hold more memory. Reading it whole held about 1 KB a row.
+func TestDayFileIsReadInFlatMemory(t *testing.T) {
+	grow := func(rows int) (uint64, File) {
+		g := &dayFile{rows: rows, keys: 1000}
+		iys := &fakeIYS{}
+		f, err := readDayFile(context.Background(), streamIYS{iys, g}, consent.ConnectorRef{BrandCode: "B1", IYSCode: "I1"}, testDay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.peak < g.base {
+			return 0, f
+		}
+		return g.peak - g.base, f
+	}
+	small, f := grow(20_000)
+	if f.Rows != 20_000 || len(f.Latest) != 1000 {
+		t.Fatalf("read %d rows, %d keys: want 20000 rows of 1000 keys", f.Rows, len(f.Latest))
+	}
+	large, f := grow(200_000)
+	if f.Rows != 200_000 {
+		t.Fatalf("read %d rows, want 200000", f.Rows)
+	}
+	t.Logf("live heap while reading: %d KB over 20,000 rows, %d KB over 200,000", small>>10, large>>10)
+	if large > small+4<<20 {
+		t.Fatalf("reading 200,000 rows held %d KB, 20,000 rows %d KB: the file is kept in memory", large>>10, small>>10)
+	}
+}
+
+// streamIYS serves the day file from a reader.
+type streamIYS struct {
+	*fakeIYS
+	file io.Reader
+}
+
+func (s streamIYS) ChangeFile(context.Context, string, string, time.Time) (io.ReadCloser, error) {
+	return io.NopCloser(s.file), nil
 }

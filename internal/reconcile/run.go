@@ -171,11 +171,15 @@ func readDayFile(ctx context.Context, iys IYS, c consent.ConnectorRef, day Day) 
 		return File{}, fmt.Errorf("reconcile %s %s: %w", c.BrandCode, day, err)
 	}
 	defer rc.Close()
-	rows, err := iysclient.ParseChangeFile(rc)
+	rows, err := iysclient.NewChangeFileReader(rc)
 	if err != nil {
 		return File{}, fmt.Errorf("reconcile %s %s: %w", c.BrandCode, day, err)
 	}
-	return ReadFile(rows), nil
+	f, err := ReadFile(rows)
+	if err != nil {
+		return File{}, fmt.Errorf("reconcile %s %s: %w", c.BrandCode, day, err)
+	}
+	return f, nil
 }
 
 func oursOf(r store.Record) Ours {

@@ -72,6 +72,9 @@ func (s *Sandbox) changes(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, feedMaxLimit)
 	}
+	if s.opts.FeedPageCap > 0 {
+		limit = min(limit, s.opts.FeedPageCap)
+	}
 	bk := pathBrand(r)
 	var resp changesResponse
 	var cursorErr error
@@ -94,9 +97,23 @@ func (s *Sandbox) changes(w http.ResponseWriter, r *http.Request) {
 		s.forbid(w, "no reconciliation (agreementControl) permission")
 	case cursorErr != nil:
 		writeErrors(w, http.StatusBadRequest, apiError{Message: cursorErr.Error(), Location: []string{"after"}})
+	case s.opts.FeedEntry != nil:
+		writeJSON(w, http.StatusOK, s.editedPage(bk, src, resp))
 	default:
 		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+// editedPage is a page as Options.FeedEntry rewrites its entries.
+func (s *Sandbox) editedPage(bk brandKey, src string, resp changesResponse) map[string]any {
+	list := make([]map[string]any, len(resp.List))
+	for i, c := range resp.List {
+		list[i] = map[string]any{"consentDate": c.ConsentDate, "creationDate": c.CreationDate, "source": c.Source,
+			"recipient": c.Recipient, "recipientType": c.RecipientType, "status": c.Status, "type": c.Type,
+			"transactionId": c.TransactionID}
+		s.opts.FeedEntry(bk.brandCode, src, list[i])
+	}
+	return map[string]any{"after": resp.After, "list": list}
 }
 
 // page lists up to limit changes from feed position next on, and the cursor

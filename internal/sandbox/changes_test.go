@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/csv"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -201,4 +202,44 @@ func TestChangesSummary(t *testing.T) {
 		}
 	}
 	e.call("GET", base+"/changes/2025-05-14/recipients/KISI", nil).want(t, 422, "H503")
+}
+
+// --page-cap: pages shorter than asked, the cursor going on; FeedEntry:
+// entries rewritten as served, the feed itself unchanged.
+func TestChangesPageCapAndFeedEntry(t *testing.T) {
+	if _, err := New(Options{FeedPageCap: -1}); err == nil {
+		t.Fatal("a negative page cap accepted")
+	}
+	e := newEnv(t, Options{FeedPageCap: 2, FeedEntry: func(brand, source string, m map[string]any) {
+		if brand == brandCode && source == "HS" && m["recipient"] == phone(1) {
+			m["consentDate"] = "14.05.2025 10:00"
+			delete(m, "type")
+		}
+	}})
+	for i := range 5 {
+		e.add(onay(phone(i), start)).want(t, http.StatusOK, "")
+	}
+	var sizes []int
+	after := ""
+	for range 4 {
+		r := e.call("GET", base+"/consents/changes?source=HS&limit=1000&after="+url.QueryEscape(after), nil)
+		r.want(t, http.StatusOK, "")
+		var page struct {
+			After string           `json:"after"`
+			List  []map[string]any `json:"list"`
+		}
+		r.decode(t, &page)
+		sizes = append(sizes, len(page.List))
+		for _, m := range page.List {
+			_, typed := m["type"]
+			if m["recipient"] == phone(1) && (typed || m["consentDate"] != "14.05.2025 10:00") ||
+				m["recipient"] != phone(1) && (!typed || m["consentDate"] != "2025-05-14 10:00:00") {
+				t.Errorf("entry %v", m)
+			}
+		}
+		after = page.After
+	}
+	if fmt.Sprint(sizes) != "[2 2 1 0]" {
+		t.Fatalf("pages of %v, want [2 2 1 0] whatever the limit", sizes)
+	}
 }

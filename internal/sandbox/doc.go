@@ -84,7 +84,12 @@
 //     brand's or side's cursor is 400, as is one of before a reset); limit
 //     defaults to 1000 and is cut to 1000. A cursor older than 7 days goes
 //     on from the oldest change kept. İYS leaves out the latest hour: that is
-//     Options.FeedDelay, 0 by default.
+//     Options.FeedDelay, 0 by default. Options.FeedPageCap (--page-cap)
+//     answers at most that many changes a page whatever the limit asked,
+//     as an İYS with shorter pages would. Options.FeedEntry lets a test
+//     rewrite each entry as it is served (a date in another layout, a
+//     field left out), with no other effect: the feed's order and cursors
+//     stay as they were.
 //   - Daily file and summary: a Türkiye calendar day (reportDate YYYY-MM-DD)
 //     by creation date, both sides; a day not over yet is 404 H404. CSV
 //     columns: consentDate,creationDate,source,recipient,recipientType,status,

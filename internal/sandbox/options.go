@@ -42,6 +42,18 @@ type Options struct {
 	// demos see a change at once. Set it to time.Hour to be faithful.
 	FeedDelay time.Duration
 
+	// FeedPageCap caps the changes of one feed page whatever the limit asked
+	// (0 = no cap beyond the sandbox's 1000), as an İYS that answers shorter
+	// pages than asked: a client must follow the cursor, not the length.
+	FeedPageCap int
+
+	// FeedEntry, when set, may rewrite each changes-feed entry as it is
+	// served: its JSON fields by name, as the sandbox would send them; change
+	// a value (a date in another layout, an unknown type) or delete a field.
+	// For tests of what İYS might send. It runs outside the sandbox's lock,
+	// maybe for several requests at once; the sandbox's state is unchanged.
+	FeedEntry func(brandCode, source string, entry map[string]any)
+
 	Seed int64 // seed of faults, ids and result order (0 = time-based; see Sandbox.Seed)
 
 	// DenyBrands are brand codes without any partner permission: every path
@@ -131,6 +143,8 @@ func (o Options) check() error {
 		return fmt.Errorf("sandbox options: login limit %d: want logins per hour, 0 or more", o.LoginLimit)
 	case o.Latency < 0, o.AsyncDelay < 0, o.FeedDelay < 0:
 		return fmt.Errorf("sandbox options: latency, async delay and feed delay must not be negative")
+	case o.FeedPageCap < 0:
+		return fmt.Errorf("sandbox options: feed page cap %d: want changes per page, 0 (no cap) or more", o.FeedPageCap)
 	case o.TokenTTL < time.Second || o.RefreshTTL < time.Second:
 		return fmt.Errorf("sandbox options: token TTL %v, refresh TTL %v: want at least 1s", o.TokenTTL, o.RefreshTTL)
 	}

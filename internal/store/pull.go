@@ -31,24 +31,57 @@ type PullCursor struct {
 	After    string // İYS's opaque cursor, as İYS returned it; "" before the first page
 	PulledAt time.Time
 	Applied  int64 // changes applied in all
+	// CompleteAt is when a pull last reached the feed's end (zero: never).
+	CompleteAt time.Time
+}
+
+// feedSources are the changes feed's two sources, each with its cursor.
+var feedSources = []string{"IYS", "HS"}
+
+// PullCompleteAt is when the connector's pull last reached the end of both
+// feed sources (the older of their two times): every change İYS made
+// before it is in our records. Zero until both have reached it once.
+func PullCompleteAt(cursors map[string]PullCursor) time.Time {
+	var at time.Time
+	for _, src := range feedSources {
+		c := cursors[src].CompleteAt
+		if c.IsZero() {
+			return time.Time{}
+		}
+		if at.IsZero() || c.Before(at) {
+			at = c
+		}
+	}
+	return at
+}
+
+// FeedPage is one page of a connector's changes feed as the pull stores it.
+type FeedPage struct {
+	Source      string // "IYS" or "HS"
+	After       string // the cursor that follows the page; "" keeps the stored one
+	Changes     []Change
+	Quarantined []Quarantined // the page's entries that could not be read
+	End         bool          // the page reached the feed's end: the source's CompleteAt becomes now
 }
 
 // PullCursors returns the connector's cursors, by source; a source never
 // pulled is absent.
 func (s *Store) PullCursors(ctx context.Context, connectorID int64) (map[string]PullCursor, error) {
 	var rows []struct {
-		Source   string       `db:"source"`
-		After    string       `db:"after"`
-		PulledAt sql.NullTime `db:"pulled_at"`
-		Applied  int64        `db:"applied"`
+		Source     string       `db:"source"`
+		After      string       `db:"after"`
+		PulledAt   sql.NullTime `db:"pulled_at"`
+		Applied    int64        `db:"applied"`
+		CompleteAt sql.NullTime `db:"complete_at"`
 	}
 	if err := s.db.SelectContext(ctx, &rows,
-		"SELECT source, after, pulled_at, applied FROM pull_cursors WHERE connector_id = $1", connectorID); err != nil {
+		"SELECT source, after, pulled_at, applied, complete_at FROM pull_cursors WHERE connector_id = $1", connectorID); err != nil {
 		return nil, fmt.Errorf("read pull cursors: %w", err)
 	}
 	out := make(map[string]PullCursor, len(rows))
 	for _, r := range rows {
-		out[r.Source] = PullCursor{Source: r.Source, After: r.After, PulledAt: r.PulledAt.Time, Applied: r.Applied}
+		out[r.Source] = PullCursor{Source: r.Source, After: r.After, PulledAt: r.PulledAt.Time, Applied: r.Applied,
+			CompleteAt: r.CompleteAt.Time}
 	}
 	return out, nil
 }
@@ -79,34 +112,55 @@ WITH incoming AS (
 )
 SELECT count(*) FROM applied`
 
-// ApplyChanges applies one page of the feed and stores the cursor that
-// follows it in the same transaction, so that a crash between pages neither
-// skips nor applies twice: the next pull starts after the last page stored.
-// An empty after keeps the stored cursor. It returns how many records the
-// page changed.
-func (s *Store) ApplyChanges(ctx context.Context, connectorID int64, source, after string, changes []Change) (int, error) {
-	n, err := s.applyChanges(ctx, connectorID, source, after, changes)
+// ApplyChanges applies one page of the feed, keeps its unreadable entries
+// in quarantine and stores the cursor that follows it, all in the same
+// transaction, so that a crash between pages neither skips nor applies
+// twice: the next pull starts after the last page stored. An empty after
+// keeps the stored cursor. It returns how many records the page changed.
+func (s *Store) ApplyChanges(ctx context.Context, connectorID int64, page FeedPage) (int, error) {
+	n, err := s.applyChanges(ctx, connectorID, page)
 	if err != nil {
 		return 0, fmt.Errorf("apply İYS changes: %w", err)
 	}
 	return n, nil
 }
 
-func (s *Store) applyChanges(ctx context.Context, connectorID int64, source, after string, changes []Change) (int, error) {
-	if source != "IYS" && source != "HS" {
-		return 0, fmt.Errorf("source %q: want IYS or HS", source)
+func (s *Store) applyChanges(ctx context.Context, connectorID int64, page FeedPage) (int, error) {
+	if page.Source != "IYS" && page.Source != "HS" {
+		return 0, fmt.Errorf("source %q: want IYS or HS", page.Source)
 	}
-	return s.applyInTx(ctx, connectorID, changes, func(tx *sqlx.Tx, applied int) error {
+	return s.applyInTx(ctx, connectorID, page.Changes, func(tx *sqlx.Tx, applied int) error {
+		if err := quarantine(ctx, tx, connectorID, page.Source, page.Quarantined); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO pull_cursors (connector_id, source, after, pulled_at, applied) VALUES ($1, $2, $3, now(), $4)
+			INSERT INTO pull_cursors (connector_id, source, after, pulled_at, applied, complete_at)
+			VALUES ($1, $2, $3, now(), $4, CASE WHEN $5 THEN now() END)
 			ON CONFLICT (connector_id, source) DO UPDATE SET
 				after = CASE WHEN excluded.after <> '' THEN excluded.after ELSE pull_cursors.after END,
-				pulled_at = now(), applied = pull_cursors.applied + excluded.applied`,
-			connectorID, source, after, applied); err != nil {
+				pulled_at = now(), applied = pull_cursors.applied + excluded.applied,
+				complete_at = coalesce(excluded.complete_at, pull_cursors.complete_at)`,
+			connectorID, page.Source, page.After, applied, page.End); err != nil {
 			return fmt.Errorf("store cursor: %w", err)
 		}
 		return nil
 	})
+}
+
+// ResetPullCursors forgets the connector's feed cursors, so that its next
+// pull starts at the beginning of the days İYS keeps (newest-wins makes the
+// changes read again harmless). The way out when İYS refuses a stored
+// cursor. It reports how many cursors it reset.
+func (s *Store) ResetPullCursors(ctx context.Context, connectorID int64) (int, error) {
+	res, err := s.db.ExecContext(ctx, "UPDATE pull_cursors SET after = '' WHERE connector_id = $1 AND after <> ''", connectorID)
+	if err != nil {
+		return 0, fmt.Errorf("reset pull cursors: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("reset pull cursors: %w", err)
+	}
+	return int(n), nil
 }
 
 // applyInTx applies changes newest-wins in one transaction that holds the
