@@ -316,3 +316,42 @@ func TestReportNeutralisesFormulas(t *testing.T) {
 		}
 	}
 }
+
+// TestImportOfAQuietPipeStopsWhenInterrupted: a named pipe whose writer
+// sends nothing blocks the read itself; the interrupt still ends it.
+func TestImportOfAQuietPipeStopsWhenInterrupted(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe.txt")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writer := make(chan *os.File, 1)
+	go func() { // opening a pipe waits for its reader: the import
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			w = nil
+		}
+		writer <- w
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan result, 1)
+	go func() { done <- runCmdCtx(ctx, nil, "import", "--dry-run", "--channel", "sms", fifo) }()
+	w := <-writer
+	if w == nil {
+		t.Fatal("could not open the pipe's writing end")
+	}
+	defer w.Close()
+	if _, err := w.WriteString("905331234562; SMS; ONAY; " + uploadTime(time.Now()) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the import now waits in a read
+	cancel()
+	select {
+	case r := <-done:
+		if r.code != exitFatal || !strings.Contains(r.stderr, "interrupted while importing "+fifo) || !strings.Contains(r.stderr, "at line 2") {
+			t.Errorf("exit %d, stderr %s", r.code, r.stderr)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the import still waits on the pipe after its context ended")
+	}
+}
