@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
@@ -53,14 +53,18 @@ func nextScheduled(cfg config.Config, now time.Time) time.Time {
 	return sched.Next(now.In(cfg.Location()))
 }
 
-// checkCode validates a brand or İYS code: İYS's are numbers, but we only
-// insist on a short token that is safe to put in a URL path.
+// checkCode validates a brand or İYS code flag (consent.CheckCode). The
+// value is echoed quoted, so that a newline or an escape sequence shows as
+// such instead of acting on the terminal, and cut short.
 func checkCode(flagName, v string) error {
 	if v == "" {
 		return usagef("--%s is required", flagName)
 	}
-	if len(v) > 64 || strings.ContainsAny(v, "/?#% \t") {
-		return usagef("--%s must be İYS's code for it (letters and digits, at most 64), got %q", flagName, v)
+	if err := consent.CheckCode(v); err != nil {
+		if len(v) > 2*consent.MaxCodeLen {
+			v = v[:2*consent.MaxCodeLen] + "..."
+		}
+		return usagef("--%s %v, got %q", flagName, err, v)
 	}
 	return nil
 }

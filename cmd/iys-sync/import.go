@@ -64,6 +64,20 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !*dryRun {
+		if err := checkCode("brand-code", *brand); err != nil {
+			return err
+		}
+	}
+	// Opened before anything is imported: a path that cannot be written
+	// stops the command before it starts.
+	var errFile *errorsOutFile
+	if *errorsOut != "" {
+		if errFile, err = createErrorsOut(*errorsOut, files); err != nil {
+			return err
+		}
+		defer errFile.abandon()
+	}
 
 	var st *store.Store
 	var connectorID int64
@@ -72,9 +86,6 @@ func runImport(ctx context.Context, e *env, args []string) error {
 			opts.RecipientType = consent.Bireysel
 		}
 	} else {
-		if err := checkCode("brand-code", *brand); err != nil {
-			return err
-		}
 		if st, err = openStore(ctx, cfg); err != nil {
 			return err
 		}
@@ -98,19 +109,14 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	var errw io.Writer = e.stderr
-	if *errorsOut != "" {
-		f, err := os.Create(*errorsOut)
-		if err != nil {
-			return fmt.Errorf("create --errors-out file: %w", err)
-		}
-		defer f.Close()
-		errw = io.MultiWriter(e.stderr, f)
-	}
 	bar := newProgressBar(e.stderr)
-	opts.OnReject = func(r *upload.Rejection) {
+	opts.OnReject = func(r *upload.Rejection) error {
 		bar.clear()
-		fmt.Fprintln(errw, r.Error())
+		fmt.Fprintln(e.stderr, r.Error())
+		if errFile != nil {
+			return errFile.write(r.Error())
+		}
+		return nil
 	}
 	opts.Progress = bar.update
 
@@ -120,19 +126,27 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	}
 	sum := importSummary{Files: []importer.FileSummary{}}
 	refused := 0
-	for _, path := range files {
+	for i, path := range files {
 		fsum, err := im.File(ctx, path)
 		bar.clear()
-		if err != nil {
+		var wErr *errorsOutError
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return fmt.Errorf("interrupted while importing %s: %s (%v)", path, stoppedAt(files, i, *dryRun), err)
+		case errors.As(err, &wErr):
+			return fmt.Errorf("%w: %s", wErr, stoppedAt(files, i, *dryRun))
+		case err != nil:
 			refused++
 			fmt.Fprintf(e.stderr, "%s: refused whole, nothing of it imported: %v\n", path, err)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
 		}
 		sum.Valid += fsum.Valid
 		sum.Rejected += fsum.Rejected
 		sum.Files = append(sum.Files, fsum)
+	}
+	if errFile != nil {
+		if err := errFile.close(); err != nil {
+			return fmt.Errorf("%w; the files themselves were %s", err, importedWord(*dryRun))
+		}
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(e.stdout)
@@ -151,6 +165,94 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// stoppedAt says what the import of files[i], stopped in its middle, left.
+func stoppedAt(files []string, i int, dryRun bool) string {
+	if dryRun {
+		return "the check stopped there (--dry-run: nothing is stored)"
+	}
+	msg := "it was rolled back, nothing of it is stored"
+	if i > 0 {
+		msg += fmt.Sprintf("; the %s before it stay imported", plural(i, "file", "files"))
+	}
+	if rest := len(files) - i - 1; rest > 0 {
+		msg += fmt.Sprintf("; %s after it not read", plural(rest, "file", "files"))
+	}
+	return msg
+}
+
+// errorsOutFile is the --errors-out file. Every write is checked: a report
+// that cannot be written stops the import, since a user who asked for it
+// relies on it to hold every rejected line.
+type errorsOutFile struct {
+	path string
+	f    *os.File
+}
+
+// errorsOutError is a failed write of the --errors-out file.
+type errorsOutError struct {
+	path string
+	err  error
+}
+
+func (e *errorsOutError) Error() string {
+	err := e.err
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is said once
+	}
+	return fmt.Sprintf("write --errors-out %s: %v", e.path, err)
+}
+
+func (e *errorsOutError) Unwrap() error { return e.err }
+
+// createErrorsOut creates (or truncates) path, unless it is one of the
+// files to import: truncating it would destroy the input.
+func createErrorsOut(path string, files []string) (*errorsOutFile, error) {
+	if out, err := os.Stat(path); err == nil {
+		for _, f := range files {
+			if in, err := os.Stat(f); err == nil && os.SameFile(in, out) {
+				return nil, usagef("--errors-out %s is also a file to import: name another file for the report", path)
+			}
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create --errors-out file: %w", err)
+	}
+	return &errorsOutFile{path: path, f: f}, nil
+}
+
+func (o *errorsOutFile) write(line string) error {
+	if _, err := o.f.WriteString(line + "\n"); err != nil {
+		return &errorsOutError{path: o.path, err: err}
+	}
+	return nil
+}
+
+// close flushes a regular file to the disk, whose errors (a full disk, a
+// lost NFS server) may show only then; pipes and devices take no fsync.
+func (o *errorsOutFile) close() error {
+	var err error
+	if fi, serr := o.f.Stat(); serr == nil && fi.Mode().IsRegular() {
+		err = o.f.Sync()
+	}
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	o.f = nil
+	if err != nil {
+		return &errorsOutError{path: o.path, err: err}
+	}
+	return nil
+}
+
+// abandon closes the file when the command stopped before close.
+func (o *errorsOutFile) abandon() {
+	if o.f != nil {
+		o.f.Close() //nolint:errcheck // the command already failed
+	}
+}
+
 func importedWord(dryRun bool) string {
 	if dryRun {
 		return "checked only (--dry-run)"
@@ -165,9 +267,10 @@ func printImportSummary(w io.Writer, sum importSummary, dryRun bool) {
 			continue
 		}
 		fmt.Fprintf(w, "%s: %d lines, %d valid, %d rejected, %d blank; %d %s\n", f.Path, f.Lines, f.Valid, f.Rejected, f.Blank, f.Imported, importedWord(dryRun))
-		if wn := f.Warnings; wn.UnknownPlatform+wn.OlderThan3BusinessDays+wn.Superseded > 0 {
-			fmt.Fprintf(w, "  warnings: %d unknown platform (default source used), %d older than 3 business days (İYS may refuse them), %d superseded by a newer consent\n",
-				wn.UnknownPlatform, wn.OlderThan3BusinessDays, wn.Superseded)
+		if wn := f.Warnings; wn.UnknownPlatform+wn.OlderThan3BusinessDays+wn.Superseded+wn.MaybeMissingCountryCode > 0 {
+			fmt.Fprintf(w, "  warnings: %d unknown platform (default source used), %d older than 3 business days (İYS may refuse them), %d superseded by a newer consent, "+
+				"%d maybe missing the country code (10 digits starting with 5: a Türkiye mobile needs 90 in front)\n",
+				wn.UnknownPlatform, wn.OlderThan3BusinessDays, wn.Superseded, wn.MaybeMissingCountryCode)
 		}
 	}
 }

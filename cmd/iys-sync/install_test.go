@@ -54,3 +54,32 @@ func TestInstallAsksIYS(t *testing.T) {
 		t.Fatalf("no password: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// TestInstallUnknownBrandNamesBothCauses: when İYS lists no such brand, the
+// message says the codes may be wrong, or the partnership is not granted
+// yet, with the panel's steps; as the brand's own user, that
+// IYS_INTEGRATOR_CODE may be missing.
+func TestInstallUnknownBrandNamesBothCauses(t *testing.T) {
+	environ := sandboxEnv(t, sandbox.Options{})
+	r := runCmd(t, environ, "install", "--brand-code", "600999", "--iys-code", "700001")
+	for _, w := range []string{"İYS lists no brand 600999 under İYS code 700001 for solution partner 900001", "codes are wrong",
+		"--brand-code 600999", "--iys-code 700001", "has not granted İş Ortaklığı rights", "chooses 900001 as its solution partner",
+		"turns on MESAJ, ARAMA, EPOSTA", "Mutabakat Yönetimi"} {
+		if r.code != exitFatal || !strings.Contains(r.stderr, w) {
+			t.Errorf("partner: exit %d, stderr lacks %q:\n%s", r.code, w, r.stderr)
+		}
+	}
+	delete(environ, "IYS_INTEGRATOR_CODE")
+	r = runCmd(t, environ, "install", "--brand-code", "600999", "--iys-code", "700001")
+	for _, w := range []string{"for this API user", "codes are wrong", "IYS_INTEGRATOR_CODE is not set",
+		"İYS panel → İş Ortaklığı → choose the partner → turn on MESAJ, ARAMA, EPOSTA", "Mutabakat Yönetimi"} {
+		if r.code != exitFatal || !strings.Contains(r.stderr, w) {
+			t.Errorf("own user: exit %d, stderr lacks %q:\n%s", r.code, w, r.stderr)
+		}
+	}
+	environ["IYS_INTEGRATOR_CODE"] = "90/01"
+	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != exitFatal ||
+		!strings.Contains(r.stderr, "IYS_INTEGRATOR_CODE: must be 1 to 20 ASCII letters or digits") {
+		t.Errorf("bad integrator code: exit %d, stderr %s", r.code, r.stderr)
+	}
+}

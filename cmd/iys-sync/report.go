@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -34,9 +35,24 @@ type reportRow struct {
 var reportHeader = []string{"recipient", "recipientType", "type", "status", "consentDate", "source", "externalId",
 	"state", "outcome", "iysCode", "iysMessage", "attempts"}
 
-func (r reportRow) fields() []string {
-	return []string{r.Recipient, r.RecipientType, r.Type, r.Status, r.ConsentDate, r.Source, r.ExternalID,
-		r.State, r.Outcome, r.IYSCode, r.IYSMessage, strconv.Itoa(r.Attempts)}
+// csvFields is the row as CSV cells. The free text that a brand or İYS
+// writes (external id, İYS's code and message) is neutralised against
+// formula injection; every other cell is ours and validated (a recipient is
+// E.164, whose + a spreadsheet reads as a plain number, or an ASCII email
+// without brackets or quotes, so no formula call), and stays as it is.
+func (r reportRow) csvFields() []string {
+	return []string{r.Recipient, r.RecipientType, r.Type, r.Status, r.ConsentDate, r.Source, csvText(r.ExternalID),
+		r.State, r.Outcome, csvText(r.IYSCode), csvText(r.IYSMessage), strconv.Itoa(r.Attempts)}
+}
+
+// csvText keeps a spreadsheet from running a cell as a formula: a cell that
+// starts with =, +, -, @, a tab or a carriage return gets a ' in front, as
+// OWASP's "CSV Injection" advises.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func runReport(ctx context.Context, e *env, args []string) error {
@@ -79,7 +95,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 		if err := cw.Write(reportHeader); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-		emit = func(r reportRow) error { return cw.Write(r.fields()) }
+		emit = func(r reportRow) error { return cw.Write(r.csvFields()) }
 		finish = func() error { cw.Flush(); return cw.Error() }
 	} else {
 		// A JSON array written as it goes: a report of millions stays small.

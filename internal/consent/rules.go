@@ -4,22 +4,40 @@ package consent
 // enforces them and the engine pre-checks with them, so both agree.
 
 // CheckDate applies the rules on the date alone: not before 2015-05-01, not in
-// the future, HS_2015 only on 2015-05-01 00:00:00, HS_KARAR only for RET.
+// the future, and the rules of CheckSource.
 func CheckDate(d Date, src Source, st Status, now Date) Code {
-	switch {
-	case d.IsZero():
+	if d.IsZero() {
 		return CodeBadDateFormat
-	case src == Source2015 && !d.Equal(Floor):
-		return CodeBadHS2015Date
+	}
+	if code := CheckSource(d, src, st); code != "" {
+		return code
+	}
+	switch {
 	case d.Before(Floor):
 		return CodeBefore2015
 	case d.After(now):
 		return CodeFutureDate
+	}
+	return ""
+}
+
+// CheckSource applies the rules tied to a source: HS_2015 only on
+// 2015-05-01 00:00:00, HS_KARAR only for RET. The upload files and the
+// intake apply them as they read a consent, so such a consent never waits
+// for a sync to be refused.
+func CheckSource(d Date, src Source, st Status) Code {
+	switch {
+	case src == Source2015 && !d.Equal(Floor):
+		return CodeBadHS2015Date
 	case src == SourceKarar && st != StatusRet:
 		return CodeUnknownSource // [guess] İYS publishes no code for an ONAY with HS_KARAR
 	}
 	return ""
 }
+
+// TooOldExempt tells the sources İYS takes at any time: HS_2015 consents all
+// carry the date 2015-05-01, so the 3-business-day rule cannot apply to them.
+func TooOldExempt(src Source) bool { return src == Source2015 }
 
 // Held is what İYS holds for one key: the last recorded status and its date.
 type Held struct {
@@ -44,7 +62,7 @@ func CheckAgainstHeld(held *Held, c Consent, now Date) Code {
 			return CodeNewerHeld
 		}
 	}
-	if c.Source != Source2015 && TooOld(c.ConsentDate, now) {
+	if !TooOldExempt(c.Source) && TooOld(c.ConsentDate, now) {
 		return CodeTooOld
 	}
 	return ""

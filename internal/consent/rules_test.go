@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -116,6 +117,52 @@ func TestPlatformSource(t *testing.T) {
 		got, known, err := PlatformSource(tt.in, SourceEtkinlik)
 		if got != tt.want || known != tt.known || err != tt.err {
 			t.Errorf("PlatformSource(%q) = (%q, %v, %v), want (%q, %v, %v)", tt.in, got, known, err, tt.want, tt.known, tt.err)
+		}
+	}
+}
+
+// TestCheckSource: the two rules tied to a source, which the upload files
+// and the intake apply as they read a consent, hold whatever the date's range.
+func TestCheckSource(t *testing.T) {
+	tests := []struct {
+		name string
+		d    string
+		src  Source
+		st   Status
+		want Code
+	}{
+		{"HS_2015 on its date", "2015-05-01 00:00:00", Source2015, StatusOnay, ""},
+		{"HS_2015 a second later", "2015-05-01 00:00:01", Source2015, StatusOnay, CodeBadHS2015Date},
+		{"HS_2015 before the floor", "2014-01-01 10:00:00", Source2015, StatusRet, CodeBadHS2015Date},
+		{"HS_2015 recent", "2025-05-15 09:00:00", Source2015, StatusOnay, CodeBadHS2015Date},
+		{"HS_KARAR RET", "2025-05-15 09:00:00", SourceKarar, StatusRet, ""},
+		{"HS_KARAR ONAY", "2025-05-15 09:00:00", SourceKarar, StatusOnay, CodeUnknownSource},
+		{"HS_WEB on the floor", "2015-05-01 00:00:00", SourceWeb, StatusOnay, ""},
+	}
+	for _, tt := range tests {
+		if got := CheckSource(at(tt.d), tt.src, tt.st); got != tt.want {
+			t.Errorf("%s: CheckSource = %q, want %q", tt.name, got, tt.want)
+		}
+		// CheckDate applies it before the date's range.
+		if got := CheckDate(at(tt.d), tt.src, tt.st, at("2025-05-15 12:00:00")); tt.want != "" && got != tt.want {
+			t.Errorf("%s: CheckDate = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if !TooOldExempt(Source2015) || TooOldExempt(SourceWeb) || TooOldExempt(SourceKarar) {
+		t.Error("only HS_2015 is exempt from the 3-business-day rule")
+	}
+}
+
+func TestCheckCode(t *testing.T) {
+	for _, ok := range []string{"600001", "700001", "B1", "I1", "nope", "12345678901234567890"} {
+		if err := CheckCode(ok); err != nil {
+			t.Errorf("CheckCode(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "..", "a/b", "60 0001", " 600001", "600001\n", "\x1b[31m600001", "6%2F0", "600-001",
+		"ş600001", "123456789012345678901", "600001?x=1", "600001#"} {
+		if err := CheckCode(bad); err == nil || !strings.Contains(err.Error(), "1 to 20 ASCII letters or digits") {
+			t.Errorf("CheckCode(%q) = %v, want the shape of a code", bad, err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/store"
@@ -21,8 +22,9 @@ type Options struct {
 	// DryRun validates only: no database, and Imported stays 0.
 	DryRun bool
 	// OnReject, when set, hears of each rejected line as soon as it is found,
-	// so that a long file's errors show while it is read.
-	OnReject func(*upload.Rejection)
+	// so that a long file's errors show while it is read. An error from it
+	// (the report could not be written) stops the file, which is rolled back.
+	OnReject func(*upload.Rejection) error
 	// Progress, when set, hears how many bytes of the file were read.
 	Progress func(path string, read, size int64)
 }
@@ -42,11 +44,13 @@ type FileSummary struct {
 	Result   *store.ImportResult `json:"-"`
 }
 
-// Warnings count valid lines that İYS may still refuse or that lost.
+// Warnings count valid lines that İYS may still refuse, that lost, or whose
+// number may lack its country code.
 type Warnings struct {
-	UnknownPlatform        int `json:"unknownPlatform"`
-	OlderThan3BusinessDays int `json:"olderThan3BusinessDays"`
-	Superseded             int `json:"superseded"`
+	UnknownPlatform         int `json:"unknownPlatform"`
+	OlderThan3BusinessDays  int `json:"olderThan3BusinessDays"`
+	Superseded              int `json:"superseded"`
+	MaybeMissingCountryCode int `json:"maybeMissingCountryCode"`
 }
 
 // Importer imports the files of one command, in order: later files win ties.
@@ -79,7 +83,10 @@ func New(st *store.Store, connectorID int64, opts Options) (*Importer, error) {
 }
 
 // File imports one file whole or not at all. An error means the file was
-// refused whole (its summary says why) and nothing of it was stored.
+// refused whole (its summary says why) and nothing of it was stored. When
+// ctx ends while the file is read, the read stops at once (also in a file
+// that never ends, /dev/zero, or a pipe that waits) and the file is rolled
+// back; when it ends after, the file's merge finishes first.
 func (im *Importer) File(ctx context.Context, path string) (FileSummary, error) {
 	sum := FileSummary{Path: path, Channel: string(im.opts.Upload.Channel), Errors: []*upload.Rejection{}}
 	err := im.file(ctx, path, &sum)
@@ -99,24 +106,35 @@ func (im *Importer) file(ctx context.Context, path string, sum *FileSummary) err
 		return fmt.Errorf("open upload file: %w", err)
 	}
 	defer f.Close()
-	var r io.Reader = f
+	// A read blocked on a pipe ends with the context too (regular files do
+	// not block, and take no deadline).
+	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) }) //nolint:errcheck // see above
+	defer stop()
+	var r io.Reader = contextReader{ctx: ctx, r: f}
 	if im.opts.Progress != nil {
 		if fi, err := f.Stat(); err == nil {
-			r = &progressReader{r: f, path: path, size: fi.Size(), report: im.opts.Progress}
+			r = &progressReader{r: r, path: path, size: fi.Size(), report: im.opts.Progress}
 		}
 	}
 	sc := upload.NewScanner(r, path, im.opts.Upload)
 	if im.opts.DryRun {
 		return im.dryRun(sc, sum)
 	}
-	res, err := im.store.ImportFile(ctx, im.connectorID, func() store.ImportMeta {
+	// The scan stops on ctx (contextReader), and the store then rolls back
+	// in line. The store itself is not handed ctx's cancel: database/sql
+	// would roll back from its own goroutine while lib/pq's COPY still
+	// reads the connection, a data race in lib/pq. So once the lines are
+	// read, an interrupt waits for the merge, and the file is stored whole.
+	res, err := im.store.ImportFile(context.WithoutCancel(ctx), im.connectorID, func() store.ImportMeta {
 		c := sc.Counts()
 		return store.ImportMeta{Path: path, Channel: sum.Channel, Lines: c.Lines, Blank: c.Blank, Valid: c.Valid, Rejected: c.Rejected}
 	}, func(emit func(store.ImportRow) error) error {
 		for sc.Scan() {
 			l, rej := sc.Line()
 			if rej != nil {
-				im.reject(sum, rej)
+				if err := im.reject(sum, rej); err != nil {
+					return err
+				}
 				continue
 			}
 			for _, t := range im.types {
@@ -143,7 +161,10 @@ func (im *Importer) dryRun(sc *upload.Scanner, sum *FileSummary) error {
 	for sc.Scan() {
 		l, rej := sc.Line()
 		if rej != nil {
-			im.reject(sum, rej)
+			if err := im.reject(sum, rej); err != nil {
+				im.count(sc.Counts(), sum)
+				return err
+			}
 			continue
 		}
 		im.tracker.Observe(l, im.opts.RecipientType, im.types)
@@ -153,18 +174,38 @@ func (im *Importer) dryRun(sc *upload.Scanner, sum *FileSummary) error {
 	return sc.Err()
 }
 
-func (im *Importer) reject(sum *FileSummary, rej *upload.Rejection) {
+func (im *Importer) reject(sum *FileSummary, rej *upload.Rejection) error {
 	r := *rej
 	sum.Errors = append(sum.Errors, &r)
 	if im.opts.OnReject != nil {
-		im.opts.OnReject(&r)
+		return im.opts.OnReject(&r)
 	}
+	return nil
 }
 
 func (im *Importer) count(c upload.Counts, sum *FileSummary) {
 	sum.Lines, sum.Blank, sum.Valid, sum.Rejected = c.Lines, c.Blank, c.Valid, c.Rejected
 	sum.Warnings.UnknownPlatform = c.UnknownPlatform
 	sum.Warnings.OlderThan3BusinessDays = c.OlderThan3BusinessDays
+	sum.Warnings.MaybeMissingCountryCode = c.MaybeMissingCountryCode
+}
+
+// contextReader ends a read once ctx has ended, with ctx's error: the scan
+// of a file stops on SIGTERM wherever it is, also inside a line.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(b)
+	if err != nil && c.ctx.Err() != nil {
+		return n, c.ctx.Err() // the deadline set when ctx ended, said as what it is
+	}
+	return n, err
 }
 
 // progressReader reports the bytes read so far.

@@ -131,6 +131,10 @@ func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 		return
 	}
+	if err := checkBrandCode(brand); err != nil {
+		fail(http.StatusBadRequest, "bad_brand_code", err.Error())
+		return
+	}
 	tok := h.authenticate(r)
 	if tok == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="iys-sync intake"`)
@@ -262,6 +266,9 @@ func (h *Handler) store(ctx context.Context, conn store.Connector, path string, 
 		}
 		if row.tooOld {
 			res.Warnings = append(res.Warnings, WarningTooOld)
+		}
+		if row.maybeMissingCC {
+			res.Warnings = append(res.Warnings, WarningMaybeMissingCountryCode)
 		}
 	}
 	chans := []store.IntakeChannel{*counts["email"], *counts["sms"]}

@@ -118,7 +118,21 @@ func fieldName(f string) string {
 // checkedRow is a valid item as the store takes it.
 type checkedRow struct {
 	store.ImportRow
-	unknownPlatform, tooOld bool
+	unknownPlatform, tooOld, maybeMissingCC bool
+}
+
+// WarningMaybeMissingCountryCode flags a phone of 10 digits starting with 5,
+// kept as given: most likely a Türkiye mobile without its 90, but a foreign
+// number may look so (consent.MaybeMissingCountryCode).
+const WarningMaybeMissingCountryCode = "maybeMissingCountryCode"
+
+// checkBrandCode refuses a path whose brand code is no code
+// (consent.CheckCode) before it reaches the store.
+func checkBrandCode(brand string) error {
+	if err := consent.CheckCode(brand); err != nil {
+		return fmt.Errorf("the brand code in the path %w, as given to iys-sync install", err)
+	}
+	return nil
 }
 
 // check validates one item: first what the API adds to a line (type or
@@ -156,7 +170,7 @@ func check(v *upload.Validator, conn store.Connector, it *wireItem) (row checked
 	}
 	row.ImportRow = store.ImportRow{Recipient: l.Recipient, RecipientType: rt, Type: typ, Status: l.Status,
 		ConsentDate: l.ConsentDate, Source: l.Source, ExternalID: l.ExternalID}
-	row.unknownPlatform, row.tooOld = l.UnknownPlatform, l.TooOld
+	row.unknownPlatform, row.tooOld, row.maybeMissingCC = l.UnknownPlatform, l.TooOld, l.MaybeMissingCountryCode
 	return row, ch, nil
 }
 

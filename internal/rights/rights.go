@@ -30,56 +30,86 @@ type Request struct {
 	Channels       []consent.Type
 }
 
-// Missing is a refusal: the things to turn on in the İYS panel.
+// Missing is a refusal: the things to turn on in the İYS panel, or, when
+// İYS lists no such brand for this API user, the causes to look into.
 type Missing struct {
 	Request Request
-	Steps   []string
+	// NotListed: İYS lists no such brand for this API user. Either the codes
+	// are wrong, or the brand has not made this partner its solution partner
+	// yet; İYS does not tell which.
+	NotListed bool
+	Steps     []string
 }
 
 func (m *Missing) Error() string {
+	r := m.Request
 	who := "this API user"
-	if m.Request.IntegratorCode != "" {
-		who = "solution partner " + m.Request.IntegratorCode
+	if r.IntegratorCode != "" {
+		who = "solution partner " + r.IntegratorCode
 	}
-	return fmt.Sprintf("İYS does not let %s work for brand %s (İYS code %s). In the İYS panel, the brand must:\n  - %s\nThen run install again (or pass --skip-verify to install without this check).",
-		who, m.Request.BrandCode, m.Request.IYSCode, strings.Join(m.Steps, "\n  - "))
+	head := fmt.Sprintf("İYS does not let %s work for brand %s (İYS code %s). In the İYS panel, the brand must:", who, r.BrandCode, r.IYSCode)
+	if m.NotListed {
+		head = fmt.Sprintf("İYS lists no brand %s under İYS code %s for %s. Either:", r.BrandCode, r.IYSCode, who)
+	}
+	return head + "\n  - " + strings.Join(m.Steps, "\n  - ") +
+		"\nThen run install again (or pass --skip-verify to install without this check)."
 }
 
 // Check asks İYS and returns nil, a *Missing, or the error of a call that
-// could not be made.
+// could not be made. Codes that are not codes are refused before any call.
 func Check(ctx context.Context, iys IYS, r Request) error {
-	var steps []string
-	if r.IntegratorCode != "" {
-		s, err := partnerSteps(ctx, iys, r)
-		if err != nil {
-			return err
+	for _, c := range []struct{ name, v string }{{"brand code", r.BrandCode}, {"İYS code", r.IYSCode}} {
+		if err := consent.CheckCode(c.v); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		steps = s
-	} else {
-		s, err := ownSteps(ctx, iys, r)
-		if err != nil {
-			return err
-		}
-		steps = s
 	}
-	if len(steps) > 0 {
-		return &Missing{Request: r, Steps: steps}
+	check := ownCheck
+	if r.IntegratorCode != "" {
+		if err := consent.CheckCode(r.IntegratorCode); err != nil {
+			return fmt.Errorf("IYS_INTEGRATOR_CODE: %w", err)
+		}
+		check = partnerCheck
+	}
+	m, err := check(ctx, iys, r)
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		return m
 	}
 	return nil
 }
 
 const (
-	stepPartnership  = "open İş Ortaklığı, pick %s as its solution partner, and turn on the permissions %s"
-	stepChannels     = "in İş Ortaklığı, turn on the %s permission(s) for solution partner %s"
-	stepReconcile    = "turn on Mutabakat Yönetimi (reconciliation), without which İYS's changes cannot be pulled"
-	stepBrandUnknown = "check the codes: İYS lists no brand %s under İYS code %s for this API user"
+	stepPartnership = "open İş Ortaklığı, choose %s as its solution partner, and turn on the permissions %s"
+	stepChannels    = "in İş Ortaklığı, turn on the %s permission(s) for solution partner %s"
+	stepReconcile   = "turn on Mutabakat Yönetimi (reconciliation), without which İYS's changes cannot be pulled"
 )
 
-// partnerSteps reads the partner's rights per brand and channel.
-func partnerSteps(ctx context.Context, iys IYS, r Request) ([]string, error) {
+// notListed is the refusal when İYS lists no such brand for this API user:
+// wrong codes, or no partnership yet, which İYS does not tell apart.
+func notListed(r Request) *Missing {
+	codes := "the codes are wrong: check --brand-code " + r.BrandCode + " and --iys-code " + r.IYSCode +
+		" against the brand's İYS panel (the İYS code is the brand owner's, the brand code the brand's)"
+	grant := "or the brand has not granted İş Ortaklığı rights to solution partner %s yet: in the İYS panel, the brand opens " +
+		"İş Ortaklığı, chooses %s as its solution partner, and turns on %s; and turns on Mutabakat Yönetimi for reconciliation"
+	var steps []string
+	if r.IntegratorCode != "" {
+		codes += ", and IYS_INTEGRATOR_CODE " + r.IntegratorCode + " against the partner's"
+		steps = []string{codes, fmt.Sprintf(grant, r.IntegratorCode, r.IntegratorCode, consent.JoinTypes(r.Channels, ", "))}
+	} else {
+		steps = []string{codes, "or this API user is a solution partner's and IYS_INTEGRATOR_CODE is not set: set it to the partner's " +
+			"integrator code; the brand must then have granted the rights: İYS panel → İş Ortaklığı → choose the partner → turn on " +
+			consent.JoinTypes(r.Channels, ", ") + "; and Mutabakat Yönetimi for reconciliation"}
+	}
+	return &Missing{Request: r, NotListed: true, Steps: steps}
+}
+
+// partnerCheck reads the partner's rights per brand and channel.
+func partnerCheck(ctx context.Context, iys IYS, r Request) (*Missing, error) {
 	raw, err := iys.IntegratorRights(ctx, r.IntegratorCode, r.IYSCode)
 	if forbidden(err) {
-		return []string{fmt.Sprintf(stepPartnership, r.IntegratorCode, consent.JoinTypes(r.Channels, ", ")), stepReconcile}, nil
+		return notListed(r), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ask İYS for the partner's rights: %w", err)
@@ -90,7 +120,7 @@ func partnerSteps(ctx context.Context, iys IYS, r Request) ([]string, error) {
 	}
 	b, ok := brands[r.BrandCode]
 	if !ok {
-		return []string{fmt.Sprintf(stepPartnership, r.IntegratorCode, consent.JoinTypes(r.Channels, ", ")), stepReconcile}, nil
+		return notListed(r), nil
 	}
 	var noWrite []consent.Type
 	reconcile := false
@@ -101,31 +131,37 @@ func partnerSteps(ctx context.Context, iys IYS, r Request) ([]string, error) {
 		reconcile = reconcile || b[t].agreementControl
 	}
 	var steps []string
-	if len(noWrite) > 0 {
+	switch {
+	case len(noWrite) == len(r.Channels) && !reconcile: // no partnership at all
+		steps = append(steps, fmt.Sprintf(stepPartnership, r.IntegratorCode, consent.JoinTypes(r.Channels, ", ")))
+	case len(noWrite) > 0:
 		steps = append(steps, fmt.Sprintf(stepChannels, consent.JoinTypes(noWrite, ", "), r.IntegratorCode))
 	}
 	if !reconcile {
 		steps = append(steps, stepReconcile)
 	}
-	return steps, nil
+	if len(steps) == 0 {
+		return nil, nil
+	}
+	return &Missing{Request: r, Steps: steps}, nil
 }
 
-// ownSteps checks the brand's own API user: the brand is listed, and the
+// ownCheck checks the brand's own API user: the brand is listed, and the
 // changes feed (which needs reconciliation rights) answers.
-func ownSteps(ctx context.Context, iys IYS, r Request) ([]string, error) {
+func ownCheck(ctx context.Context, iys IYS, r Request) (*Missing, error) {
 	brands, err := iys.Brands(ctx, r.IYSCode)
 	if forbidden(err) {
-		return []string{fmt.Sprintf(stepBrandUnknown, r.BrandCode, r.IYSCode)}, nil
+		return notListed(r), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ask İYS for the brands: %w", err)
 	}
 	if !slices.ContainsFunc(brands, func(b iysclient.Brand) bool { return b.BrandCode == r.BrandCode }) {
-		return []string{fmt.Sprintf(stepBrandUnknown, r.BrandCode, r.IYSCode)}, nil
+		return notListed(r), nil
 	}
 	_, err = iys.Changes(ctx, r.IYSCode, r.BrandCode, iysclient.ChangesQuery{Source: iysclient.ChangesByCitizens, Limit: 1})
 	if forbidden(err) {
-		return []string{stepReconcile}, nil
+		return &Missing{Request: r, Steps: []string{stepReconcile}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ask İYS for the changes feed: %w", err)

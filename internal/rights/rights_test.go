@@ -58,10 +58,18 @@ func TestCheck(t *testing.T) {
 			[]string{"Mutabakat Yönetimi"}, []string{"İş Ortaklığı"}},
 		{"ARAMA write missing but not asked for", sandbox.Options{Rights: noRight(consent.TypeArama, sandbox.RightWrite)},
 			Request{IntegratorCode: "900001", IYSCode: "700001", BrandCode: "600001", Channels: []consent.Type{consent.TypeEposta}}, nil, nil},
+		// İYS lists no such brand: the codes may be wrong, or the partnership not granted yet.
 		{"partner, unknown brand", sandbox.Options{}, Request{IntegratorCode: "900001", IYSCode: "700001", BrandCode: "600999", Channels: all},
-			[]string{"İş Ortaklığı"}, nil},
+			[]string{"İYS lists no brand 600999 under İYS code 700001 for solution partner 900001", "codes are wrong", "--brand-code 600999",
+				"--iys-code 700001", "IYS_INTEGRATOR_CODE 900001", "has not granted İş Ortaklığı", "chooses 900001", "MESAJ, ARAMA, EPOSTA",
+				"Mutabakat Yönetimi"}, nil},
+		{"partner, unknown İYS code", sandbox.Options{}, Request{IntegratorCode: "900001", IYSCode: "700999", BrandCode: "600001", Channels: all},
+			[]string{"İYS lists no brand 600001 under İYS code 700999", "codes are wrong", "has not granted İş Ortaklığı"}, nil},
+		{"partner, another integrator's user", sandbox.Options{IntegratorCode: "900002"}, partner,
+			[]string{"IYS_INTEGRATOR_CODE 900001", "has not granted İş Ortaklığı"}, nil},
 		{"own user, unknown brand", sandbox.Options{}, Request{IYSCode: "700001", BrandCode: "600999", Channels: all},
-			[]string{"İYS lists no brand 600999"}, nil},
+			[]string{"İYS lists no brand 600999", "codes are wrong", "IYS_INTEGRATOR_CODE is not set",
+				"İYS panel → İş Ortaklığı → choose the partner → turn on MESAJ, ARAMA, EPOSTA", "Mutabakat Yönetimi"}, nil},
 		{"own user without reconciliation", sandbox.Options{Rights: noRight("", sandbox.RightAgreementControl)}, own,
 			[]string{"Mutabakat Yönetimi"}, nil},
 	}
@@ -108,5 +116,20 @@ func TestParseRightsShapes(t *testing.T) {
 	}
 	if _, err := parseRights([]byte(`{"brands":[{"brandCode":"1","rights":"all"}]}`)); err == nil {
 		t.Error("an unreadable answer was taken for rights")
+	}
+}
+
+// Codes that are not codes never reach İYS's URL paths.
+func TestCheckRefusesBadCodes(t *testing.T) {
+	for _, r := range []Request{
+		{IYSCode: "700001", BrandCode: "../600001", Channels: all},
+		{IYSCode: "700001\n", BrandCode: "600001", Channels: all},
+		{IntegratorCode: "9/0", IYSCode: "700001", BrandCode: "600001", Channels: all},
+	} {
+		err := Check(context.Background(), nil, r) // a nil IYS: any call would panic
+		var m *Missing
+		if err == nil || errors.As(err, &m) || !strings.Contains(err.Error(), "1 to 20 ASCII letters or digits") {
+			t.Errorf("%+v: %v, want the code refused", r, err)
+		}
 	}
 }

@@ -56,7 +56,7 @@ func (c *checker) line(b []byte) (Line, rejection) {
 
 	var l Line
 	var rej rejection
-	if l.Recipient, rej = c.address(f[0]); rej.field != "" {
+	if l.Recipient, l.MaybeMissingCountryCode, rej = checkAddress(c.channel, f[0], false); rej.field != "" {
 		return Line{}, rej
 	}
 	if l.Source, l.UnknownPlatform, rej = c.platform(f[1]); rej.field != "" {
@@ -65,10 +65,12 @@ func (c *checker) line(b []byte) (Line, rejection) {
 	if l.Status, rej = checkPermission(f[2]); rej.field != "" {
 		return Line{}, rej
 	}
-	if l.ConsentDate, rej = c.timestamp(f[3]); rej.field != "" {
+	if l.ConsentDate, rej = parseLineTime(f[3]); rej.field != "" {
 		return Line{}, rej
 	}
-	l.TooOld = dayNumber(l.ConsentDate.Time()) < c.cutoff
+	if rej = c.dated(&l, FieldPlatform); rej.field != "" {
+		return Line{}, rej
+	}
 	if n == 5 {
 		if rej = checkExternalID(f[4]); rej.field != "" {
 			return Line{}, rej
@@ -78,24 +80,30 @@ func (c *checker) line(b []byte) (Line, rejection) {
 	return l, rejection{}
 }
 
-// address normalises the recipient; the messages never repeat it (KVKK).
-func (c *checker) address(s string) (string, rejection) { return checkAddress(c.channel, s) }
-
 // checkAddress normalises a recipient of the channel: the address rule of
-// upload lines and intake items alike.
-func checkAddress(channel Channel, s string) (string, rejection) {
+// upload lines and intake items alike; the messages never repeat it (KVKK).
+// A phone is digits only in a file; asWritten (an intake item) also takes
+// E.164's +. maybeMissingCC flags a phone that looks like a Türkiye mobile
+// without its 90.
+func checkAddress(channel Channel, s string, asWritten bool) (addr string, maybeMissingCC bool, rej rejection) {
 	if channel == Email {
 		r, err := consent.NormalizeEmail(s)
 		if err != nil {
-			return "", rejection{FieldEmail, err.Error()}
+			return "", false, rejection{FieldEmail, err.Error()}
 		}
-		return r, rejection{}
+		return r, false, rejection{}
 	}
-	r, err := consent.NormalizePhone(s)
+	var r string
+	var err error
+	if asWritten {
+		r, maybeMissingCC, err = consent.NormalizePhoneInput(s)
+	} else if r, err = consent.NormalizePhone(s); err == nil {
+		maybeMissingCC = consent.MaybeMissingCountryCode(r)
+	}
 	if err != nil {
-		return "", rejection{FieldPhone, err.Error()}
+		return "", false, rejection{FieldPhone, err.Error()}
 	}
-	return r, rejection{}
+	return r, maybeMissingCC, rejection{}
 }
 
 // platform maps the platform field to an İYS source; unknown tells that it
@@ -108,7 +116,8 @@ func (c *checker) platform(p string) (src consent.Source, unknown bool, rej reje
 	return src, !known, rejection{}
 }
 
-func (c *checker) timestamp(s string) (consent.Date, rejection) {
+// parseLineTime reads a line's timestamp, dd.MM.yyyy HH:mm:ss.
+func parseLineTime(s string) (consent.Date, rejection) {
 	d, err := consent.ParseUploadTime(s)
 	if err != nil {
 		msg := err.Error()
@@ -117,20 +126,40 @@ func (c *checker) timestamp(s string) (consent.Date, rejection) {
 		}
 		return d, rejection{FieldTimestamp, msg}
 	}
-	return d, c.moment(d)
+	return d, rejection{}
 }
 
-// moment applies the timestamp rules that do not depend on how the time was
-// written (upload lines and intake items alike): not ahead of now by more
-// than futureSlack, not before consent.Floor.
-func (c *checker) moment(d consent.Date) rejection {
-	switch {
+// Messages of the rules tied to a source (consent.CheckSource).
+const (
+	msgHS2015Date = "must be 01.05.2015 00:00:00 with HS_2015: İYS takes HS_2015 only for consents given before " +
+		"1 May 2015, all dated that moment; give a later consent the platform where it was given"
+	msgKararRet = "is HS_KARAR, which İYS takes for RET only (a refusal the brand decided itself): " +
+		"give this ONAY the platform where it was given"
+)
+
+// dated applies the rules on a consent's date once its source and status
+// are known (upload lines and intake items alike), then flags it too old:
+// first the rules tied to the source, where srcField names the field that
+// gave it (platform, or source on an item); then not ahead of now by more
+// than futureSlack, not before consent.Floor. A fault of HS_2015 is the
+// timestamp's, since choosing HS_2015 is deliberate; one of HS_KARAR is the
+// source's, since an ONAY cannot be the brand's own refusal.
+func (c *checker) dated(l *Line, srcField string) rejection {
+	switch consent.CheckSource(l.ConsentDate, l.Source, l.Status) {
+	case "":
+	case consent.CodeBadHS2015Date:
+		return rejection{FieldTimestamp, msgHS2015Date}
+	default:
+		return rejection{srcField, msgKararRet}
+	}
+	switch d := l.ConsentDate; {
 	case d.After(c.latest):
 		return rejection{FieldTimestamp, "is more than 5 minutes in the future: want the time the consent was given, Türkiye time"}
 	case d.Before(consent.Floor):
 		return rejection{FieldTimestamp, "is before 01.05.2015 00:00:00, which İYS never accepts: " +
 			"older consents are written with platform HS_2015 and 01.05.2015 00:00:00"}
 	}
+	l.TooOld = !consent.TooOldExempt(l.Source) && dayNumber(l.ConsentDate.Time()) < c.cutoff
 	return rejection{}
 }
 

@@ -96,6 +96,7 @@ func rules() []rule {
 		{name: "phone 16 digits", sms: true, line: smsLine("1234567890123456"), field: FieldPhone, words: []string{"10 to 15"}},
 		{name: "phone Arabic-Indic digits", sms: true, line: smsLine("٩٠٥٣٣١٢٣٤٥٦٢"), field: FieldPhone},
 		{name: "an email in an SMS file", sms: true, line: smsLine("user@example.com"), field: FieldPhone, missing: []string{"user@example.com"}},
+		{name: "phone of 10 digits starting with 5 is kept (flagged)", sms: true, line: smsLine("5331234562")},
 
 		// Platform.
 		{name: "platform empty", line: withPlatform(""), field: FieldPlatform, words: []string{"empty"}},
@@ -131,6 +132,18 @@ func rules() []rule {
 		{name: "timestamp 5 minutes ahead", line: withTime(at(testNow.Add(5 * time.Minute)))},
 		{name: "timestamp 5 minutes and 1 second ahead", line: withTime(at(testNow.Add(5*time.Minute + time.Second))), field: FieldTimestamp, words: []string{"future"}},
 		{name: "timestamp next year", line: withTime("15.05.2026 14:23:00"), field: FieldTimestamp, words: []string{"future"}},
+
+		// The rules tied to a source, İYS's, applied at once.
+		{name: "HS_2015 on its date", line: "user@example.com; HS_2015; ONAY; 01.05.2015 00:00:00"},
+		{name: "HS_2015 a second later", line: "user@example.com; hs_2015; ONAY; 01.05.2015 00:00:01", field: FieldTimestamp,
+			words: []string{"01.05.2015 00:00:00", "HS_2015", "before 1 May 2015"}},
+		{name: "HS_2015 recent", line: "user@example.com; HS_2015; RET; 15.05.2025 14:23:00", field: FieldTimestamp, words: []string{"HS_2015"}},
+		{name: "HS_2015 before the floor says HS_2015's rule", line: "user@example.com; HS_2015; ONAY; 15.05.2014 14:23:00", field: FieldTimestamp,
+			words: []string{"with HS_2015"}},
+		{name: "HS_KARAR RET", line: "user@example.com; hs_karar; RET; 15.05.2025 14:23:00"},
+		{name: "HS_KARAR ONAY", line: "user@example.com; HS_KARAR; ONAY; 15.05.2025 14:23:00", field: FieldPlatform,
+			words: []string{"HS_KARAR", "RET only", "platform where it was given"}},
+		{name: "order: HS_KARAR ONAY before a future timestamp", line: "user@example.com; HS_KARAR; ONAY; 15.05.2026 14:23:00", field: FieldPlatform},
 
 		// External id.
 		{name: "external id Unicode", line: withID("kullanıcı-42")},
@@ -251,7 +264,15 @@ func TestPlatformTable(t *testing.T) {
 	for want, values := range table {
 		for _, v := range values {
 			for _, p := range []string{v, strings.ToUpper(v), strings.ToUpper(v[:1]) + v[1:], strings.ToLower(v)} {
-				l, rej := one(t, withPlatform(p)+"\n", opts)
+				// A line each source takes: HS_2015 has one date, HS_KARAR is a RET.
+				line := "user@example.com;" + p + "; ONAY; 15.05.2025 14:23:00"
+				switch want {
+				case consent.Source2015:
+					line = "user@example.com;" + p + "; ONAY; 01.05.2015 00:00:00"
+				case consent.SourceKarar:
+					line = "user@example.com;" + p + "; RET; 15.05.2025 14:23:00"
+				}
+				l, rej := one(t, line+"\n", opts)
 				if rej != nil {
 					t.Errorf("platform %q rejected: %v", p, rej)
 					continue
@@ -352,5 +373,38 @@ func TestTooOldCutoffAgreesWithConsent(t *testing.T) {
 	}
 	if checked < 100000 {
 		t.Fatalf("only %d pairs checked", checked)
+	}
+}
+
+// HS_2015 consents carry no 3-business-day warning: İYS takes them at any
+// time. A 10-digit number starting with 5 is kept and counted.
+func TestWarningsOfHS2015AndMissingCountryCode(t *testing.T) {
+	content := strings.Join([]string{
+		"905331234562; HS_2015; ONAY; 01.05.2015 00:00:00",
+		"905331234563; web; ONAY; 01.05.2015 00:00:00", // too old
+		"5331234562; sms; ONAY; 15.05.2025 14:23:00",   // a Türkiye mobile without 90?
+		"5331234563; sms; ONAY; 15.05.2025 14:23:00; x",
+		"4915112345678; sms; ONAY; 15.05.2025 14:23:00", // Germany: 13 digits, no warning
+		"6331234562; sms; ONAY; 15.05.2025 14:23:00",    // 10 digits, not a 5: no warning
+		"533123456; sms; ONAY; 15.05.2025 14:23:00",     // rejected: not counted
+	}, "\n")
+	res := scanAll(t, content, smsOpts())
+	if c := res.counts; c.Valid != 6 || c.Rejected != 1 || c.OlderThan3BusinessDays != 1 || c.MaybeMissingCountryCode != 2 {
+		t.Fatalf("counts %+v, want 6 valid, 1 rejected, 1 older than 3 business days, 2 maybe missing the country code", c)
+	}
+	for i, want := range []bool{false, false, true, true, false, false} {
+		if got := res.lines[i].MaybeMissingCountryCode; got != want {
+			t.Errorf("line %d: MaybeMissingCountryCode = %v, want %v", res.lines[i].Number, got, want)
+		}
+	}
+	if res.lines[0].TooOld || !res.lines[1].TooOld {
+		t.Errorf("TooOld: HS_2015 %v, web %v; want false, true", res.lines[0].TooOld, res.lines[1].TooOld)
+	}
+	if r := res.lines[2].Recipient; r != "+5331234562" {
+		t.Errorf("kept as %q, want +5331234562: the number is not guessed at", r)
+	}
+	// Email files have no phones to flag.
+	if c := scanAll(t, okEmail, emailOpts()).counts; c.MaybeMissingCountryCode != 0 {
+		t.Errorf("email counts %+v", c)
 	}
 }

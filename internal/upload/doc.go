@@ -14,5 +14,11 @@
 //   - A line longer than MaxLineBytes (line end excluded) is rejected with
 //     field line without being held in memory; the format sets no limit, but a
 //     valid line is far shorter.
-//   - TooOld follows consent.TooOld on the timestamp alone, whatever the source.
+//   - TooOld follows consent.TooOld on the timestamp alone, for every source
+//     but HS_2015, which İYS takes at any time (consent.TooOldExempt).
+//   - The rules tied to a source (consent.CheckSource) are a line's fault:
+//     HS_2015 with another date than 01.05.2015 00:00:00 is the timestamp's,
+//     HS_KARAR with ONAY the platform's.
+//   - A phone of 10 digits starting with 5 is valid (a foreign number may
+//     look so) and flagged MaybeMissingCountryCode.
 package upload

@@ -76,7 +76,8 @@ func FuzzScanner(f *testing.F) {
 		for i, l := range valid {
 			a := again.lines[i]
 			if a.Recipient != l.Recipient || a.Status != l.Status || !a.ConsentDate.Equal(l.ConsentDate) ||
-				a.Source != l.Source || a.ExternalID != l.ExternalID || a.TooOld != l.TooOld {
+				a.Source != l.Source || a.ExternalID != l.ExternalID || a.TooOld != l.TooOld ||
+				a.MaybeMissingCountryCode != l.MaybeMissingCountryCode {
 				t.Fatalf("%+v written back reads as %+v", l, a)
 			}
 		}
@@ -117,8 +118,14 @@ func checkValidLine(t *testing.T, l Line, sms bool) {
 	if l.ConsentDate.Before(consent.Floor) || l.ConsentDate.After(testNow.Add(futureSlack)) {
 		t.Fatalf("date %s out of range", l.ConsentDate)
 	}
-	if l.TooOld != consent.TooOld(l.ConsentDate, testNow) {
-		t.Fatalf("TooOld = %v for %s", l.TooOld, l.ConsentDate)
+	if want := l.Source != consent.Source2015 && consent.TooOld(l.ConsentDate, testNow); l.TooOld != want {
+		t.Fatalf("TooOld = %v for %s %s", l.TooOld, l.Source, l.ConsentDate)
+	}
+	if code := consent.CheckSource(l.ConsentDate, l.Source, l.Status); code != "" {
+		t.Fatalf("%s %s %s is valid, but İYS refuses it (%s)", l.Source, l.Status, l.ConsentDate, code)
+	}
+	if l.MaybeMissingCountryCode != (sms && consent.MaybeMissingCountryCode(l.Recipient)) {
+		t.Fatalf("MaybeMissingCountryCode = %v for %s", l.MaybeMissingCountryCode, l.Recipient)
 	}
 	if utf8.RuneCountInString(l.ExternalID) > maxExternalID || strings.IndexFunc(l.ExternalID, unicode.IsControl) >= 0 ||
 		l.ExternalID != trimSpaceTab(l.ExternalID) || strings.Contains(l.ExternalID, ";") {

@@ -18,8 +18,10 @@ const (
 // instead of as a line of an upload file. The fields hold what the sender
 // wrote; Check reads them with the rules of the upload lines.
 type Item struct {
-	Channel   Channel // decides how the recipient is read: Email or SMS
-	Recipient string  // the address field: an email address or a phone number
+	Channel Channel // decides how the recipient is read: Email or SMS
+	// Recipient is an email address, or a phone number as the file writes it
+	// (905331234562) or in E.164 (+905331234562).
+	Recipient string
 	// Platform is read like an upload line's platform column. Source, an İYS
 	// brand source code (HS_WEB, ...), may be given instead; not both.
 	Platform   string
@@ -40,9 +42,10 @@ type Fault struct {
 
 // Validator checks Items with exactly the per-field checks, in the order and
 // with the messages, of the upload lines' Scanner: address, platform,
-// permission, timestamp (incl. the 5-minute future limit and the 2015
-// floor), external id. Only the timestamp is written differently. A Validator
-// is not safe for concurrent use: make one per request.
+// permission, timestamp (incl. the 5-minute future limit, the 2015 floor and
+// the rules of HS_2015 and HS_KARAR), external id. Only the timestamp is
+// written differently, and a phone may also carry E.164's +. A Validator is
+// not safe for concurrent use: make one per request.
 type Validator struct {
 	c checker
 }
@@ -79,10 +82,12 @@ func (v *Validator) Check(it Item) (Line, *Fault) {
 		// A caller's bug: the intake resolves the channel before.
 		return fault(rejection{FieldLine, "has no channel: want email or sms"})
 	}
-	if l.Recipient, rej = checkAddress(it.Channel, it.Recipient); rej.field != "" {
+	if l.Recipient, l.MaybeMissingCountryCode, rej = checkAddress(it.Channel, it.Recipient, true); rej.field != "" {
 		return fault(rej)
 	}
+	srcField := FieldPlatform
 	if it.Source != "" {
+		srcField = FieldSource
 		if it.Platform != "" {
 			return fault(rejection{FieldSource, "give either source or platform, not both"})
 		}
@@ -98,10 +103,9 @@ func (v *Validator) Check(it Item) (Line, *Fault) {
 	if l.ConsentDate, rej = parseItemTime(it.Timestamp); rej.field != "" {
 		return fault(rej)
 	}
-	if rej = v.c.moment(l.ConsentDate); rej.field != "" {
+	if rej = v.c.dated(&l, srcField); rej.field != "" {
 		return fault(rej)
 	}
-	l.TooOld = dayNumber(l.ConsentDate.Time()) < v.c.cutoff
 	if rej = checkExternalID(it.ExternalID); rej.field != "" {
 		return fault(rej)
 	}

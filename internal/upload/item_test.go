@@ -27,7 +27,12 @@ func TestItemAgreesWithLine(t *testing.T) {
 		{Email, "user6" + at + "example.com", "hs_mobil", "onay", "15.05.2025 14:23:00", ""},
 		{SMS, "905331234562", "SMS", "RET", "15.05.2025 14:23:00", "x"},
 		{SMS, "05331234562", "SMS", "RET", "15.05.2025 14:23:00", ""},
-		{SMS, "+905331234562", "SMS", "RET", "15.05.2025 14:23:00", ""},
+		{SMS, "+90 533 123 45 62", "SMS", "RET", "15.05.2025 14:23:00", ""},
+		{SMS, "5331234562", "SMS", "RET", "15.05.2025 14:23:00", ""}, // kept, flagged
+		{SMS, "905331234562", "HS_2015", "ONAY", "01.05.2015 00:00:00", ""},
+		{SMS, "905331234562", "HS_2015", "ONAY", "15.05.2025 14:23:00", ""},
+		{SMS, "905331234562", "HS_KARAR", "ONAY", "15.05.2025 14:23:00", ""},
+		{SMS, "905331234562", "hs_karar", "RET", "15.05.2025 14:23:00", ""},
 		{SMS, "9053312345", "SMS", "RED", "15.05.2025 14:23:00", ""},
 		{SMS, "905331234562", "SMS", "ONAY", "20.05.2025 12:05:00", ""}, // exactly 5 minutes ahead: kept
 		{SMS, "905331234562", "SMS", "ONAY", "20.05.2025 12:05:01", ""}, // future
@@ -94,10 +99,18 @@ func TestItemSourceAndTimes(t *testing.T) {
 		return l
 	}
 	it := base
-	it.Source = "hs_karar"
+	it.Source, it.Permission = "hs_karar", "RET"
 	if l := check(it, ""); l.Source != consent.SourceKarar || l.UnknownPlatform {
 		t.Errorf("source hs_karar gave %+v", l)
 	}
+	it.Permission = "ONAY" // HS_KARAR is a RET: the source is at fault, named as given
+	check(it, FieldSource)
+	it.Source, it.Timestamp = "HS_2015", "2015-05-01 00:00:00"
+	if l := check(it, ""); l.Source != consent.Source2015 || l.TooOld {
+		t.Errorf("HS_2015 on its date gave %+v: İYS takes it at any time", l)
+	}
+	it.Timestamp = "2015-05-01T00:00:01+03:00"
+	check(it, FieldTimestamp)
 	it.Source = "HS_NOPE"
 	check(it, FieldSource)
 	it.Source = "IYS_WEB"
@@ -128,5 +141,39 @@ func TestItemSourceAndTimes(t *testing.T) {
 	}
 	if _, err := NewValidator(consent.Source2015, testNow); err == nil {
 		t.Error("HS_2015 taken as default source")
+	}
+}
+
+// An item's phone may be written in E.164 as well as the file's digits: the
+// same consent either way. 10 digits starting with 5 are kept and flagged.
+func TestItemPhoneAsPeopleWriteIt(t *testing.T) {
+	v, err := NewValidator("", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(phone string) (Line, *Fault) {
+		return v.Check(Item{Channel: SMS, Recipient: phone, Platform: "sms", Permission: "ONAY", Timestamp: "2025-05-15 14:23:00"})
+	}
+	want, f := check("905331234562")
+	if f != nil {
+		t.Fatal(f)
+	}
+	for _, p := range []string{"+905331234562", " +905331234562\t"} {
+		if got, f := check(p); f != nil || got != want {
+			t.Errorf("%q: %+v %+v, want %+v", p, got, f, want)
+		}
+	}
+	for _, p := range []string{"5331234562", "+5331234562"} {
+		if got, f := check(p); f != nil || got.Recipient != "+5331234562" || !got.MaybeMissingCountryCode {
+			t.Errorf("%q: %+v %+v, want kept as +5331234562 and flagged", p, got, f)
+		}
+	}
+	if want.MaybeMissingCountryCode {
+		t.Error("905331234562 flagged")
+	}
+	for _, p := range []string{"++905331234562", "+0533 123 45 62", "+90533123456", "+"} {
+		if _, f := check(p); f == nil || f.Field != FieldPhone {
+			t.Errorf("%q: fault %+v, want phone", p, f)
+		}
 	}
 }

@@ -11,7 +11,11 @@ type Line struct {
 	Source          consent.Source
 	ExternalID      string // "" when absent
 	UnknownPlatform bool   // the platform was not in the table: Source is the default
-	TooOld          bool   // more than 3 business days before Now (consent.TooOld)
+	TooOld          bool   // more than 3 business days before Now (consent.TooOld); never for HS_2015
+	// MaybeMissingCountryCode flags 10 digits starting with 5: kept, as a
+	// foreign number may look so, but most likely a Türkiye mobile without
+	// its 90 (consent.MaybeMissingCountryCode).
+	MaybeMissingCountryCode bool
 }
 
 // Consents expands the line into one consent per type, for the recipient type

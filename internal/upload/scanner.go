@@ -21,14 +21,16 @@ const bufSize = MaxLineBytes + 8
 var bom = []byte("\xEF\xBB\xBF")
 
 // Counts are a file's line counts; Lines = Blank + Valid + Rejected always.
-// UnknownPlatform and OlderThan3BusinessDays count valid lines only.
+// UnknownPlatform, OlderThan3BusinessDays and MaybeMissingCountryCode count
+// valid lines only.
 type Counts struct {
-	Lines                  int `json:"lines"`
-	Blank                  int `json:"blank"`
-	Valid                  int `json:"valid"`
-	Rejected               int `json:"rejected"`
-	UnknownPlatform        int `json:"unknownPlatform"`
-	OlderThan3BusinessDays int `json:"olderThan3BusinessDays"`
+	Lines                   int `json:"lines"`
+	Blank                   int `json:"blank"`
+	Valid                   int `json:"valid"`
+	Rejected                int `json:"rejected"`
+	UnknownPlatform         int `json:"unknownPlatform"`
+	OlderThan3BusinessDays  int `json:"olderThan3BusinessDays"`
+	MaybeMissingCountryCode int `json:"maybeMissingCountryCode"`
 }
 
 // Scanner reads one upload file line by line in constant memory. Use it like
@@ -111,6 +113,9 @@ func (s *Scanner) take(b []byte, tooLong, longHasDigit bool) {
 		if s.line.TooOld {
 			s.counts.OlderThan3BusinessDays++
 		}
+		if s.line.MaybeMissingCountryCode {
+			s.counts.MaybeMissingCountryCode++
+		}
 		return
 	}
 	if first && !longHasDigit && !containsDigit(b) {
@@ -143,7 +148,9 @@ func (s *Scanner) readLine() (b []byte, tooLong, hasDigit, ok bool) {
 			return nil, false, false, false // a line end after the last line starts no line
 		}
 	case err != nil:
-		s.err = fmt.Errorf("read %s: %w", s.path, err)
+		// The line being read is named: a file of one endless line
+		// (/dev/zero) stops here only when the reader fails or is canceled.
+		s.err = fmt.Errorf("read %s at line %d: %w", s.path, s.number+1, err)
 		return nil, false, false, false
 	}
 	if tooLong {

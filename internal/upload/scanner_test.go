@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -229,8 +230,8 @@ func TestReadError(t *testing.T) {
 		t.Errorf("%d lines before the error, want 1", n)
 	}
 	err := s.Err()
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "in/a.txt") {
-		t.Fatalf("Err() = %v, want the read error with the path", err)
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "in/a.txt at line 2") {
+		t.Fatalf("Err() = %v, want the read error with the path and the line being read", err)
 	}
 	if s.Scan() {
 		t.Fatal("Scan after an error returned true")
@@ -297,5 +298,35 @@ func TestSlowReader(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "v,line,v" || s.Counts() != (Counts{Lines: 4, Blank: 1, Valid: 2, Rejected: 1}) {
 		t.Fatalf("got %v, counts %+v", got, s.Counts())
+	}
+}
+
+// canceledAfter reads as an endless line of zeros until n bytes were given,
+// then fails as a reader whose context ended does.
+type canceledAfter struct{ n int }
+
+func (r *canceledAfter) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, context.Canceled
+	}
+	p = p[:min(len(p), r.n)]
+	for i := range p {
+		p[i] = 0
+	}
+	r.n -= len(p)
+	return len(p), nil
+}
+
+// A file that is one endless line (/dev/zero) is read chunk by chunk,
+// never held; when its reader stops, the error names the line being read.
+func TestEndlessLineStopsWithTheReader(t *testing.T) {
+	s := NewScanner(io.MultiReader(strings.NewReader(okSMS+"\n\n"), &canceledAfter{n: 16 * MaxLineBytes}), "zero.txt", smsOpts())
+	n := 0
+	for s.Scan() {
+		n++
+	}
+	err := s.Err()
+	if n != 1 || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "zero.txt at line 3") {
+		t.Fatalf("%d lines, Err() = %v; want 1 line, then the reader's error at line 3", n, err)
 	}
 }
