@@ -551,10 +551,12 @@ func TestSyncKilledThreeTimesLosesNothing(t *testing.T) {
 	if bulk < int64(savedBatches) || bulk > int64(savedBatches+unsavedBatches) {
 		t.Fatalf("%d bulk requests, want %d saved plus at most %d unsaved", bulk, savedBatches, unsavedBatches)
 	}
-	if st.Recorded != int64(nOnay) || st.Refused["H174"] != int64(already) ||
+	// An ONAY left unsaved by two kills reaches İYS three times: recorded
+	// once, then H174 twice, for one already_in_iys record.
+	if h174 := st.Refused["H174"]; st.Recorded != int64(nOnay) || h174 < int64(already) || h174 > int64(already+unsavedRecords) ||
 		st.Refused["H175"] < int64(ksRecords-nOnay) || int64(len(st.Refused)) > 2 {
-		t.Fatalf("İYS recorded %d (want %d, each ONAY once) and refused %v (want H174 = %d already_in_iys, H175 >= %d RET)",
-			st.Recorded, nOnay, st.Refused, already, ksRecords-nOnay)
+		t.Fatalf("İYS recorded %d (want %d, each ONAY once) and refused %v (want H174 from %d already_in_iys to %d more, H175 >= %d RET)",
+			st.Recorded, nOnay, st.Refused, already, unsavedRecords, ksRecords-nOnay)
 	}
 
 	t.Logf("checked in %v", time.Since(start).Round(time.Millisecond))
