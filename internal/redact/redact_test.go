@@ -65,13 +65,13 @@ func TestDSNSecrets(t *testing.T) {
 // a password, and ports followed by a path, are left alone.
 func TestCredentials(t *testing.T) {
 	for in, want := range map[string]string{
-		`parse "postgres://app:pa%zz word@db/x": invalid URL escape`: `parse "postgres://app:***@db/x": invalid URL escape`,
-		`postgres://app:short@db/x`:                                  `postgres://app:***@db/x`,
-		`postgres://app:***@db/x`:                                    `postgres://app:***@db/x`,
-		`host=db password='a b' dbname=x`:                            `host=db password=*** dbname=x`,
-		`postgres://db/x?sslmode=disable&password=pw1&a=b`:           `postgres://db/x?sslmode=disable&password=***&a=b`,
+		`parse "postgres://app:pa%zz word@db/x": invalid URL escape`:    `parse "postgres://app:***@db/x": invalid URL escape`,
+		`postgres://app:short@db/x`:                                     `postgres://app:***@db/x`,
+		`postgres://app:***@db/x`:                                       `postgres://app:***@db/x`,
+		`host=db password='a b' dbname=x`:                               `host=db password=*** dbname=x`,
+		`postgres://db/x?sslmode=disable&password=pw1&a=b`:              `postgres://db/x?sslmode=disable&password=***&a=b`,
 		`Post "http://127.0.0.1:8089/sbs/x": refused; u***@example.com`: `Post "http://127.0.0.1:8089/sbs/x": refused; u***@example.com`,
-		`check the username and password`:                            `check the username and password`,
+		`check the username and password`:                               `check the username and password`,
 	} {
 		if got := Credentials(in); got != want {
 			t.Errorf("Credentials(%q) = %q, want %q", in, got, want)
