@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"strings"
@@ -28,7 +27,7 @@ type syncer struct {
 	eng    *engine.Engine
 	puller *pull.Puller
 	source *source.Reader
-	srcDB  *sql.DB // the brand's database (IYS_SOURCE_DATABASE_URL); nil when unset
+	srcDB  *source.DB // the brand's database (IYS_SOURCE_DATABASE_URL); nil when unset
 }
 
 func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metrics.Metrics) (*syncer, error) {
@@ -48,11 +47,11 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	// The brand's own database, read by connectors with a source query
 	// before each push (after İYS's changes); unset, such a connector's run
 	// reports that it cannot read its source, and pushes on.
-	var srcDB *sql.DB
+	var srcDB *source.DB
 	if cfg.SourceDatabaseURL != "" {
-		if srcDB, err = sql.Open("postgres", cfg.SourceDatabaseURL); err != nil {
+		if srcDB, err = source.Open(cfg.SourceDatabaseURL, cfg.SourceStatementTimeout); err != nil {
 			st.Close()
-			return nil, fmt.Errorf("IYS_SOURCE_DATABASE_URL: %w", err)
+			return nil, err
 		}
 	}
 	reader := source.New(st, srcDB, log.Named("source"))
