@@ -325,7 +325,7 @@ func redactKV(dsn string) string {
 // Migration 0006 applies the same patterns in SQL.
 var (
 	urlCredentials = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s"'\\]*:)[^@\n"/]{1,255}@`)
-	kvCredentials  = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"&]+)`)
+	kvCredentials  = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.|'')*'|[^\s'"&]+)`)
 )
 
 // Credentials hides the passwords of URL-shaped and key=value connection
