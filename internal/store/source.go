@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 )
 
 // SourceResult is what one read of a connector's user-table source did: the
@@ -80,6 +79,8 @@ CREATE TEMP TABLE source_spool (
     source         text,
     external_id    text
 )`
+
+const copySpool = `COPY source_spool (seq, line, recipient, recipient_type, type, status, consent_date, source, external_id) FROM STDIN`
 
 func (s *Store) importSource(ctx context.Context, connectorID int64, path string, countsFn func() []IntakeChannel, src RowSource) (SourceResult, error) {
 	conn, err := s.db.Connx(ctx)
@@ -232,8 +233,7 @@ func copyChunk(ctx context.Context, conn *sqlx.Conn, seq int, rows []ImportRow) 
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("source_spool", "seq", "line", "recipient", "recipient_type", "type",
-		"status", "consent_date", "source", "external_id"))
+	stmt, err := tx.PrepareContext(ctx, copySpool)
 	if err != nil {
 		return err
 	}
