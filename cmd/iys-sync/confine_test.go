@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
+	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+
+	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/redact"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 )
 
@@ -226,5 +233,23 @@ func TestConfigFileValuesAsWritten(t *testing.T) {
 	if r := runCmd(t, environ, "install", "--config", cfgFile, "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 ||
 		!strings.Contains(r.stdout, "checked with İYS") {
 		t.Fatalf("exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// The logger and the exit message scrub the process's secrets, in whatever
+// field or form they come: a zap error, a URL, JSON-escaped.
+func TestLogsAndExitMessageScrubbed(t *testing.T) {
+	const secret = `Log"S3cret\ç`
+	redact.Register(secret)
+	var logs, exit bytes.Buffer
+	log := newLogger(config.Default(), &logs)
+	log.Error("failed", zap.Error(errors.New("login "+secret)), zap.String("dsn", "postgres://app:other-pw@db/x"),
+		zap.Any("body", map[string]string{"password": secret}))
+	_ = log.Sync()
+	exitCode(fmt.Errorf("connect: %s", secret), &exit)
+	for what, text := range map[string]string{"log": logs.String(), "exit message": exit.String()} {
+		if strings.Contains(text, "S3cret") || strings.Contains(text, "other-pw") || !strings.Contains(text, "***") {
+			t.Errorf("%s: %s", what, text)
+		}
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/iys-sync/iys-sync/internal/config"
 )
 
 // command is one subcommand of the contract.
@@ -93,15 +91,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			if err := config.RefusedFlag(fs); err != nil {
-				return nil, &usageError{msg: err.Error()} // a secret given as a flag
-			}
 			return operands, nil
 		}
 		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			if err := config.RefusedFlag(fs); err != nil {
-				return nil, &usageError{msg: err.Error()}
-			}
 			return append(operands, rest...), nil
 		}
 		operands = append(operands, rest[0])
