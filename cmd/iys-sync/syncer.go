@@ -13,6 +13,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/metrics"
 	"github.com/iys-sync/iys-sync/internal/pull"
+	"github.com/iys-sync/iys-sync/internal/redact"
 	"github.com/iys-sync/iys-sync/internal/source"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
@@ -93,7 +94,7 @@ func printRunSummary(w io.Writer, sum engine.Summary) {
 	tw.Flush()
 	for _, c := range sum.Connectors {
 		if c.Err != "" {
-			fmt.Fprintf(w, "%s: %s\n", c.BrandCode, c.Err)
+			fmt.Fprintf(w, "%s: %s\n", c.BrandCode, redact.String(c.Err))
 		}
 	}
 }

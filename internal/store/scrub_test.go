@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
@@ -61,5 +62,28 @@ func TestMigrationScrubsStoredSecrets(t *testing.T) {
 	}
 	if got[4] != texts[4] || got[5] != texts[5] {
 		t.Errorf("texts without a secret changed: %q, %q", got[4], got[5])
+	}
+}
+
+// A run's error is stored scrubbed of the process's secrets and of URL
+// passwords: status shows it.
+func TestFinishRunScrubsError(t *testing.T) {
+	s, _ := newStore(t)
+	c := install(t, s, "B")
+	ctx := context.Background()
+	redact.Register("Run-S3cret-pw")
+	id, err := s.StartRun(ctx, c.ID, consent.TriggerRunNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, id, consent.RunPartial, "pull: login Run-S3cret-pw refused; dial postgres://app:url-pw@db/x"); err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := s.db.GetContext(ctx, &stored, "SELECT error FROM runs WHERE id = $1", id); err != nil {
+		t.Fatal(err)
+	}
+	if stored != "pull: login *** refused; dial postgres://app:***@db/x" {
+		t.Errorf("stored %q", stored)
 	}
 }
