@@ -35,6 +35,11 @@ type Scrubber struct {
 	mu      sync.RWMutex
 	secrets []string       // longest first
 	re      *regexp.Regexp // every form of every secret; nil: none
+	// anchors are a literal every form of a secret holds (its longest run
+	// of ASCII letters and digits, which no encoder escapes); a text holding
+	// none of them is spared the regexp. always: a secret without one.
+	anchors []string
+	always  bool
 }
 
 // New makes a Scrubber of secrets.
@@ -62,16 +67,60 @@ func (s *Scrubber) Add(secrets ...string) {
 	// connection string goes whole rather than leaving all but its password.
 	slices.SortStableFunc(s.secrets, func(a, b string) int { return len(b) - len(a) })
 	alts := make([]string, len(s.secrets))
+	s.anchors, s.always = nil, false
 	for i, secret := range s.secrets {
 		alts[i] = pattern(secret)
+		if a := anchor(secret); a != "" {
+			s.anchors = append(s.anchors, a)
+		} else {
+			s.always = true
+		}
 	}
 	s.re = regexp.MustCompile(strings.Join(alts, "|"))
+}
+
+// anchor is the longest run of ASCII letters and digits in secret, when it
+// has at least 3; else "".
+func anchor(secret string) string {
+	best, start := "", -1
+	for i := 0; i <= len(secret); i++ {
+		alnum := i < len(secret) && (secret[i] >= 'a' && secret[i] <= 'z' || secret[i] >= 'A' && secret[i] <= 'Z' || secret[i] >= '0' && secret[i] <= '9')
+		switch {
+		case alnum && start < 0:
+			start = i
+		case !alnum && start >= 0:
+			if i-start > len(best) {
+				best = secret[start:i]
+			}
+			start = -1
+		}
+	}
+	if len(best) < 3 {
+		return ""
+	}
+	return best
+}
+
+// mayHold tells whether text may hold a form of a secret.
+func (s *Scrubber) mayHold(text string) bool {
+	if s.always {
+		return true
+	}
+	for _, a := range s.anchors {
+		if strings.Contains(text, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // String returns text with every secret and every URL's password masked.
 func (s *Scrubber) String(text string) string {
 	s.mu.RLock()
 	re := s.re
+	if re != nil && !s.mayHold(text) {
+		re = nil
+	}
 	s.mu.RUnlock()
 	if re != nil {
 		text = re.ReplaceAllLiteralString(text, Mask)
@@ -80,7 +129,8 @@ func (s *Scrubber) String(text string) string {
 }
 
 // pattern matches secret in every form a message may give it, character by
-// character: as is; percent-encoded (either case, "+" for a space); and
+// character: as is; percent-encoded (either case, "+" for a space; letters
+// and digits too, though no encoder does: see anchor); and
 // JSON-escaped (\" \\ \/ \n..., \uXXXX in either case, a surrogate pair
 // beyond the BMP), with any number of backslashes, since a JSON log line
 // escapes an already escaped body again.
