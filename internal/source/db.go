@@ -110,11 +110,11 @@ func query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, f
 	return rows, func() { rows.Close(); stmt.Close() }, nil
 }
 
-// errorf wraps err with context, its text scrubbed of the connection
-// string's secrets (and the process's).
-func (d *DB) errorf(format string, err error) error {
+// wrap wraps err with what failed ("source query"), its text scrubbed of
+// the connection string's secrets (and the process's).
+func (d *DB) wrap(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return redact.Error(d.scrub.Error(fmt.Errorf(format, err)))
+	return redact.Error(d.scrub.Error(fmt.Errorf("%s: %w", what, err)))
 }

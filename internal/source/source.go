@@ -129,7 +129,7 @@ func (r *Reader) Read(ctx context.Context, conn store.Connector) (Result, error)
 			}
 			return rows.Err()
 		}); err != nil {
-			return r.db.errorf("source query: %w", err)
+			return r.db.wrap("source query", err)
 		}
 		return rd.pages(ctx, &res, 0, emit)
 	}
@@ -141,7 +141,7 @@ func (r *Reader) Read(ctx context.Context, conn store.Connector) (Result, error)
 	}
 	imp, err := r.st.ImportSource(ctx, conn.ID, "source:"+conn.BrandCode, chans, src)
 	if err != nil {
-		return res, r.db.errorf("source "+conn.BrandCode+": %w", err)
+		return res, r.db.wrap("source "+conn.BrandCode, err)
 	}
 	res.Import = imp
 	log := r.log.Info
@@ -215,7 +215,7 @@ func (r *Reader) prepare(ctx context.Context, conn store.Connector) (*read, erro
 		list, colErr = checkColumns(cts)
 		return nil
 	}); err != nil {
-		return nil, r.db.errorf("source "+conn.BrandCode+": source query: %w", err)
+		return nil, r.db.wrap("source "+conn.BrandCode+": source query", err)
 	}
 	if colErr != nil {
 		return nil, fmt.Errorf("source %s: %w", conn.BrandCode, colErr)
@@ -274,7 +274,7 @@ func (rd *read) pages(ctx context.Context, res *Result, maxPages int, emit func(
 			return rows.Err()
 		})
 		if err != nil {
-			return rd.r.db.errorf("source query: %w", err)
+			return rd.r.db.wrap("source query", err)
 		}
 		res.Pages++
 		if res.Pages == 1 {
