@@ -10,7 +10,9 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/redact"
 	"github.com/iys-sync/iys-sync/internal/rights"
+	"github.com/iys-sync/iys-sync/internal/source"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -49,6 +51,10 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if err := checkSourceQuery(ctx, e, cfg, store.Connector{BrandCode: *brand, Channels: types, RecipientType: rt,
+		DefaultSource: consent.SourceWeb, SourceQuery: strings.TrimSpace(*sourceQuery)}); err != nil {
+		return err
+	}
 	now := time.Now()
 	var verifiedAt *time.Time
 	if !*skipVerify {
@@ -83,6 +89,40 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "connector %s (İYS code %s, %s) %s.\nIts first sync runs at %s (%s), then every night on %q.\n",
 		c.BrandCode, c.IYSCode, consent.JoinTypes(c.Channels, ","), verb,
 		c.FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"), cfg.Timezone, cfg.Schedule)
+	return nil
+}
+
+// checkSourceQuery checks a connector's --source-query before it is stored:
+// one SELECT statement; then, when IYS_SOURCE_DATABASE_URL is set, its
+// columns and its first page, read-only, every value checked. It says what
+// it checked.
+func checkSourceQuery(ctx context.Context, e *env, cfg config.Config, c store.Connector) error {
+	if c.SourceQuery == "" {
+		return nil
+	}
+	if err := source.CheckQuery(c.SourceQuery); err != nil {
+		return usagef("--source-query: %v", err)
+	}
+	if cfg.SourceDatabaseURL == "" {
+		fmt.Fprintln(e.stdout, "Source query: one SELECT statement. Its columns and rows were not checked: IYS_SOURCE_DATABASE_URL "+
+			"is not set (set it and run install again to check them; runs need it to read the source).")
+		return nil
+	}
+	db, err := source.Open(cfg.SourceDatabaseURL, cfg.SourceStatementTimeout)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := source.New(nil, db, nil).Probe(ctx, c)
+	if err != nil {
+		return fmt.Errorf("--source-query, checked on IYS_SOURCE_DATABASE_URL (%s): %w", redact.DSN(cfg.SourceDatabaseURL), err)
+	}
+	fmt.Fprintf(e.stdout, "Source query checked on %s, read-only: its columns are as expected; its first page took %s: %s, %s, %s rejected.\n",
+		redact.DSN(cfg.SourceDatabaseURL), res.FirstPage.Round(time.Millisecond), plural(res.Users, "user", "users"),
+		plural(res.Rows, "valid consent", "valid consents"), plural(res.RejectedValues, "value", "values"))
+	if res.RejectedValues > 0 {
+		fmt.Fprintln(e.stdout, "Rejected values are skipped at each run and logged, recipient masked: fix them in the source or the query.")
+	}
 	return nil
 }
 

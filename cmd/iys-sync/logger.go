@@ -7,10 +7,13 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
 // newLogger builds the zap logger of the settings, writing to w (stderr), so
-// that stdout stays free for a command's JSON.
+// that stdout stays free for a command's JSON. Every line is scrubbed of the
+// process's secrets and of URL passwords on its way out, whatever field
+// carries them.
 func newLogger(cfg config.Config, w io.Writer) *zap.Logger {
 	var level zapcore.Level
 	_ = level.Set(cfg.LogLevel) // validated by config
@@ -24,5 +27,5 @@ func newLogger(cfg config.Config, w io.Writer) *zap.Logger {
 	} else {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level))
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(redact.Writer(w)), level))
 }

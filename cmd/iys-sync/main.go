@@ -11,6 +11,9 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
 func main() {
@@ -50,12 +53,17 @@ type partialError struct{ msg string }
 
 func (e *partialError) Error() string { return e.msg }
 
-// exitCode reports err once on stderr and maps it to the contract's status.
+// exitCode reports err once on stderr, scrubbed of every secret, and maps it
+// to the contract's status.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "iys-sync:", err)
+	fmt.Fprintln(stderr, "iys-sync:", redact.String(err.Error()))
+	var cfgErr *config.Error
+	if errors.As(err, &cfgErr) && cfgErr.Usage {
+		return exitUsage
+	}
 	switch err.(type) {
 	case *usageError:
 		fmt.Fprintln(stderr, "Run 'iys-sync help' for the commands.")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/metrics"
 	"github.com/iys-sync/iys-sync/internal/pull"
+	"github.com/iys-sync/iys-sync/internal/redact"
 	"github.com/iys-sync/iys-sync/internal/source"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
@@ -28,7 +28,7 @@ type syncer struct {
 	eng    *engine.Engine
 	puller *pull.Puller
 	source *source.Reader
-	srcDB  *sql.DB // the brand's database (IYS_SOURCE_DATABASE_URL); nil when unset
+	srcDB  *source.DB // the brand's database (IYS_SOURCE_DATABASE_URL); nil when unset
 }
 
 func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metrics.Metrics) (*syncer, error) {
@@ -48,11 +48,11 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	// The brand's own database, read by connectors with a source query
 	// before each push (after İYS's changes); unset, such a connector's run
 	// reports that it cannot read its source, and pushes on.
-	var srcDB *sql.DB
+	var srcDB *source.DB
 	if cfg.SourceDatabaseURL != "" {
-		if srcDB, err = sql.Open("postgres", cfg.SourceDatabaseURL); err != nil {
+		if srcDB, err = source.Open(cfg.SourceDatabaseURL, cfg.SourceStatementTimeout); err != nil {
 			st.Close()
-			return nil, fmt.Errorf("IYS_SOURCE_DATABASE_URL: %w", err)
+			return nil, err
 		}
 	}
 	reader := source.New(st, srcDB, log.Named("source"))
@@ -95,7 +95,7 @@ func printRunSummary(w io.Writer, sum engine.Summary) {
 	tw.Flush()
 	for _, c := range sum.Connectors {
 		if c.Err != "" {
-			fmt.Fprintf(w, "%s: %s\n", c.BrandCode, c.Err)
+			fmt.Fprintf(w, "%s: %s\n", c.BrandCode, redact.String(c.Err))
 		}
 	}
 }

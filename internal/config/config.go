@@ -28,6 +28,8 @@ type Config struct {
 	// SourceDatabaseURL is the brand's own database that connectors' source
 	// queries read, read-only; empty: no source is read.
 	SourceDatabaseURL string
+	// SourceStatementTimeout bounds each statement on the brand's database.
+	SourceStatementTimeout time.Duration
 }
 
 // Default returns the contract's defaults.
@@ -42,6 +44,8 @@ func Default() Config {
 		RateLimit:   DefaultRateLimit,
 		LogLevel:    "info",
 		LogFormat:   "json",
+
+		SourceStatementTimeout: DefaultSourceStatementTimeout,
 	}
 }
 
@@ -53,6 +57,9 @@ const (
 	// publishes no limit, integrations report per-second throttling, and 429s
 	// slow the client further on their own.
 	DefaultRateLimit = 1.0
+	// DefaultSourceStatementTimeout bounds one page of a source query: a
+	// page of 5,000 users over a sane query takes seconds.
+	DefaultSourceStatementTimeout = 5 * time.Minute
 )
 
 // Need names a setting a command cannot do without.
@@ -99,6 +106,7 @@ type Error struct {
 	Var    string // the environment variable
 	Origin string // where the bad value came from: "", "flag --x", "config file key x"
 	Msg    string
+	Usage  bool // a mistake in the command line (a secret given as a flag), not in a value
 }
 
 func (e *Error) Error() string {

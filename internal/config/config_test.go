@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
 func load(t *testing.T, env map[string]string, args ...string) (Config, error) {
@@ -83,10 +85,91 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("err = %v: want an error without the password", err)
 	}
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	RegisterFlags(fs)
-	if fs.Lookup("password") != nil {
-		t.Fatal("a --password flag would show the password in the process list")
+}
+
+// A secret given as a flag is refused, as a usage error naming the variable
+// to use instead, and its value shows nowhere: not in the error, not in the
+// flag package's own output, not as an operand.
+func TestSecretFlagsRefused(t *testing.T) {
+	const pw = "Fl4gSecret-value"
+	for _, args := range [][]string{
+		{"--database-url", "postgres://app:" + pw + "@db/iys"},
+		{"--database-url=postgres://app:" + pw + "@db/iys"},
+		{"--source-database-url", "postgres://app:" + pw + "@crm/crm"},
+		{"--password", pw},
+		{"-password=" + pw},
+		{"--intake-tokens", "crm:" + pw},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		var out strings.Builder
+		fs.SetOutput(&out)
+		f := RegisterFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatalf("%v: parse: %v", args, err)
+		}
+		if len(fs.Args()) != 0 {
+			t.Errorf("%v: the value was left as an operand: %v", args, fs.Args())
+		}
+		_, err := f.Load(func(string) string { return "" })
+		var cerr *Error
+		if !errors.As(err, &cerr) || !cerr.Usage || !strings.Contains(err.Error(), "IYS_") ||
+			!strings.Contains(err.Error(), "environment") {
+			t.Errorf("%v: err = %v, want a usage error naming the variable", args, err)
+		}
+		if err := RefusedFlag(fs); err == nil || err.Error() != cerr.Error() {
+			t.Errorf("%v: RefusedFlag = %v", args, err)
+		}
+		if strings.Contains(err.Error(), pw) || strings.Contains(out.String(), pw) {
+			t.Errorf("%v: the secret shows: %v %s", args, err, out.String())
+		}
+	}
+}
+
+// The connection strings are validated; a bad one is named by its variable
+// and never echoed, nor any piece of its password.
+func TestDatabaseURLsValidated(t *testing.T) {
+	const pw = "pa%zzS3cret"
+	for _, v := range []string{"IYS_DATABASE_URL", "IYS_SOURCE_DATABASE_URL"} {
+		for _, dsn := range []string{
+			"postgres://app:" + pw + "@db:5432/iys",
+			"postgres://app:pass S3cret@db:5432/iys",
+			"postgres://app:S3cretpass@db:notaport/iys",
+			"postgres://app:S3cretpass@db:5432/iys?sslmode=S3cretmode",
+			"host=db password=pass S3cret word",
+			"host=db password='S3cret",
+		} {
+			_, err := load(t, map[string]string{v: dsn})
+			var cerr *Error
+			if !errors.As(err, &cerr) || cerr.Var != v {
+				t.Errorf("%s=%q: err = %v, want one naming %s", v, dsn, err, v)
+				continue
+			}
+			for _, frag := range []string{"S3cret", "zz", "notaport", "db:"} {
+				if strings.Contains(err.Error(), frag) {
+					t.Errorf("%s: the error holds %q: %v", v, frag, err)
+				}
+			}
+		}
+		for _, ok := range []string{"postgres://app:p%40ss@db:5432/iys?sslmode=disable", "postgresql://db/iys",
+			"host=db user=app password='a b' dbname=iys", "postgres://h1:5432,h2:5433/iys"} {
+			if _, err := load(t, map[string]string{v: ok}); err != nil {
+				t.Errorf("%s=%q refused: %v", v, ok, err)
+			}
+		}
+	}
+}
+
+// Secret settings are handed to the process's scrubber as they are read.
+func TestSecretsRegistered(t *testing.T) {
+	h := strings.Repeat("cd", 32)
+	_, err := load(t, map[string]string{"IYS_PASSWORD": "Reg1steredPW", "IYS_DATABASE_URL": "postgres://app:Reg1steredDB@db/iys",
+		"IYS_INTAKE_TOKENS": "crm:" + h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := redact.String("pw Reg1steredPW, db Reg1steredDB, hash " + h + ", name crm")
+	if msg != "pw ***, db ***, hash ***, name crm" {
+		t.Errorf("scrubbed: %q", msg)
 	}
 }
 
@@ -158,6 +241,63 @@ func TestIntakeTokens(t *testing.T) {
 		}
 		if err != nil && len(bad) > 10 && strings.Contains(err.Error(), bad[4:]) {
 			t.Errorf("%q: the error echoes the token hash: %v", bad, err)
+		}
+	}
+	// A plain token pasted instead of its hash is refused, named by its
+	// position, never echoed.
+	const token = "f00dPlainTokenPastedByMistake"
+	for _, v := range []string{token, "crm:" + h + " " + token, "crm:" + token} {
+		_, err := load(t, map[string]string{"IYS_INTAKE_TOKENS": v})
+		if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "entry ") {
+			t.Errorf("%q: err = %v, want a refusal by position without the token", v, err)
+		}
+	}
+}
+
+// YAML values are taken as the strings written: YAML 1.1 would read 0123 as
+// 83 (octal) and yes as true.
+func TestYAMLScalarsAsWritten(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	body := "password: 0123\nusername: yes\nintegrator_code: 0x1F\nbatch_size: 0010\nmetrics_addr: ~\nintake_addr:\nlog_level: \"warn\"\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, nil, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Password != "0123" || cfg.Username != "yes" || cfg.IntegratorCode != "0x1F" || cfg.BatchSize != 10 ||
+		cfg.MetricsAddr != "" || cfg.IntakeAddr != "" || cfg.LogLevel != "warn" {
+		t.Errorf("password %q username %q integrator %q batch %d metrics %q intake %q level %q",
+			cfg.Password, cfg.Username, cfg.IntegratorCode, cfg.BatchSize, cfg.MetricsAddr, cfg.IntakeAddr, cfg.LogLevel)
+	}
+}
+
+// A config file that does not parse, or holds a list or an alias where a
+// value belongs, is refused with its line, never with a piece of a value.
+func TestYAMLErrorsShowNoValue(t *testing.T) {
+	const secret = "Qz9kS3cretXw7"
+	for _, body := range []string{
+		"password: \"" + secret + "\n",
+		"password: *" + secret + "\n",
+		secret + "\n",
+		"password: [" + secret + ", x]\n",
+		"password: {" + secret + ": 1}\n",
+		"password: " + secret + "\npassword: " + secret + "2\n",
+		"password: '" + secret + "'x'\n",
+		"\tpassword: " + secret + "\n",
+	} {
+		file := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := load(t, nil, "--config", file)
+		if err == nil {
+			t.Errorf("%q: accepted", body)
+			continue
+		}
+		if strings.Contains(err.Error(), secret[:5]) || strings.Contains(err.Error(), secret[len(secret)-5:]) {
+			t.Errorf("%q: the error shows the value: %v", body, err)
 		}
 	}
 }

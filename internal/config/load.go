@@ -4,10 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sort"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
 // Flags are the setting flags registered on one command's flag set.
@@ -17,13 +19,16 @@ type Flags struct {
 	values map[string]*string
 }
 
-// RegisterFlags adds --config and one flag per setting to fs. The password
-// has no flag: a flag shows in the process list.
+// RegisterFlags adds --config and one flag per setting to fs. A secret
+// setting's flag is refused (RefusedFlag): a flag shows in the process list
+// to every user of the machine. It is registered all the same, so that the
+// value given after it is taken in and dropped, never echoed as an operand.
 func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{fs: fs, values: map[string]*string{}}
 	f.file = fs.String("config", "", "YAML file with the same keys as the environment (IYS_BATCH_SIZE → batch_size)")
 	for _, s := range settings {
-		if s.env == "IYS_PASSWORD" {
+		if s.secret {
+			fs.Var(&refusedFlag{s: s}, s.flag(), "refused: "+s.usage+" is a secret: set "+s.env+" in the environment (or "+s.key()+" in --config)")
 			continue
 		}
 		f.values[s.flag()] = fs.String(s.flag(), "", s.usage+" (env "+s.env+")")
@@ -31,9 +36,41 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	return f
 }
 
+// refusedFlag is a secret setting's flag: it keeps nothing of its value, and
+// its Set never fails, since the flag package would quote the value in its
+// error.
+type refusedFlag struct {
+	s   setting
+	set bool
+}
+
+func (r *refusedFlag) String() string { return "" }
+func (r *refusedFlag) Set(string) error {
+	r.set = true
+	return nil
+}
+
+// RefusedFlag reports the first secret setting given as a flag on fs after
+// it was parsed: a usage error naming the variable to use instead. The
+// value is not in it.
+func RefusedFlag(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(fl *flag.Flag) {
+		if r, ok := fl.Value.(*refusedFlag); ok && r.set && err == nil {
+			err = &Error{Var: r.s.env, Origin: "flag --" + fl.Name, Usage: true,
+				Msg: "a secret is refused as a flag: flags show in the process list to every user of the machine; " +
+					"set " + r.s.env + " in the environment (from a Kubernetes Secret) or " + r.s.key() + " in the --config file"}
+		}
+	})
+	return err
+}
+
 // Load builds the Config after fs.Parse: defaults, then the YAML file, then the
 // environment (through getenv), then the flags that were set.
 func (f *Flags) Load(getenv func(string) string) (Config, error) {
+	if err := RefusedFlag(f.fs); err != nil {
+		return Config{}, err
+	}
 	cfg := Default()
 	path := *f.file
 	if path == "" {
@@ -46,6 +83,7 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	}
 	for _, s := range settings {
 		if v, ok := lookup(getenv, s.env); ok {
+			s.register(v)
 			if err := s.set(&cfg, v); err != nil {
 				return Config{}, &Error{Var: s.env, Msg: err.Error()}
 			}
@@ -71,34 +109,89 @@ func lookup(getenv func(string) string, name string) (string, bool) {
 	return v, v != ""
 }
 
+// loadFile reads the YAML file: a mapping of keys to scalars, each taken as
+// the string written (0123 stays "0123", yes stays "yes"; YAML 1.1 would read
+// them as 83 and true); an empty or null value is empty. Its errors name
+// lines and keys, never a value: the file may hold secrets.
 func loadFile(cfg *Config, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read config file: %w", err)
 	}
-	var raw map[string]any
-	if err := yaml.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("read config file %s: not YAML: %w", path, err)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("read config file %s: not valid YAML%s: check its quoting and indentation (the parser's message is not shown: it may quote a secret)",
+			path, yamlErrorLine(err))
 	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
+	if len(doc.Content) == 0 {
+		return nil // empty
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("config file %s: line %d: want a mapping of keys to values (batch_size: 1000)", path, root.Line)
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		kn, vn := root.Content[i], root.Content[i+1]
+		if kn.Kind != yaml.ScalarNode {
+			return fmt.Errorf("config file %s: line %d: a key must be a plain name", path, kn.Line)
+		}
+		k := kn.Value
 		s, ok := byKey(k)
 		if !ok {
-			return fmt.Errorf("config file %s: unknown key %q (known: %s)", path, k, strings.Join(knownKeys(), ", "))
+			return fmt.Errorf("config file %s: line %d: unknown key %q (known: %s)", path, kn.Line, k, strings.Join(knownKeys(), ", "))
 		}
-		v := ""
-		if raw[k] != nil {
-			v = fmt.Sprint(raw[k])
+		if first, dup := seen[k]; dup {
+			return fmt.Errorf("config file %s: line %d: key %s is given twice (first at line %d)", path, kn.Line, k, first)
 		}
+		seen[k] = kn.Line
+		if vn.Kind != yaml.ScalarNode {
+			return &Error{Var: s.env, Origin: fmt.Sprintf("config file key %s, line %d", k, vn.Line),
+				Msg: "must be a single value (a string, quoted if need be), not a list, a mapping or an alias"}
+		}
+		v := vn.Value
+		if vn.Tag == "!!null" && vn.Style == 0 {
+			v = "" // key:, key: ~, key: null
+		}
+		s.register(v)
 		if err := s.set(cfg, v); err != nil {
 			return &Error{Var: s.env, Origin: "config file key " + k, Msg: err.Error()}
 		}
 	}
 	return nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// yamlErrorLine is " (line N)" from a parser error, or "".
+func yamlErrorLine(err error) string {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		return " (line " + m[1] + ")"
+	}
+	return ""
+}
+
+// register adds a secret setting's value to the process's scrubber as soon
+// as it is read, valid or not, so that no message printed or logged later
+// can show it.
+func (s setting) register(v string) {
+	switch {
+	case !s.secret || v == "":
+	case s.dsn:
+		redact.RegisterDSN(v)
+	case s.env == "IYS_INTAKE_TOKENS":
+		// The hashes (not the names, which the logs show), or a whole entry
+		// that is not name:hash: a token pasted in plain.
+		for _, f := range strings.Fields(v) {
+			if parts := strings.Split(f, ":"); len(parts) >= 2 {
+				redact.Register(parts[1])
+			} else {
+				redact.Register(f)
+			}
+		}
+	default:
+		redact.Register(v)
+	}
 }
 
 func byKey(k string) (setting, bool) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -8,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lib/pq"
 	"github.com/robfig/cron/v3"
+
+	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
 // setting is one row of the contract's table. One table drives the
@@ -16,7 +20,8 @@ import (
 type setting struct {
 	env    string
 	usage  string
-	secret bool
+	secret bool // never a flag; registered with the process's scrubber
+	dsn    bool // a connection string: its password is the secret
 	set    func(*Config, string) error
 }
 
@@ -29,18 +34,9 @@ func (s setting) flag() string {
 func (s setting) key() string { return strings.ToLower(strings.TrimPrefix(s.env, "IYS_")) }
 
 var settings = []setting{
-	{env: "IYS_DATABASE_URL", usage: "PostgreSQL connection string", secret: true, set: func(c *Config, v string) error {
-		if v == "" {
-			c.DatabaseURL = ""
-			return nil
-		}
-		if strings.Contains(v, "://") {
-			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-				return fmt.Errorf("must be a postgres:// URL or a key=value connection string")
-			}
-		} else if !strings.Contains(v, "=") {
-			return fmt.Errorf("must be a postgres:// URL or a key=value connection string")
+	{env: "IYS_DATABASE_URL", usage: "PostgreSQL connection string", secret: true, dsn: true, set: func(c *Config, v string) error {
+		if err := checkDSN(v); err != nil {
+			return err
 		}
 		c.DatabaseURL = v
 		return nil
@@ -127,17 +123,32 @@ var settings = []setting{
 	}},
 	{env: "IYS_INTAKE_TOKENS", usage: "intake bearer tokens: name:sha256hex[:brand,...] separated by spaces", secret: true, set: func(c *Config, v string) error {
 		c.IntakeTokens = nil
-		for _, f := range strings.Fields(v) {
+		for i, f := range strings.Fields(v) {
 			parts := strings.Split(f, ":")
 			if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || len(parts[1]) != 64 || strings.Trim(strings.ToLower(parts[1]), "0123456789abcdef") != "" {
-				return fmt.Errorf("each entry must be name:sha256-hex-of-token or name:sha256-hex:BRAND,BRAND (64 hex digits); the entry named %q is not", parts[0])
+				// Named by position only: an entry that is not name:hash may
+				// be a token pasted in plain.
+				return fmt.Errorf("entry %d of %d is not name:sha256-hex-of-token or name:sha256-hex:BRAND,BRAND (a name, then 64 hex digits); "+
+					"give the token's SHA-256, never the token (printf %%s \"$TOKEN\" | sha256sum); the entry is not shown: it may be a token",
+					i+1, len(strings.Fields(v)))
 			}
 			c.IntakeTokens = append(c.IntakeTokens, f)
 		}
 		return nil
 	}},
-	{env: "IYS_SOURCE_DATABASE_URL", usage: "the brand's own database that connectors' --source-query reads (read-only use; empty: no source)", secret: true, set: func(c *Config, v string) error {
+	{env: "IYS_SOURCE_DATABASE_URL", usage: "the brand's own database that connectors' --source-query reads (read-only use; empty: no source)", secret: true, dsn: true, set: func(c *Config, v string) error {
+		if err := checkDSN(v); err != nil {
+			return err
+		}
 		c.SourceDatabaseURL = v
+		return nil
+	}},
+	{env: "IYS_SOURCE_STATEMENT_TIMEOUT", usage: "longest one statement of a source query (a page) may run on the brand's database", set: func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 24*time.Hour {
+			return fmt.Errorf("must be a duration from 1s to 24h such as 5m, got %q", v)
+		}
+		c.SourceStatementTimeout = d
 		return nil
 	}},
 	{env: "IYS_METRICS_ADDR", usage: "address of /metrics, /healthz and /readyz (empty disables)", set: func(c *Config, v string) error {
@@ -149,6 +160,34 @@ var settings = []setting{
 		c.MetricsAddr = v
 		return nil
 	}},
+}
+
+// checkDSN validates a PostgreSQL connection string as the driver will read
+// it. Its messages never quote the value, nor the parsers' messages (Go's URL
+// parser quotes the whole URL, the driver pieces of it).
+func checkDSN(v string) error {
+	if v == "" {
+		return nil
+	}
+	const notShown = " (the value is not shown: it may hold a password)"
+	if strings.Contains(v, "://") {
+		u, err := url.Parse(v)
+		if err != nil {
+			return errors.New("is not a valid URL" + notShown + ": percent-encode the special characters of the user and the password " +
+				"(%25 for %, %20 for a space, %40 for @, %2F for /, %3A for :, %23 for #, %3F for ?) and give the port as digits, " +
+				"e.g. postgres://user:p%40ss@host:5432/dbname")
+		}
+		if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+			return errors.New("must be a postgres:// URL or a key=value connection string" + notShown)
+		}
+	} else if _, ok := redact.KeyValues(v); !ok {
+		return errors.New("must be a postgres:// URL or a key=value connection string (host=db port=5432 user=app password='...' dbname=x; " +
+			"a value with spaces in single quotes)" + notShown)
+	}
+	if _, err := pq.NewConfig(v); err != nil {
+		return errors.New("is not a connection string the PostgreSQL driver accepts" + notShown + ": check the port, sslmode and the other parameters")
+	}
+	return nil
 }
 
 // CheckAPIURL accepts https, and plain http only for loopback hosts.

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
 // maxTokenBody bounds a token answer; a real one is a few hundred bytes.
@@ -205,6 +206,7 @@ func (ts *tokenSource) request(ctx context.Context, grant string) (string, error
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		apiErr := readAPIError(resp, ts.now())
 		apiErr.scrub(ts.creds.Password, refresh)
+		scrubEscaped(apiErr, ts.creds.Password, refresh)
 		if apiErr.hasCode(consent.CodeLoginLimit) || (resp.StatusCode == http.StatusTooManyRequests && len(apiErr.codes()) == 0) {
 			return "", ts.startPause(apiErr)
 		}
@@ -224,6 +226,23 @@ func (ts *tokenSource) request(ctx context.Context, grant string) (string, error
 	}
 	ts.store(grant, a, start)
 	return a.AccessToken, nil
+}
+
+// scrubEscaped hides the secrets of a token request in İYS's answer in the
+// other forms an echo of the login body gives them: JSON-escaped (\" \\
+// \u00e7), percent-encoded. scrub has replaced them as sent.
+func scrubEscaped(e *APIError, secrets ...string) {
+	s := redact.New(secrets...)
+	e.Message = s.String(e.Message)
+	for i := range e.Errors {
+		e.Errors[i].Message = s.String(e.Errors[i].Message)
+		for j := range e.Errors[i].Location {
+			e.Errors[i].Location[j] = s.String(e.Errors[i].Location[j])
+		}
+	}
+	for j := range e.Location {
+		e.Location[j] = s.String(e.Location[j])
+	}
 }
 
 // store keeps a new pair. Lifetimes count from before the request was sent,

@@ -2,8 +2,10 @@ package iysclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -338,4 +340,42 @@ func TestFailedRefreshKeepsValidToken(t *testing.T) {
 	clock.Add(15 * time.Second)
 	brands(t, c) // the cooldown is over: one more try
 	wantCounts(t, f, 1, 2, 4)
+}
+
+// İYS echoing the login body in its refusal gives the password JSON-escaped
+// (\" \\ \u00e7): the error holds no form of it.
+func TestLoginRefusalEchoHidesEscapedPassword(t *testing.T) {
+	const pw = `pa"ss\wörd/ç`
+	for _, echo := range []func(body []byte) string{
+		func(body []byte) string { return "invalid request " + string(body) }, // Go's encoder: \" \\ ö ç
+		func(body []byte) string { // an ASCII-only encoder: \u00f6 \u00e7, and \/
+			return `invalid request {"password":"pa\"ss\\w\u00f6rd\/\u00E7"}`
+		},
+	} {
+		f := newFakeIYS(t, okBrands)
+		f.tokenHook = func(w http.ResponseWriter, _ string) bool {
+			body, _ := json.Marshal(map[string]string{"password": pw})
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{
+				{"code": "H999", "message": echo(body)}}})
+			return true
+		}
+		c, err := New(f.srv.URL, Credentials{Username: testUser, Password: pw}, WithRateLimit(0, 0),
+			WithBackoff(time.Millisecond, time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Brands(context.Background(), "600")
+		if err == nil {
+			t.Fatal("the login was not refused")
+		}
+		msg := err.Error()
+		for _, frag := range []string{"ss\\", "w\\u00f6rd", "wörd", "pa\\\"", "pa\""} {
+			if strings.Contains(msg, frag) {
+				t.Errorf("the error holds %q of the password: %s", frag, msg)
+			}
+		}
+		if !strings.Contains(msg, "invalid request") {
+			t.Errorf("İYS's message is lost: %s", msg)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
 // Puller is the engine's pre-push hook (sync.Puller).
@@ -13,7 +14,9 @@ type Puller interface {
 }
 
 // Chain runs several Pullers in the engine's one Puller slot, in order. Each
-// runs even if one before it failed; their errors are joined.
+// runs even if one before it failed; their errors are joined, and scrubbed of
+// the process's secrets: the engine logs them, stores them (runs.error) and
+// prints them.
 type Chain []Puller
 
 // Pull runs each Puller of the chain.
@@ -27,5 +30,5 @@ func (ch Chain) Pull(ctx context.Context, c consent.ConnectorRef, runID int64) e
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return redact.Error(errors.Join(errs...))
 }

@@ -27,12 +27,14 @@ const usersQuery = `SELECT lpad(u.id::text, 9, '0') AS external_id, u.email, u.p
 FROM users u WHERE u.deleted_at IS NULL`
 
 type fixture struct {
-	st    *store.Store
-	ours  *sql.DB // our database, for counts
-	brand *sql.DB // the brand's database
-	conn  store.Connector
-	r     *Reader
-	logs  *observer.ObservedLogs
+	st       *store.Store
+	ours     *sql.DB // our database, for counts
+	ourURL   string
+	brand    *sql.DB // the brand's database, as its owner: to set it up
+	brandURL string
+	conn     store.Connector
+	r        *Reader
+	logs     *observer.ObservedLogs
 }
 
 // newFixture makes our store, a brand database (another fresh database) with
@@ -47,7 +49,8 @@ func newFixture(t *testing.T, n int) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	ours := openDB(t, ourURL)
-	brand := openDB(t, pgtest.NewDB(t))
+	brandURL := pgtest.NewDB(t)
+	brand := openDB(t, brandURL)
 	mustExec(t, brand, `CREATE TABLE users (
 		id bigint PRIMARY KEY, email text, phone text,
 		sms_optin boolean, sms_optin_at timestamptz,
@@ -68,7 +71,13 @@ func newFixture(t *testing.T, n int) *fixture {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.InfoLevel)
-	return &fixture{st: st, ours: ours, brand: brand, conn: conn, r: New(st, brand, zap.New(core)), logs: logs}
+	src, err := Open(brandURL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return &fixture{st: st, ours: ours, ourURL: ourURL, brand: brand, brandURL: brandURL, conn: conn,
+		r: New(st, src, zap.New(core)), logs: logs}
 }
 
 func openDB(t *testing.T, url string) *sql.DB {

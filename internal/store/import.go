@@ -84,7 +84,15 @@ func (s *Store) ImportFile(ctx context.Context, connectorID int64, meta func() I
 // concurrent delete of the connector waits; reads its channels; and makes
 // the staging table. The caller rolls back or commits.
 func (s *Store) beginImport(ctx context.Context, connectorID int64) (*sqlx.Tx, []string, error) {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	return beginImportOn(ctx, s.db, connectorID)
+}
+
+// beginImportOn is beginImport on db, the pool or one connection (the
+// user-table source's, whose session holds its spool).
+func beginImportOn(ctx context.Context, db interface {
+	BeginTxx(context.Context, *sql.TxOptions) (*sqlx.Tx, error)
+}, connectorID int64) (*sqlx.Tx, []string, error) {
+	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
 // Run is one run of the sync engine over one connector.
@@ -103,7 +104,7 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, status consent.RunSt
 	}
 	res, err := s.db.ExecContext(ctx, `
 		UPDATE runs SET status = $2, finished_at = now(), heartbeat_at = now(), error = NULLIF($3, '')
-		WHERE id = $1 AND status = 'running'`, runID, status, errText)
+		WHERE id = $1 AND status = 'running'`, runID, status, redact.String(errText)) // status shows it
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", runID, err)
 	}

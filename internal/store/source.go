@@ -2,7 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // SourceResult is what one read of a connector's user-table source did: the
@@ -16,9 +22,15 @@ type SourceResult struct {
 
 // ImportSource stores the rows read from a connector's user-table source
 // (internal/source) as pending consents, in one transaction, with the staging
-// table, COPY and newest-wins merge of ImportFile; rows stream in, so memory
-// does not grow with the source. Each row's Line is its user's 1-based
-// position in the read, and every row carries the user's external id.
+// table and newest-wins merge of ImportFile. Each row's Line is its user's
+// 1-based position in the read, and every row carries the user's external id.
+//
+// The source is the brand's database, which may be slow: no transaction of
+// ours stays open while it thinks. The rows are first spooled, a few
+// thousand at a time, each chunk COPYed in its own short transaction into a
+// temporary table of one dedicated session (memory stays flat; the rows never
+// touch the worker's disk); the merge's transaction opens on that session
+// once src has returned, and moves the spool into the staging table.
 //
 // Like ImportItems, it writes one imports row per channel ("email": EPOSTA
 // rows, "sms": MESAJ and ARAMA), path being e.g. "source:BRAND"; counts is
@@ -49,15 +61,53 @@ SELECT CASE WHEN type = 'EPOSTA' THEN 'email' ELSE 'sms' END AS channel,
 FROM staged
 GROUP BY 1`
 
+// spoolChunk is the rows a spool's transaction COPYs at once.
+const spoolChunk = 5000
+
+// createSpool makes the session's spool: like the staging table, but it
+// outlives the chunks' transactions. Any left by an aborted read is dropped.
+const createSpool = `
+DROP TABLE IF EXISTS pg_temp.source_spool;
+CREATE TEMP TABLE source_spool (
+    seq            bigint,
+    line           int,
+    recipient      text,
+    recipient_type text,
+    type           text,
+    status         text,
+    consent_date   timestamptz,
+    source         text,
+    external_id    text
+)`
+
+const copySpool = `COPY source_spool (seq, line, recipient, recipient_type, type, status, consent_date, source, external_id) FROM STDIN`
+
 func (s *Store) importSource(ctx context.Context, connectorID int64, path string, countsFn func() []IntakeChannel, src RowSource) (SourceResult, error) {
-	tx, types, err := s.beginImport(ctx, connectorID)
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return SourceResult{}, err
+	}
+	defer conn.Close()
+	n, err := spoolRows(ctx, conn, connectorID, src)
+	defer func() {
+		// A connection going back to the pool leaves its spool behind; one
+		// that cannot drop it is closed instead.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(dctx, "DROP TABLE IF EXISTS pg_temp.source_spool"); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck // ErrBadConn is the point
+		}
+	}()
+	if err != nil {
+		return SourceResult{}, err
+	}
+	tx, _, err := beginImportOn(ctx, conn, connectorID)
 	if err != nil {
 		return SourceResult{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	n, _, err := copyRows(ctx, tx.Tx, types, src)
-	if err != nil {
-		return SourceResult{}, err
+	if _, err := tx.ExecContext(ctx, `INSERT INTO import_rows SELECT * FROM source_spool`); err != nil {
+		return SourceResult{}, fmt.Errorf("stage: %w", err)
 	}
 	channels := countsFn()
 	per := map[string]*ImportResult{}
@@ -113,6 +163,91 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 		return SourceResult{}, err
 	}
 	return res, nil
+}
+
+// spoolRows reads src into the session's spool, checking each row as
+// copyRows does, and returns the rows spooled. No transaction is open while
+// src reads: only while a chunk is COPYed.
+func spoolRows(ctx context.Context, conn *sqlx.Conn, connectorID int64, src RowSource) (int, error) {
+	var channels []string
+	err := conn.QueryRowContext(ctx, "SELECT channels FROM connectors WHERE id = $1", connectorID).Scan((*stringArray)(&channels))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if _, err := conn.ExecContext(ctx, createSpool); err != nil {
+		return 0, fmt.Errorf("spool: %w", err)
+	}
+	chunk := make([]ImportRow, 0, spoolChunk)
+	rows, prevLine := 0, 0
+	var failed error // the first failure of emit: it stands even if src swallows it
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		if err := copyChunk(ctx, conn, rows-len(chunk), chunk); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		chunk = chunk[:0]
+		return nil
+	}
+	emit := func(r ImportRow) error {
+		if failed != nil {
+			return failed
+		}
+		if err := checkRow(r, prevLine, channels); err != nil {
+			failed = err
+			return err
+		}
+		prevLine = r.Line
+		chunk = append(chunk, r)
+		rows++
+		if len(chunk) == spoolChunk {
+			if err := flush(); err != nil {
+				failed = err
+				return err
+			}
+		}
+		return nil
+	}
+	srcErr := src(emit)
+	if failed != nil {
+		return 0, failed
+	}
+	if srcErr != nil {
+		return 0, fmt.Errorf("read rows: %w", srcErr)
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return rows, nil
+}
+
+// copyChunk COPYs rows (the first numbered seq) into the spool in one
+// transaction.
+func copyChunk(ctx context.Context, conn *sqlx.Conn, seq int, rows []ImportRow) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	stmt, err := tx.PrepareContext(ctx, copySpool)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i, r := range rows {
+		if _, err := stmt.ExecContext(ctx, int64(seq+i), int64(r.Line), r.Recipient, string(r.RecipientType),
+			string(r.Type), string(r.Status), r.ConsentDate.Time(), string(r.Source), r.ExternalID); err != nil {
+			return err
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // SourceDisappeared lists (up to limit, by external id) the users that an
