@@ -181,8 +181,12 @@ func MaskRecipient(s string) string {
 		}
 		return s[:1] + "***" + s[at:]
 	}
-	if len(s) <= 7 {
+	switch {
+	case len(s) <= 7:
 		return strings.Repeat("*", len(s))
+	case len(s) < 12:
+		// Short (a bad phone): hide at least half of it.
+		return s[:3] + strings.Repeat("*", len(s)-4) + s[len(s)-1:]
 	}
 	return s[:6] + strings.Repeat("*", len(s)-8) + s[len(s)-2:]
 }

@@ -56,6 +56,9 @@ func TestMaskRecipient(t *testing.T) {
 		"user@example.com": "u***@example.com",
 		"@example.com":     "***@example.com",
 		"12345":            "*****",
+		"+9053311":         "+90****1",
+		"+5331234562":      "+53*******2",
+		"+4155552671":      "+41*******1",
 	}
 	for in, want := range tests {
 		if got := MaskRecipient(in); got != want {
