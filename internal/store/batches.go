@@ -21,10 +21,13 @@ import (
 // statement: the batch row, the records in flight in it, and its items with
 // the versions claimed. The consents key (connector, recipient, recipient
 // type, type) is unique, so a batch never holds a key twice.
-const claimBatch = `
+//
+// A record is due once its next try's time (written with the database's
+// clock) has come, unless it waits for its date (see early).
+var claimBatch = `
 WITH picked AS (
     SELECT id FROM consents
-    WHERE connector_id = $1 AND state = 'pending' AND next_attempt_at <= now()
+    WHERE connector_id = $1 AND state = 'pending' AND next_attempt_at <= now() AND NOT ` + early(4, 5) + `
     ORDER BY consent_date, id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -46,6 +49,18 @@ items AS (
     SELECT batch_id, id, version FROM claimed
 )
 SELECT * FROM claimed ORDER BY consent_date, id`
+
+// early is the condition of a record dated after the engine's clock (the
+// parameter now) by no more than consent.MaxAhead (the parameter tol, in
+// seconds): İYS refuses a date in the future, so it waits for its date. One
+// dated further ahead is not waited for: the engine's pre-check refuses it.
+func early(now, tol int) string {
+	return fmt.Sprintf(`(consent_date > $%[1]d::timestamptz AND consent_date <= $%[1]d::timestamptz + make_interval(secs => $%[2]d::float8))`,
+		now, tol)
+}
+
+// maxAhead is consent.MaxAhead in seconds, for early's tol.
+var maxAhead = consent.MaxAhead.Seconds()
 
 // recordRow is a consent record as the engine reads it.
 type recordRow struct {
@@ -70,10 +85,11 @@ func (r recordRow) record() consent.Record {
 
 // ClaimBatch puts up to size due pending records of the connector in flight
 // in a new batch of the run, oldest consent first, and returns the batch
-// and its records; batchID is 0 and recs empty when nothing is due. Claims
-// running at once (other workers, other replicas) never take one record
-// twice.
-func (s *Store) ClaimBatch(ctx context.Context, connectorID, runID int64, size int) (batchID int64, recs []consent.Record, err error) {
+// and its records; batchID is 0 and recs empty when nothing is due. A record
+// dated after now, by no more than consent.MaxAhead, is not due before its
+// date. Claims running at once (other workers, other replicas) never take
+// one record twice.
+func (s *Store) ClaimBatch(ctx context.Context, connectorID, runID int64, size int, now time.Time) (batchID int64, recs []consent.Record, err error) {
 	if size < 1 || size > consent.MaxBulkSize {
 		return 0, nil, fmt.Errorf("claim batch: size %d: want 1 to %d", size, consent.MaxBulkSize)
 	}
@@ -81,7 +97,7 @@ func (s *Store) ClaimBatch(ctx context.Context, connectorID, runID int64, size i
 		recordRow
 		BatchID int64 `db:"batch_id"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, claimBatch, connectorID, runID, size); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, claimBatch, connectorID, runID, size, now, maxAhead); err != nil {
 		return 0, nil, fmt.Errorf("claim batch: %w", err)
 	}
 	if len(rows) == 0 {
@@ -325,8 +341,10 @@ func (s *Store) RecoverBatches(ctx context.Context, connectorID int64) (released
 }
 
 // Backlog tells what is left of a connector's work: pending records (and
-// when the first may be tried) and records in flight.
-func (s *Store) Backlog(ctx context.Context, connectorID int64) (consent.Backlog, error) {
+// when the first may be tried, by ClaimBatch's rule: its next try's time by
+// the database's clock, and the date of one that waits for it by now) and
+// records in flight.
+func (s *Store) Backlog(ctx context.Context, connectorID int64, now time.Time) (consent.Backlog, error) {
 	var r struct {
 		Pending  int     `db:"pending"`
 		InFlight int     `db:"in_flight"`
@@ -335,8 +353,11 @@ func (s *Store) Backlog(ctx context.Context, connectorID int64) (consent.Backlog
 	err := s.db.GetContext(ctx, &r, `
 		SELECT (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'pending') AS pending,
 		       (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'in_flight') AS in_flight,
-		       coalesce((SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
-		                 FROM consents WHERE connector_id = $1 AND state = 'pending'), 0) AS due_in`, connectorID)
+		       coalesce((SELECT min(CASE WHEN `+early(2, 3)+`
+		                                 THEN greatest(extract(epoch FROM next_attempt_at - now()),
+		                                               extract(epoch FROM consent_date - $2::timestamptz))
+		                                 ELSE extract(epoch FROM next_attempt_at - now()) END)::float8
+		                 FROM consents WHERE connector_id = $1 AND state = 'pending'), 0) AS due_in`, connectorID, now, maxAhead)
 	if err != nil {
 		return consent.Backlog{}, fmt.Errorf("backlog: %w", err)
 	}

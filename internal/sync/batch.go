@@ -22,7 +22,7 @@ func (e *Engine) push(ctx context.Context, c *connRun) taskResult {
 	if ctx.Err() != nil {
 		return taskResult{}
 	}
-	batchID, recs, err := e.st.ClaimBatch(ctx, c.ref.ID, c.runID, e.opts.BatchSize)
+	batchID, recs, err := e.st.ClaimBatch(ctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now())
 	if err != nil {
 		if ctx.Err() != nil {
 			return taskResult{}
@@ -319,6 +319,13 @@ func (e *Engine) observeFailure(c *connRun, call string, f *CallError) {
 func (e *Engine) verdictFor(r consent.Record, res ItemResult) (v consent.Verdict, stop bool) {
 	v = consent.Verdict{ID: r.ID, Version: r.Version, Code: res.Code, Message: res.Message,
 		TransactionID: res.TransactionID, Tried: true}
+	if res.Code == consent.CodeFutureDate && !r.Consent.ConsentDate.After(consent.NewDate(e.opts.Now().Add(consent.MaxAhead))) {
+		// A date we took in, and sent once our clock passed it: İYS's clock
+		// runs behind. Not a verdict: try again after a delay, the try
+		// counted, so that the record fails in the end if İYS keeps
+		// refusing.
+		return e.retry(r, res.Code, res.Message), false
+	}
 	if o, ok := consent.OutcomeOf(res.Class); ok {
 		v.State = consent.StateRejected
 		if o.Synced() {

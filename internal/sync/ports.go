@@ -23,15 +23,17 @@ type Store interface {
 	// returns those submitted with one, to poll.
 	RecoverBatches(ctx context.Context, connectorID int64) (released int, submitted []consent.SubmittedBatch, err error)
 	// ClaimBatch puts up to size due pending records in flight in a new
-	// batch; batchID 0 and no records when nothing is due.
-	ClaimBatch(ctx context.Context, connectorID, runID int64, size int) (batchID int64, recs []consent.Record, err error)
+	// batch; batchID 0 and no records when nothing is due. A record dated
+	// after now is not due.
+	ClaimBatch(ctx context.Context, connectorID, runID int64, size int, now time.Time) (batchID int64, recs []consent.Record, err error)
 	// SaveSubmission saves a batch's requestId and its records' subrequestIds.
 	SaveSubmission(ctx context.Context, batchID int64, requestID string, ids []int64, subrequestIDs []string) error
 	// FinishBatch writes a batch's verdicts (guarded by batch, state and
 	// version), closes the batch and counts what it wrote in the run.
 	FinishBatch(ctx context.Context, runID, batchID int64, sent int, state consent.BatchState, vs []consent.Verdict) (consent.Tally, error)
-	// Backlog tells what is left of a connector's work.
-	Backlog(ctx context.Context, connectorID int64) (consent.Backlog, error)
+	// Backlog tells what is left of a connector's work; a record dated
+	// after now is not due before its date.
+	Backlog(ctx context.Context, connectorID int64, now time.Time) (consent.Backlog, error)
 	// FinishRun records how a run ended.
 	FinishRun(ctx context.Context, runID int64, status consent.RunStatus, errText string) error
 }
