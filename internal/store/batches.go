@@ -156,6 +156,71 @@ func (s *Store) SaveSubmission(ctx context.Context, batchID int64, requestID str
 	return nil
 }
 
+// saveSubRequest makes a bulk request carrying part of claimed batch $1 a
+// batch of its own (same connector and run), submitted with requestId $2:
+// the records still in flight in $1 move to it, and it gets their items with
+// the versions claimed and subrequestIds $4. It returns the new batch and
+// how many items it got.
+const saveSubRequest = `
+WITH parent AS (
+    SELECT connector_id, run_id FROM batches WHERE id = $1 AND state = 'claimed'
+),
+child AS (
+    INSERT INTO batches (connector_id, run_id, request_id, state, size, submitted_at)
+    SELECT connector_id, run_id, $2, 'submitted', cardinality($3::bigint[]), now() FROM parent
+    RETURNING id
+),
+moved AS (
+    UPDATE consents c SET batch_id = child.id, updated_at = now()
+    FROM child, unnest($3::bigint[]) AS u(id)
+    WHERE c.id = u.id AND c.batch_id = $1 AND c.state = 'in_flight'
+),
+items AS (
+    INSERT INTO batch_items (batch_id, consent_id, version, subrequest_id)
+    SELECT child.id, bi.consent_id, bi.version, u.sub
+    FROM child, unnest($3::bigint[], $4::text[]) AS u(id, sub)
+    JOIN batch_items bi ON bi.batch_id = $1 AND bi.consent_id = u.id
+    RETURNING 1
+)
+SELECT coalesce((SELECT id FROM child), 0) AS id, (SELECT count(*) FROM items) AS n`
+
+// SaveSubRequest records a bulk request that carries some of a claimed
+// batch's records: İYS refused the batch's request whole, and the records it
+// did not refuse go again. The request becomes a batch of its own, submitted
+// with its requestId and each record's subrequestId (ids[i] got subs[i]),
+// and those records move to it, in one statement, before any polling. So a
+// run that dies polls it, while the first batch's records left in flight
+// (refused, or not sent yet) are handed back. All of it is saved, or
+// nothing.
+func (s *Store) SaveSubRequest(ctx context.Context, batchID int64, requestID string, ids []int64, subs []string) (int64, error) {
+	if requestID == "" || len(ids) == 0 || len(ids) != len(subs) {
+		return 0, fmt.Errorf("save sub-request of batch %d: want a request id and one subrequest id per record (%d ids, %d subrequest ids)",
+			batchID, len(ids), len(subs))
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("save sub-request of batch %d: %w", batchID, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var r struct {
+		ID int64 `db:"id"`
+		N  int   `db:"n"`
+	}
+	if err := tx.GetContext(ctx, &r, saveSubRequest, batchID, requestID, pq.Array(ids), pq.Array(subs)); err != nil {
+		return 0, fmt.Errorf("save sub-request of batch %d: %w", batchID, err)
+	}
+	if r.ID == 0 {
+		return 0, fmt.Errorf("save sub-request of batch %d: %w", batchID, ErrBatchMoved)
+	}
+	if r.N != len(ids) {
+		return 0, fmt.Errorf("save sub-request of batch %d: %d of %d records are items of the batch", batchID, r.N, len(ids))
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("save sub-request of batch %d: %w", batchID, err)
+	}
+	return r.ID, nil
+}
+
 // finishBatch writes every verdict of a batch in one statement, guarded:
 // only a record still in flight in this batch at the version sent changes.
 const finishBatch = `
