@@ -82,21 +82,29 @@ func TestEarlyStampsWaitForTheirTime(t *testing.T) {
 }
 
 // TestEarlyStampsWaitedForWithinTheRun: a date within the engine's
-// RetryWait is waited for by the run itself, as a retry is.
+// RetryWait is waited for by the run itself, as a retry is; one further
+// off is left for a later run, at once.
 func TestEarlyStampsWaitedForWithinTheRun(t *testing.T) {
 	e := newEnv(t, sandbox.Options{})
-	c := e.install("SOON")
-	e.importRows(c, datedIn(0, 5, 2*time.Second))
+	soon, later := e.install("SOON"), e.install("LATER")
+	e.importRows(soon, datedIn(0, 5, 2*time.Second))
+	e.importRows(later, datedIn(100, 5, 40*time.Second))
 	opts := e.fastOptions()
 	opts.RetryWait = 10 * time.Second
 	start := time.Now()
-	sum := e.run(e.engine(opts, nil), engine.RunRequest{})
-	cs := connSummary(t, sum, c.BrandCode)
+	sum := e.run(e.engine(opts, nil), engine.RunRequest{BrandCodes: []string{soon.BrandCode}})
+	cs := connSummary(t, sum, soon.BrandCode)
 	if cs.Status != consent.RunCompleted || cs.Accepted != 5 || cs.Pending != 0 {
 		t.Fatalf("summary = %+v, want the 5 sent once their time came", cs)
 	}
 	if took := time.Since(start); took > 8*time.Second {
 		t.Fatalf("the run took %v for consents due within 2 s", took)
+	}
+	start = time.Now()
+	sum = e.run(e.engine(opts, nil), engine.RunRequest{BrandCodes: []string{later.BrandCode}})
+	cs = connSummary(t, sum, later.BrandCode)
+	if took := time.Since(start); cs.Status != consent.RunPartial || cs.Sent != 0 || cs.Pending != 5 || took > 5*time.Second {
+		t.Fatalf("summary = %+v after %v, want partial at once, the 5 due in 40 s left pending", cs, took)
 	}
 }
 
