@@ -124,8 +124,11 @@ func TestSyncKilledWhileIsolatingLosesNothing(t *testing.T) {
 		t.Fatal("the isolation ended before the kill: the test did not kill it midway")
 	}
 	var saved []int64
+	// The records of every request whose requestId was saved and whose
+	// results were not written yet: the next run must poll them.
 	rows, err := w.db.Query(`SELECT bi.consent_id FROM batches b JOIN batch_items bi ON bi.batch_id = b.id
-		WHERE b.state = 'submitted'`)
+		JOIN consents c ON c.id = bi.consent_id AND c.batch_id = b.id AND c.state = 'in_flight'
+		WHERE b.request_id IS NOT NULL`)
 	if err != nil {
 		t.Fatal(err)
 	}
