@@ -229,3 +229,44 @@ func TestRefusalNotAboutConsents(t *testing.T) {
 		t.Fatalf("%d records pending after one try with H999, want 512", n)
 	}
 }
+
+// TestTransientFailureWhileIsolating: İYS fails (503) the request that
+// sends again what it did not refuse. The refused consent keeps its
+// verdict, the others go back to pending with their try counted, as after
+// any transient failure, and the connector's run goes on; the next run
+// sends them.
+func TestTransientFailureWhileIsolating(t *testing.T) {
+	e := newEnv(t, sandbox.Options{InvalidRecipient: regexp.MustCompile(`^` + regexp.QuoteMeta(phone(7)) + `$`)})
+	var posts atomic.Int64
+	e.serveThrough(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/consents/request") {
+				if n := posts.Add(1); n == 2 || n == 3 { // the request sent again, and the client's retry of it
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	c := e.install("TRN")
+	rows := smsRows(0, 100)
+	e.importRows(c, rows)
+	opts := e.fastOptions()
+	opts.RetryWait = -1
+	sum := e.run(e.engine(opts, adapterOf(e, shortRetries()...)), engine.RunRequest{})
+	cs := connSummary(t, sum, c.BrandCode)
+	if cs.Status != consent.RunPartial || cs.Rejected != 1 || cs.Retried != 99 || cs.Accepted != 0 || cs.Err != "" {
+		t.Fatalf("summary = %+v, want partial: 1 rejected, 99 retried, no error", cs)
+	}
+	if r := e.records(c)[key(rows[7])]; r.State != consent.StateRejected || r.IYSCode.String != "H121" {
+		t.Fatalf("refused record = %s %s, want rejected H121", r.State, r.IYSCode.String)
+	}
+	if n := e.countSQL(`SELECT count(*) FROM consents WHERE state = 'pending' AND attempts = 1`); n != 99 {
+		t.Fatalf("%d records pending after one try, want 99", n)
+	}
+	sum = e.run(e.engine(opts, nil), engine.RunRequest{})
+	if cs := connSummary(t, sum, c.BrandCode); cs.Status != consent.RunCompleted || cs.Accepted != 99 {
+		t.Fatalf("next run = %+v, want the 99 accepted", cs)
+	}
+}
