@@ -253,7 +253,7 @@ func TestTransientFailureWhileIsolating(t *testing.T) {
 	rows := smsRows(0, 100)
 	e.importRows(c, rows)
 	opts := e.fastOptions()
-	opts.RetryWait = -1
+	opts.RetryBase, opts.RetryMax, opts.RetryWait = time.Minute, time.Minute, -1
 	sum := e.run(e.engine(opts, adapterOf(e, shortRetries()...)), engine.RunRequest{})
 	cs := connSummary(t, sum, c.BrandCode)
 	if cs.Status != consent.RunPartial || cs.Rejected != 1 || cs.Retried != 99 || cs.Accepted != 0 || cs.Err != "" {
@@ -265,6 +265,7 @@ func TestTransientFailureWhileIsolating(t *testing.T) {
 	if n := e.countSQL(`SELECT count(*) FROM consents WHERE state = 'pending' AND attempts = 1`); n != 99 {
 		t.Fatalf("%d records pending after one try, want 99", n)
 	}
+	e.execSQL(`UPDATE consents SET next_attempt_at = now() WHERE state = 'pending'`) // a minute on
 	sum = e.run(e.engine(opts, nil), engine.RunRequest{})
 	if cs := connSummary(t, sum, c.BrandCode); cs.Status != consent.RunCompleted || cs.Accepted != 99 {
 		t.Fatalf("next run = %+v, want the 99 accepted", cs)
