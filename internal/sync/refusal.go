@@ -13,8 +13,8 @@ import (
 // İYS refuses a bulk request whole when some of its consents hold a value
 // it will not take (a 4xx whose errors list names each one by index). The
 // others must not wait for a person: the batch isolates the refused ones
-// and sends the rest again at once, in new requests of the same batch, their
-// tries not counted.
+// and sends the rest again at once, their tries not counted, in new
+// requests, each saved as a batch of its own (Store.SaveSubRequest).
 //
 //   - When the errors name the refused consents for sure (an index in range,
 //     counting from 1, and the echoed value, if any, the consent's), each
@@ -29,7 +29,8 @@ import (
 //     as a request we should not have made.
 //
 // Each accepted request is saved before any polling, so a run that dies
-// mid-way leaves requests to poll and unsent records to hand back.
+// mid-way leaves batches to poll, and records of the first batch (refused,
+// or not sent again yet) to hand back.
 
 const (
 	// maxNamedRounds bounds the requests sent again after refusals that named
