@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,32 +11,6 @@ import (
 	"github.com/iys-sync/iys-sync/internal/pgtest"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 )
-
-// startSandboxCmd runs `iys-sync sandbox` with args until the test ends, and
-// returns its URL.
-func startSandboxCmd(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb lockedBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, append([]string{"sandbox", "--addr", "127.0.0.1:0"}, args...),
-			&env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }, now: time.Now})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sandbox: %v", err)
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(out.String()); m != nil {
-			return m[1]
-		}
-	}
-	t.Fatalf("no 'listening on' line: %q %q", out.String(), errb.String())
-	return ""
-}
 
 // The pull against `iys-sync sandbox --page-cap 100`: 1,200 citizens'
 // changes come back whole; a refused cursor says how to get out and keeps

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/iys-sync/iys-sync/internal/sandbox"
@@ -33,6 +34,9 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	fs.Int64Var(&o.Seed, "seed", 0, "random seed for faults (0 = time-based)")
 	fs.Var(&brands, "brand", "IYSCODE:BRANDCODE[:NAME] of a brand the account holds, listed before its first consent (repeatable)")
 	fs.Var(&deny, "deny-brand", "answer 403 for this brand code, as İYS does without partner permission (repeatable)")
+	invalid := fs.String("invalid-recipient", "", "REGEX of recipients İYS holds invalid: a bulk request holding one is refused whole (400, errors with index)")
+	fs.BoolVar(&o.RefusalWithoutIndex, "refusal-without-index", false, "leave the index and value out of a refused bulk request's errors")
+	fs.DurationVar(&o.ClockSkew, "clock-skew", 0, "the sandbox's clock minus the host's (negative: behind)")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -41,6 +45,11 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		return usagef("sandbox takes no operands, got %q", rest[0])
 	}
 	o.DenyBrands = deny
+	if *invalid != "" {
+		if o.InvalidRecipient, err = regexp.Compile(*invalid); err != nil {
+			return usagef("--invalid-recipient: %v", err)
+		}
+	}
 	for _, b := range brands {
 		parts := strings.SplitN(b, ":", 3)
 		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {

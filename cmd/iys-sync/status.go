@@ -85,6 +85,9 @@ type recordCounts struct {
 	Synced   int `json:"synced"`
 	Rejected int `json:"rejected"`
 	Failed   int `json:"failed"`
+	// NotYetDue counts the pending records a run would not send yet: dated
+	// ahead of the clock (they wait for their time), or waiting for a retry.
+	NotYetDue int `json:"notYetDue"`
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -129,6 +132,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 				TooOld: outcomes[consent.OutcomeTooOld], Invalid: outcomes[consent.OutcomeInvalid],
 				Unknown: outcomes[consent.OutcomeUnknown], FromIYS: outcomes[consent.OutcomeFromIYS],
 			},
+		}
+		if s.Records.NotYetDue, err = st.NotYetDue(ctx, c.ID, e.now()); err != nil {
+			return err
 		}
 		run, ok, err := st.LastFinishedRun(ctx, c.ID)
 		if err != nil {
@@ -192,6 +198,10 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if n := s.Pull.Quarantined; n > 0 {
 			fmt.Fprintf(e.stdout, "%s: %s from İYS's feed could not be read: held in quarantine (table pull_quarantine, with the reasons)\n",
 				s.BrandCode, plural(n, "change", "changes"))
+		}
+		if n := s.Records.NotYetDue; n > 0 {
+			fmt.Fprintf(e.stdout, "%s: %d pending records are not yet due: dated ahead of the clock, or waiting for a retry\n",
+				s.BrandCode, n)
 		}
 		if d := s.Deadline; d.AtRisk > 0 {
 			fmt.Fprintf(e.stdout, "%s: %d pending records will be over İYS's 3-business-day limit by the next run (%s): run iys-sync --run-now\n",

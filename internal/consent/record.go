@@ -104,6 +104,13 @@ func (t *Tally) Add(o Tally) {
 	}
 }
 
+// MaxAhead is how far ahead of the clock a consent's date may be when it is
+// taken in (a file line, an intake item, a source row): the giver's clock may
+// run a little ahead of ours. Such a consent waits for its date before it is
+// sent, since İYS refuses a date in the future; one dated further ahead is
+// refused.
+const MaxAhead = 5 * time.Minute
+
 // Backlog is what is left of a connector's work.
 type Backlog struct {
 	Pending  int // pending records, due or not

@@ -1,6 +1,7 @@
 package iysclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -303,4 +304,79 @@ func MatchResults(items []BulkItem, results []BulkResult) ([]ItemResult, error) 
 		}
 	}
 	return out, nil
+}
+
+// RefusedItem is a consent of a bulk request İYS refused whole, as its
+// errors list names it.
+type RefusedItem struct {
+	Position int // in the sent consents, counting from 0
+	Code     consent.Code
+	Message  string
+}
+
+// RefusedItems maps the errors list of a bulk request refused whole (see
+// APIError.RefusedForItems) to the sent consents. Each entry's index counts
+// from 1 [doc]; an entry that echoes its value must find that value in the
+// consent at its index (the recipient compared as subrequests are matched).
+// ok is false, and nothing is concluded, when the list is empty or any entry
+// names no consent for sure: no index, one out of range, a value that is not
+// that consent's. Two entries on one consent give it the first one's code.
+func RefusedItems(items []consent.Consent, e *APIError) (named []RefusedItem, ok bool) {
+	if len(e.Errors) == 0 {
+		return nil, false
+	}
+	seen := make(map[int]bool, len(e.Errors))
+	for _, it := range e.Errors {
+		if it.Index == nil || *it.Index < 1 || *it.Index > len(items) {
+			return nil, false
+		}
+		pos := *it.Index - 1
+		if !echoes(items[pos], it) {
+			return nil, false
+		}
+		if !seen[pos] {
+			seen[pos] = true
+			named = append(named, RefusedItem{Position: pos, Code: it.Code, Message: it.Message})
+		}
+	}
+	return named, true
+}
+
+// echoes reports whether an error entry's value, if it has one, is a value
+// of the consent: of the field its location names, or of any field when it
+// names none İYS's consents have. A value that is not a string never is.
+func echoes(c consent.Consent, it ItemError) bool {
+	raw := bytes.TrimSpace(it.Value)
+	if len(raw) == 0 || bytes.Equal(raw, jsonNull) {
+		return true
+	}
+	var v string
+	if json.Unmarshal(raw, &v) != nil {
+		return false
+	}
+	fields := map[string]string{
+		"recipient":     keyOf(c.Recipient, "", "").recipient,
+		"recipientType": string(c.RecipientType),
+		"type":          string(c.Type),
+		"status":        string(c.Status),
+		"source":        string(c.Source),
+		"consentDate":   c.ConsentDate.String(),
+	}
+	norm := func(field, s string) string {
+		if field == "recipient" {
+			return keyOf(s, "", "").recipient
+		}
+		return strings.ToUpper(strings.TrimSpace(s))
+	}
+	for i := len(it.Location) - 1; i >= 0; i-- {
+		if want, ok := fields[it.Location[i]]; ok {
+			return norm(it.Location[i], v) == norm(it.Location[i], want)
+		}
+	}
+	for f, want := range fields {
+		if norm(f, v) == norm(f, want) {
+			return true
+		}
+	}
+	return false
 }

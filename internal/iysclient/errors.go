@@ -25,9 +25,8 @@ type ItemError struct {
 	Message  string
 	Location []string
 	// Index is the item's index as İYS wrote it, nil when it wrote none. In a
-	// bulk request refused whole it points into the sent array. [guess] Its
-	// base is not documented for refusals (bulk results count from 1): match
-	// it with Value or treat the whole request as refused.
+	// bulk request refused whole it points into the sent array, counting
+	// from 1 [doc]; RefusedItems checks it against Value before trusting it.
 	Index *int
 	// Value is the refused value as İYS echoed it, raw. It may be personal
 	// data: never log it.
@@ -86,6 +85,24 @@ func (e *APIError) Class() consent.Class {
 		return consent.ClassConfiguration
 	}
 	return consent.ClassUnknown
+}
+
+// RefusedForItems reports whether İYS refused a request whole because of
+// its items (a bulk request holding a value İYS will not take): a 4xx other
+// than 401 (token), 403 (rights) and 429 (pace), none of whose codes is about
+// the request itself (H194, H125: our bug), the rights, the pace or the
+// token. Such a request may be sent again without the items it names.
+func (e *APIError) RefusedForItems() bool {
+	if e.Status < 400 || e.Status > 499 || e.Status == http.StatusUnauthorized ||
+		e.Status == http.StatusForbidden || e.Status == http.StatusTooManyRequests {
+		return false
+	}
+	for _, c := range e.codes() {
+		if !consent.Classify(c).IsOutcome() {
+			return false
+		}
+	}
+	return true
 }
 
 // codes lists every İYS code of the answer.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -106,8 +107,13 @@ func (s *Sandbox) submitBulk(w http.ResponseWriter, r *http.Request) {
 	wires := make([]wireConsent, len(raw))
 	items := make([]item, len(raw))
 	var used [3]bool
-	errs := readItems(raw, wires, items, &used)
+	errs := readItems(raw, wires, items, &used, s.opts.InvalidRecipient)
 	if len(errs) > 0 {
+		if s.opts.RefusalWithoutIndex {
+			for i := range errs {
+				errs[i].Index, errs[i].Value = 0, nil
+			}
+		}
 		writeErrors(w, http.StatusBadRequest, errs...)
 		return
 	}
@@ -142,11 +148,12 @@ func (s *Sandbox) submitBulk(w http.ResponseWriter, r *http.Request) {
 
 // readItems decodes and checks each item, filling wires and items, and
 // returns the errors of the bad ones, with their index counted from 1.
-func readItems(raw []json.RawMessage, wires []wireConsent, items []item, used *[3]bool) []apiError {
+// Recipients matching invalid are bad too.
+func readItems(raw []json.RawMessage, wires []wireConsent, items []item, used *[3]bool, invalid *regexp.Regexp) []apiError {
 	var errs []apiError
 	first := make(map[recKey]int, len(raw))
 	for i, m := range raw {
-		e, ok := readItem(m, &wires[i], &items[i], first, i+1)
+		e, ok := readItem(m, &wires[i], &items[i], first, i+1, invalid)
 		if !ok {
 			e.Index = i + 1
 			errs = append(errs, e)
@@ -157,7 +164,7 @@ func readItems(raw []json.RawMessage, wires []wireConsent, items []item, used *[
 	return errs
 }
 
-func readItem(m json.RawMessage, wc *wireConsent, it *item, first map[recKey]int, index int) (apiError, bool) {
+func readItem(m json.RawMessage, wc *wireConsent, it *item, first map[recKey]int, index int, invalid *regexp.Regexp) (apiError, bool) {
 	if err := json.Unmarshal(m, wc); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && fieldCode[typeErr.Field] != "" {
@@ -169,6 +176,9 @@ func readItem(m json.RawMessage, wc *wireConsent, it *item, first map[recKey]int
 	if code := malformed(c, dateCode); code != "" {
 		return codeError(code), false
 	}
+	if e, bad := heldInvalid(c, wc.Recipient, invalid); bad {
+		return e, false
+	}
 	k := recKey{c.Recipient, kindOf(c.RecipientType, c.Type)}
 	if at, dup := first[k]; dup {
 		e := codeError(consent.CodeDuplicateInRequest)
@@ -179,6 +189,22 @@ func readItem(m json.RawMessage, wc *wireConsent, it *item, first map[recKey]int
 	*it = item{recipient: k.recipient, date: c.ConsentDate.Time().Unix(), kind: k.kind,
 		status: statusOf(c.Status), source: brandSourceID[c.Source]}
 	return apiError{}, true
+}
+
+// heldInvalid is the error of a recipient İYS holds invalid (see
+// Options.InvalidRecipient), with the value as sent.
+func heldInvalid(c consent.Consent, sent string, invalid *regexp.Regexp) (apiError, bool) {
+	if invalid == nil || !invalid.MatchString(c.Recipient) {
+		return apiError{}, false
+	}
+	code := consent.CodeBadPhone
+	if c.Type == consent.TypeEposta {
+		code = consent.CodeBadEmail
+	}
+	e := codeError(code)
+	e.Message = "recipient refused: İYS holds it invalid"
+	e.Value = sent
+	return e, true
 }
 
 type itemError struct {

@@ -38,6 +38,11 @@ func (s *Sandbox) addConsent(w http.ResponseWriter, r *http.Request) {
 		writeCode(w, code)
 		return
 	}
+	if e, bad := heldInvalid(c, wc.Recipient, s.opts.InvalidRecipient); bad {
+		s.stats.verdict(e.Code)
+		writeErrors(w, codeStatus(e.Code), e)
+		return
+	}
 	bk := pathBrand(r)
 	var code consent.Code
 	var resp addResponse

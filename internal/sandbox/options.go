@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -70,6 +71,19 @@ type Options struct {
 	Brands []Brand
 
 	Now func() time.Time // the clock (nil = time.Now), for tests
+
+	// InvalidRecipient matches recipients İYS holds invalid although they
+	// look valid (matched as sent; emails trimmed and lower-cased). A bulk
+	// request holding one is refused whole (400, an errors list with each
+	// such item's code, message, location, value and index from 1); a
+	// single consent is refused (422).
+	InvalidRecipient *regexp.Regexp
+	// RefusalWithoutIndex leaves the index and the value out of the errors
+	// of a bulk request refused whole.
+	RefusalWithoutIndex bool
+	// ClockSkew is added to the clock (negative: behind the host's), as
+	// İYS's own clock may differ from ours.
+	ClockSkew time.Duration
 }
 
 // Right is one permission a brand grants its solution partner in the İYS
@@ -126,6 +140,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if skew, now := o.ClockSkew, o.Now; skew != 0 {
+		o.Now = func() time.Time { return now().Add(skew) }
 	}
 	if o.Seed == 0 {
 		o.Seed = time.Now().UnixNano()

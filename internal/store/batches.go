@@ -21,10 +21,13 @@ import (
 // statement: the batch row, the records in flight in it, and its items with
 // the versions claimed. The consents key (connector, recipient, recipient
 // type, type) is unique, so a batch never holds a key twice.
-const claimBatch = `
+//
+// A record is due once its next try's time (written with the database's
+// clock) has come, unless it waits for its date (see early).
+var claimBatch = `
 WITH picked AS (
     SELECT id FROM consents
-    WHERE connector_id = $1 AND state = 'pending' AND next_attempt_at <= now()
+    WHERE connector_id = $1 AND state = 'pending' AND next_attempt_at <= now() AND NOT ` + early(4, 5) + `
     ORDER BY consent_date, id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -46,6 +49,18 @@ items AS (
     SELECT batch_id, id, version FROM claimed
 )
 SELECT * FROM claimed ORDER BY consent_date, id`
+
+// early is the condition of a record dated after the engine's clock (the
+// parameter now) by no more than consent.MaxAhead (the parameter tol, in
+// seconds): İYS refuses a date in the future, so it waits for its date. One
+// dated further ahead is not waited for: the engine's pre-check refuses it.
+func early(now, tol int) string {
+	return fmt.Sprintf(`(consent_date > $%[1]d::timestamptz AND consent_date <= $%[1]d::timestamptz + make_interval(secs => $%[2]d::float8))`,
+		now, tol)
+}
+
+// maxAhead is consent.MaxAhead in seconds, for early's tol.
+var maxAhead = consent.MaxAhead.Seconds()
 
 // recordRow is a consent record as the engine reads it.
 type recordRow struct {
@@ -70,10 +85,11 @@ func (r recordRow) record() consent.Record {
 
 // ClaimBatch puts up to size due pending records of the connector in flight
 // in a new batch of the run, oldest consent first, and returns the batch
-// and its records; batchID is 0 and recs empty when nothing is due. Claims
-// running at once (other workers, other replicas) never take one record
-// twice.
-func (s *Store) ClaimBatch(ctx context.Context, connectorID, runID int64, size int) (batchID int64, recs []consent.Record, err error) {
+// and its records; batchID is 0 and recs empty when nothing is due. A record
+// dated after now, by no more than consent.MaxAhead, is not due before its
+// date. Claims running at once (other workers, other replicas) never take
+// one record twice.
+func (s *Store) ClaimBatch(ctx context.Context, connectorID, runID int64, size int, now time.Time) (batchID int64, recs []consent.Record, err error) {
 	if size < 1 || size > consent.MaxBulkSize {
 		return 0, nil, fmt.Errorf("claim batch: size %d: want 1 to %d", size, consent.MaxBulkSize)
 	}
@@ -81,7 +97,7 @@ func (s *Store) ClaimBatch(ctx context.Context, connectorID, runID int64, size i
 		recordRow
 		BatchID int64 `db:"batch_id"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, claimBatch, connectorID, runID, size); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, claimBatch, connectorID, runID, size, now, maxAhead); err != nil {
 		return 0, nil, fmt.Errorf("claim batch: %w", err)
 	}
 	if len(rows) == 0 {
@@ -138,6 +154,71 @@ func (s *Store) SaveSubmission(ctx context.Context, batchID int64, requestID str
 		return fmt.Errorf("save submission of batch %d: %w", batchID, err)
 	}
 	return nil
+}
+
+// saveSubRequest makes a bulk request carrying part of claimed batch $1 a
+// batch of its own (same connector and run), submitted with requestId $2:
+// the records still in flight in $1 move to it, and it gets their items with
+// the versions claimed and subrequestIds $4. It returns the new batch and
+// how many items it got.
+const saveSubRequest = `
+WITH parent AS (
+    SELECT connector_id, run_id FROM batches WHERE id = $1 AND state = 'claimed'
+),
+child AS (
+    INSERT INTO batches (connector_id, run_id, request_id, state, size, submitted_at)
+    SELECT connector_id, run_id, $2, 'submitted', cardinality($3::bigint[]), now() FROM parent
+    RETURNING id
+),
+moved AS (
+    UPDATE consents c SET batch_id = child.id, updated_at = now()
+    FROM child, unnest($3::bigint[]) AS u(id)
+    WHERE c.id = u.id AND c.batch_id = $1 AND c.state = 'in_flight'
+),
+items AS (
+    INSERT INTO batch_items (batch_id, consent_id, version, subrequest_id)
+    SELECT child.id, bi.consent_id, bi.version, u.sub
+    FROM child, unnest($3::bigint[], $4::text[]) AS u(id, sub)
+    JOIN batch_items bi ON bi.batch_id = $1 AND bi.consent_id = u.id
+    RETURNING 1
+)
+SELECT coalesce((SELECT id FROM child), 0) AS id, (SELECT count(*) FROM items) AS n`
+
+// SaveSubRequest records a bulk request that carries some of a claimed
+// batch's records: İYS refused the batch's request whole, and the records it
+// did not refuse go again. The request becomes a batch of its own, submitted
+// with its requestId and each record's subrequestId (ids[i] got subs[i]),
+// and those records move to it, in one statement, before any polling. So a
+// run that dies polls it, while the first batch's records left in flight
+// (refused, or not sent yet) are handed back. All of it is saved, or
+// nothing.
+func (s *Store) SaveSubRequest(ctx context.Context, batchID int64, requestID string, ids []int64, subs []string) (int64, error) {
+	if requestID == "" || len(ids) == 0 || len(ids) != len(subs) {
+		return 0, fmt.Errorf("save sub-request of batch %d: want a request id and one subrequest id per record (%d ids, %d subrequest ids)",
+			batchID, len(ids), len(subs))
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("save sub-request of batch %d: %w", batchID, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var r struct {
+		ID int64 `db:"id"`
+		N  int   `db:"n"`
+	}
+	if err := tx.GetContext(ctx, &r, saveSubRequest, batchID, requestID, pq.Array(ids), pq.Array(subs)); err != nil {
+		return 0, fmt.Errorf("save sub-request of batch %d: %w", batchID, err)
+	}
+	if r.ID == 0 {
+		return 0, fmt.Errorf("save sub-request of batch %d: %w", batchID, ErrBatchMoved)
+	}
+	if r.N != len(ids) {
+		return 0, fmt.Errorf("save sub-request of batch %d: %d of %d records are items of the batch", batchID, r.N, len(ids))
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("save sub-request of batch %d: %w", batchID, err)
+	}
+	return r.ID, nil
 }
 
 // finishBatch writes every verdict of a batch in one statement, guarded:
@@ -325,8 +406,10 @@ func (s *Store) RecoverBatches(ctx context.Context, connectorID int64) (released
 }
 
 // Backlog tells what is left of a connector's work: pending records (and
-// when the first may be tried) and records in flight.
-func (s *Store) Backlog(ctx context.Context, connectorID int64) (consent.Backlog, error) {
+// when the first may be tried, by ClaimBatch's rule: its next try's time by
+// the database's clock, and the date of one that waits for it by now) and
+// records in flight.
+func (s *Store) Backlog(ctx context.Context, connectorID int64, now time.Time) (consent.Backlog, error) {
 	var r struct {
 		Pending  int     `db:"pending"`
 		InFlight int     `db:"in_flight"`
@@ -335,8 +418,11 @@ func (s *Store) Backlog(ctx context.Context, connectorID int64) (consent.Backlog
 	err := s.db.GetContext(ctx, &r, `
 		SELECT (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'pending') AS pending,
 		       (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'in_flight') AS in_flight,
-		       coalesce((SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
-		                 FROM consents WHERE connector_id = $1 AND state = 'pending'), 0) AS due_in`, connectorID)
+		       coalesce((SELECT min(CASE WHEN `+early(2, 3)+`
+		                                 THEN greatest(extract(epoch FROM next_attempt_at - now()),
+		                                               extract(epoch FROM consent_date - $2::timestamptz))
+		                                 ELSE extract(epoch FROM next_attempt_at - now()) END)::float8
+		                 FROM consents WHERE connector_id = $1 AND state = 'pending'), 0) AS due_in`, connectorID, now, maxAhead)
 	if err != nil {
 		return consent.Backlog{}, fmt.Errorf("backlog: %w", err)
 	}

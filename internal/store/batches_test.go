@@ -34,7 +34,7 @@ func startRun(t testing.TB, s *Store, connectorID int64) int64 {
 
 func claim(t testing.TB, s *Store, connectorID, runID int64, n int) (int64, []consent.Record) {
 	t.Helper()
-	id, recs, err := s.ClaimBatch(context.Background(), connectorID, runID, n)
+	id, recs, err := s.ClaimBatch(context.Background(), connectorID, runID, n, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestClaimBatchTakesOldestDueAndRecordsItems(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM batches`); n != 2 {
 		t.Fatalf("%d batches, want 2: an empty claim makes no batch", n)
 	}
-	if _, _, err := s.ClaimBatch(context.Background(), c.ID, run, 1001); err == nil {
+	if _, _, err := s.ClaimBatch(context.Background(), c.ID, run, 1001, time.Now()); err == nil {
 		t.Fatal("a batch of 1001 was claimed")
 	}
 }
@@ -103,7 +103,7 @@ func TestConcurrentClaimsNeverShareARecord(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				_, recs, err := s.ClaimBatch(context.Background(), c.ID, run, 7)
+				_, recs, err := s.ClaimBatch(context.Background(), c.ID, run, 7, time.Now())
 				if err != nil {
 					errs <- err
 					return
@@ -280,7 +280,7 @@ func TestSaveSubmissionAndRecoverBatches(t *testing.T) {
 		items[0].Attempts != 2 || items[0].Version != 1 || items[0].Consent.Recipient != recs1[0].Consent.Recipient {
 		t.Fatalf("items = %+v", items)
 	}
-	bl, err := s.Backlog(ctx, c.ID)
+	bl, err := s.Backlog(ctx, c.ID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestSaveSubmissionAndRecoverBatches(t *testing.T) {
 		t.Fatalf("backlog = %+v, want 3 pending due now and 3 in flight", bl)
 	}
 	execSQL(t, s, `UPDATE consents SET next_attempt_at = now() + interval '90 seconds' WHERE state = 'pending'`)
-	if bl, _ = s.Backlog(ctx, c.ID); bl.NextDueIn < 80*time.Second || bl.NextDueIn > 90*time.Second {
+	if bl, _ = s.Backlog(ctx, c.ID, time.Now()); bl.NextDueIn < 80*time.Second || bl.NextDueIn > 90*time.Second {
 		t.Fatalf("backlog = %+v, want the next due in about 90s", bl)
 	}
 }

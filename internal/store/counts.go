@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
@@ -41,4 +42,18 @@ func (s *Store) Counts(ctx context.Context, connectorID int64) (StateCounts, Out
 		}
 	}
 	return states, outcomes, nil
+}
+
+// NotYetDue counts the connector's pending records that a run would not
+// send yet: dated a little after now (İYS refuses a date in the future: they
+// wait for their date), or waiting for a retry's delay.
+func (s *Store) NotYetDue(ctx context.Context, connectorID int64, now time.Time) (int, error) {
+	var n int
+	if err := s.db.GetContext(ctx, &n, `
+		SELECT count(*) FROM consents
+		WHERE connector_id = $1 AND state = 'pending' AND (`+early(2, 3)+` OR next_attempt_at > now())`,
+		connectorID, now, maxAhead); err != nil {
+		return 0, fmt.Errorf("count records not yet due: %w", err)
+	}
+	return n, nil
 }

@@ -22,7 +22,7 @@ func (e *Engine) push(ctx context.Context, c *connRun) taskResult {
 	if ctx.Err() != nil {
 		return taskResult{}
 	}
-	batchID, recs, err := e.st.ClaimBatch(ctx, c.ref.ID, c.runID, e.opts.BatchSize)
+	batchID, recs, err := e.st.ClaimBatch(ctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now())
 	if err != nil {
 		if ctx.Err() != nil {
 			return taskResult{}
@@ -38,14 +38,29 @@ func (e *Engine) push(ctx context.Context, c *connRun) taskResult {
 
 // batch is one batch on its way.
 type batch struct {
-	e         *Engine
-	c         *connRun
-	id        int64
-	size      int
-	start     time.Time
+	e     *Engine
+	c     *connRun
+	id    int64
+	size  int
+	start time.Time
+	// requests are the bulk requests İYS accepted, each saved before any
+	// polling: the batch's, or, when İYS refused that whole, several, each
+	// a batch of its own (see refusal.go).
+	requests []request
+	// requestID names the batch's request in its log line and report: the
+	// first accepted, or one İYS answered that could not be matched.
 	requestID string
-	verdicts  []consent.Verdict
+	iso       isolation
+	verdicts  []consent.Verdict // of the batch's own records
+	children  consent.Tally     // what the batches of its requests wrote
 	fatal     error
+}
+
+// request is a bulk request İYS accepted and the records it carries.
+type request struct {
+	id      string
+	batchID int64 // the batch holding its records: b.id, or one of its own
+	sent    []consent.SentRecord
 }
 
 func (b *batch) run(ctx context.Context, recs []consent.Record) taskResult {
@@ -81,26 +96,67 @@ func (b *batch) run(ctx context.Context, recs []consent.Record) taskResult {
 	if ctx.Err() != nil {
 		return b.finish(0, consent.BatchReleased, b.releaseAll(send))
 	}
-	items := make([]consent.Consent, len(send))
-	for i, r := range send {
+	err := b.send(ctx, gctx, send)
+	b.verdicts = append(b.verdicts, b.iso.verdicts()...)
+	if err != nil {
+		left := b.iso.undecided(send)
+		if errors.Is(err, errStopped) {
+			b.verdicts = append(b.verdicts, b.releaseAll(left)...)
+		} else {
+			b.verdicts = append(b.verdicts, b.requestFailed(gctx, "submit", b.requestID, err, left)...)
+		}
+	}
+	return b.pollAndRecord(gctx, true)
+}
+
+// submit sends part as one bulk request. Accepted, the request is saved
+// (its requestId and subrequestIds) before anything polls it, and kept in
+// b.requests. Refused whole for its items, the refusal is returned; any
+// other failure is the error.
+func (b *batch) submit(ctx, gctx context.Context, part []consent.Record) (*Refusal, error) {
+	e := b.e
+	if ctx.Err() != nil {
+		return nil, errStopped
+	}
+	items := make([]consent.Consent, len(part))
+	for i, r := range part {
 		items[i] = r.Consent
 	}
 	sub, err := e.iys.SubmitBulk(gctx, b.c.ref.IYSCode, b.c.ref.BrandCode, items)
-	if err == nil && len(sub.SubrequestIDs) != len(send) {
+	if err == nil && len(sub.SubrequestIDs) != len(part) {
 		err = &CallError{Class: consent.ClassUnknown, Message: fmt.Sprintf(
-			"İYS gave %d subrequest ids for %d consents", len(sub.SubrequestIDs), len(send))}
+			"İYS gave %d subrequest ids for %d consents", len(sub.SubrequestIDs), len(part))}
 	}
 	if err != nil {
+		var ce *CallError
+		if errors.As(err, &ce) && ce.Refusal != nil {
+			e.observeFailure(b.c, "submit", classify(err))
+			return ce.Refusal, nil
+		}
+		if b.requestID == "" {
+			b.requestID = sub.RequestID
+		}
+		return nil, err
+	}
+	if b.requestID == "" {
 		b.requestID = sub.RequestID
-		return b.finish(0, consent.BatchReleased, b.requestFailed(gctx, "submit", err, send))
 	}
-	b.requestID = sub.RequestID
-	ids := make([]int64, len(send))
-	for i, r := range send {
+	ids := make([]int64, len(part))
+	sent := make([]consent.SentRecord, len(part))
+	for i, r := range part {
 		ids[i] = r.ID
+		sent[i] = consent.SentRecord{Record: r, SubrequestID: sub.SubrequestIDs[i]}
+		b.iso.decide(r.ID)
 	}
+	rq := request{id: sub.RequestID, batchID: b.id, sent: sent}
 	sctx, scancel := e.bg(ctx)
-	err = e.st.SaveSubmission(sctx, b.id, sub.RequestID, ids, sub.SubrequestIDs)
+	if b.iso.refusals == 0 {
+		err = e.st.SaveSubmission(sctx, b.id, sub.RequestID, ids, sub.SubrequestIDs)
+	} else if child, serr := e.st.SaveSubRequest(sctx, b.id, sub.RequestID, ids, sub.SubrequestIDs); serr != nil {
+		err = serr // its records stay this batch's
+	} else {
+		rq.batchID = child
+	}
 	scancel()
 	if err != nil {
 		// İYS has the request: poll it all the same; if the results cannot
@@ -109,17 +165,14 @@ func (b *batch) run(ctx context.Context, recs []consent.Record) taskResult {
 		b.c.log.Error("could not save a bulk request before polling it", zap.Int64("batch_id", b.id),
 			zap.String("request_id", sub.RequestID), zap.Error(err))
 	}
-	sent := make([]consent.SentRecord, len(send))
-	for i, r := range send {
-		sent[i] = consent.SentRecord{Record: r, SubrequestID: sub.SubrequestIDs[i]}
-	}
-	return b.pollAndRecord(gctx, sent, len(send))
+	b.requests = append(b.requests, rq)
+	return nil, nil
 }
 
 // recoverBatch polls a batch a dead run left submitted, and records it.
 func (e *Engine) recoverBatch(ctx context.Context, c *connRun, sb consent.SubmittedBatch) taskResult {
 	b := &batch{e: e, c: c, id: sb.ID, size: len(sb.Items), start: time.Now(), requestID: sb.RequestID}
-	var sent []consent.SentRecord
+	rq := request{id: sb.RequestID, batchID: sb.ID}
 	for _, it := range sb.Items {
 		if it.SubrequestID == "" {
 			// Not sent (refused by the pre-check, its verdict not written
@@ -127,59 +180,118 @@ func (e *Engine) recoverBatch(ctx context.Context, c *connRun, sb consent.Submit
 			b.verdicts = append(b.verdicts, releaseVerdict(it.Record))
 			continue
 		}
-		sent = append(sent, it)
+		rq.sent = append(rq.sent, it)
 	}
-	if len(sent) == 0 {
-		return b.finish(0, consent.BatchReleased, nil)
+	if len(rq.sent) > 0 {
+		b.requests = []request{rq}
 	}
 	gctx, cancel := e.graceful(ctx)
 	defer cancel()
-	return b.pollAndRecord(gctx, sent, 0)
+	return b.pollAndRecord(gctx, false)
 }
 
-// pollAndRecord polls the batch's request until İYS is done, then writes
-// every verdict.
-func (b *batch) pollAndRecord(gctx context.Context, sent []consent.SentRecord, nSent int) taskResult {
+// pollAndRecord polls each of the batch's requests until İYS is done with
+// it, then writes every verdict: a request that is a batch of its own at
+// once, the batch's own records last. countSent says whether the records
+// sent count as sent by this run (not when recovering).
+func (b *batch) pollAndRecord(gctx context.Context, countSent bool) taskResult {
 	e := b.e
-	subs := make([]string, len(sent))
-	for i, s := range sent {
-		subs[i] = s.SubrequestID
+	judged, left := b.iso.judged() > 0, false
+	nSent := 0
+	if countSent {
+		nSent = b.iso.judged()
 	}
-	results, err := b.poll(gctx, subs)
+	for i, rq := range b.requests {
+		// Requests sent before one İYS has finished are likely finished
+		// too: ask for them at once.
+		first := e.opts.PollInitial
+		if i > 0 {
+			first = 0
+		}
+		vs, state, err := b.pollRequest(gctx, rq, first)
+		if err != nil {
+			// Left submitted: the next run polls it again.
+			b.c.log.Warn("bulk request left for the next run: İYS had not finished it", zap.Int64("batch_id", rq.batchID),
+				zap.String("request_id", rq.id), zap.Duration("duration", time.Since(b.start)))
+			left = left || rq.batchID == b.id
+			continue
+		}
+		sent := 0
+		if countSent {
+			sent = len(rq.sent)
+		}
+		if rq.batchID == b.id {
+			b.verdicts = append(b.verdicts, vs...)
+			judged = judged || state == consent.BatchDone
+			nSent += sent
+			continue
+		}
+		ctx, cancel := e.bg(context.Background())
+		t, err := e.st.FinishBatch(ctx, b.c.runID, rq.batchID, sent, state, vs)
+		cancel()
+		if err != nil {
+			b.c.log.Error("could not record a batch's results", zap.Int64("batch_id", rq.batchID),
+				zap.String("request_id", rq.id), zap.Error(err))
+			if b.fatal == nil {
+				b.fatal = fmt.Errorf("record batch %d: %w", rq.batchID, err)
+			}
+			continue
+		}
+		b.children.Add(t)
+	}
+	if left {
+		return taskResult{claimed: true, tally: b.children, fatal: b.fatal}
+	}
+	state := consent.BatchDone
+	if !judged {
+		state = consent.BatchReleased
+	}
+	return b.finish(nSent, state, nil)
+}
+
+// pollRequest polls one request to its verdicts: İYS's results (state
+// done), or, when polling failed, the records handed back as the failure's
+// class says (state released). The error is errAbandoned.
+func (b *batch) pollRequest(gctx context.Context, rq request, first time.Duration) ([]consent.Verdict, consent.BatchState, error) {
+	e := b.e
+	results, err := b.poll(gctx, rq, first)
 	if errors.Is(err, errAbandoned) {
-		b.c.log.Warn("bulk request left for the next run: İYS had not finished it",
-			zap.Int64("batch_id", b.id), zap.String("request_id", b.requestID), zap.Duration("duration", time.Since(b.start)))
-		return taskResult{claimed: true}
+		return nil, "", err
 	}
 	if err != nil {
-		recs := make([]consent.Record, len(sent))
-		for i, s := range sent {
+		recs := make([]consent.Record, len(rq.sent))
+		for i, s := range rq.sent {
 			recs[i] = s.Record
 		}
-		return b.finish(nSent, consent.BatchReleased, b.requestFailed(gctx, "poll", err, recs))
+		return b.requestFailed(gctx, "poll", rq.id, err, recs), consent.BatchReleased, nil
 	}
-	for i, s := range sent {
+	vs := make([]consent.Verdict, len(rq.sent))
+	for i, s := range rq.sent {
 		v, stop := e.verdictFor(s.Record, results[i])
 		if stop && b.fatal == nil {
 			b.fatal = configError(results[i].Code, results[i].Message)
 		}
 		if results[i].Class == consent.ClassOurBug {
 			b.c.log.Error("İYS refused a consent as a request we should not have built",
-				zap.Int64("batch_id", b.id), zap.String("code", string(results[i].Code)))
+				zap.Int64("batch_id", rq.batchID), zap.String("code", string(results[i].Code)))
 		}
-		b.verdicts = append(b.verdicts, v)
+		vs[i] = v
 	}
-	return b.finish(nSent, consent.BatchDone, nil)
+	return vs, consent.BatchDone, nil
 }
 
-// poll asks for the request's results with a growing wait until İYS is
-// done. Transient failures are waited out; it gives up (errAbandoned) when
-// gctx ends or PollTimeout passes.
-func (b *batch) poll(gctx context.Context, subs []string) ([]ItemResult, error) {
+// poll asks for a request's results, first after the wait first, then with
+// a growing wait until İYS is done. Transient failures are waited out; it
+// gives up (errAbandoned) when gctx ends or PollTimeout passes.
+func (b *batch) poll(gctx context.Context, rq request, first time.Duration) ([]ItemResult, error) {
 	e := b.e
+	subs := make([]string, len(rq.sent))
+	for i, s := range rq.sent {
+		subs[i] = s.SubrequestID
+	}
 	pctx, cancel := context.WithTimeout(gctx, e.opts.PollTimeout)
 	defer cancel()
-	wait := e.opts.PollInitial
+	wait := first
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
@@ -188,7 +300,7 @@ func (b *batch) poll(gctx context.Context, subs []string) ([]ItemResult, error) 
 			return nil, errAbandoned
 		case <-t.C:
 		}
-		res, done, err := e.iys.BulkResults(pctx, b.c.ref.IYSCode, b.c.ref.BrandCode, b.requestID, subs)
+		res, done, err := e.iys.BulkResults(pctx, b.c.ref.IYSCode, b.c.ref.BrandCode, rq.id, subs)
 		switch {
 		case err == nil && done:
 			if len(res) != len(subs) {
@@ -209,20 +321,21 @@ func (b *batch) poll(gctx context.Context, subs []string) ([]ItemResult, error) 
 			e.observeFailure(b.c, "poll", f)
 			switch f.Class {
 			case consent.ClassTransient, consent.ClassToken, consent.ClassLoginLimit:
-				b.c.log.Warn("polling a bulk request failed; polling on", zap.Int64("batch_id", b.id),
-					zap.String("request_id", b.requestID), zap.String("class", string(f.Class)), zap.Error(err))
+				b.c.log.Warn("polling a bulk request failed; polling on", zap.Int64("batch_id", rq.batchID),
+					zap.String("request_id", rq.id), zap.String("class", string(f.Class)), zap.Error(err))
 			default:
 				return nil, err
 			}
 		}
-		wait = min(wait*2, e.opts.PollMax)
+		wait = min(max(wait*2, e.opts.PollInitial), e.opts.PollMax)
 		t.Reset(wait)
 	}
 }
 
 // requestFailed hands back the records of a request that failed whole, as
-// its class says, and notes what stops the connector.
-func (b *batch) requestFailed(gctx context.Context, call string, err error, recs []consent.Record) []consent.Verdict {
+// its class says, and notes what stops the connector. requestID is the
+// request's, when İYS gave one.
+func (b *batch) requestFailed(gctx context.Context, call, requestID string, err error, recs []consent.Record) []consent.Verdict {
 	e := b.e
 	if gctx.Err() != nil && errors.Is(err, gctx.Err()) {
 		// Stopped (shutdown, window, grace over) before İYS answered.
@@ -232,8 +345,8 @@ func (b *batch) requestFailed(gctx context.Context, call string, err error, recs
 	e.observeFailure(b.c, call, f)
 	fields := []zap.Field{zap.Int64("batch_id", b.id), zap.Int("records", len(recs)), zap.String("call", call),
 		zap.String("class", string(f.Class)), zap.String("code", string(f.Code)), zap.Error(err)}
-	if b.requestID != "" {
-		fields = append(fields, zap.String("request_id", b.requestID))
+	if requestID != "" {
+		fields = append(fields, zap.String("request_id", requestID))
 	}
 	switch f.Class {
 	case consent.ClassTransient, consent.ClassToken:
@@ -273,13 +386,14 @@ func configError(code consent.Code, msg string) error {
 }
 
 // finish writes the batch's verdicts (those gathered plus more), closes the
-// batch, and logs one line.
+// batch, and logs one line, which counts the batches of its requests too.
 func (b *batch) finish(nSent int, state consent.BatchState, more []consent.Verdict) taskResult {
 	e := b.e
 	vs := append(b.verdicts, more...)
 	ctx, cancel := e.bg(context.Background())
 	defer cancel()
 	tally, err := e.st.FinishBatch(ctx, b.c.runID, b.id, nSent, state, vs)
+	tally.Add(b.children)
 	res := taskResult{claimed: true, tally: tally, fatal: b.fatal}
 	if err != nil {
 		b.c.log.Error("could not record a batch's results", zap.Int64("batch_id", b.id),
@@ -287,6 +401,7 @@ func (b *batch) finish(nSent int, state consent.BatchState, more []consent.Verdi
 		if res.fatal == nil {
 			res.fatal = fmt.Errorf("record batch %d: %w", b.id, err)
 		}
+		res.tally = b.children
 		return res
 	}
 	d := time.Since(b.start)
@@ -296,6 +411,14 @@ func (b *batch) finish(nSent int, state consent.BatchState, more []consent.Verdi
 		zap.Int("stale", tally.Stale), zap.Duration("duration", d)}
 	if b.requestID != "" {
 		fields = append(fields, zap.String("request_id", b.requestID))
+	}
+	if b.iso.refusals > 0 {
+		ids := make([]int64, len(b.requests))
+		for i, rq := range b.requests {
+			ids[i] = rq.batchID
+		}
+		fields = append(fields, zap.Int("refused_requests", b.iso.refusals), zap.Int("refused_records", b.iso.judged()),
+			zap.Int("requests", len(b.requests)), zap.Int64s("request_batch_ids", ids))
 	}
 	if len(tally.Outcomes) > 0 {
 		fields = append(fields, zap.Any("outcomes", tally.Outcomes))
@@ -319,6 +442,13 @@ func (e *Engine) observeFailure(c *connRun, call string, f *CallError) {
 func (e *Engine) verdictFor(r consent.Record, res ItemResult) (v consent.Verdict, stop bool) {
 	v = consent.Verdict{ID: r.ID, Version: r.Version, Code: res.Code, Message: res.Message,
 		TransactionID: res.TransactionID, Tried: true}
+	if res.Code == consent.CodeFutureDate && !r.Consent.ConsentDate.After(consent.NewDate(e.opts.Now().Add(consent.MaxAhead))) {
+		// A date we took in, and sent once our clock passed it: İYS's clock
+		// runs behind. Not a verdict: try again after a delay, the try
+		// counted, so that the record fails in the end if İYS keeps
+		// refusing.
+		return e.retry(r, res.Code, res.Message), false
+	}
 	if o, ok := consent.OutcomeOf(res.Class); ok {
 		v.State = consent.StateRejected
 		if o.Synced() {

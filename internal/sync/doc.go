@@ -21,17 +21,21 @@
 //     as failed ("killed (closed by run N)").
 //  2. Pull (Options.Puller, when set): İYS-side changes first.
 //  3. Push, batch after batch: claim up to BatchSize due pending records
-//     (one statement, FOR UPDATE SKIP LOCKED); refuse locally what
+//     (one statement, FOR UPDATE SKIP LOCKED; a record dated ahead of
+//     Options.Now, within consent.MaxAhead, is not due before its date);
+//     refuse locally what
 //     consent.PreCheck refuses (rejected, outcome invalid, never sent);
 //     submit the rest as one asynchronous bulk request; save the requestId
 //     and the subrequestIds before polling; poll with backoff until no item
 //     is enqueue; match results by subrequestId only; write every verdict
 //     in one statement guarded by batch, state and version, so that a newer
-//     consent imported meanwhile stays pending and goes out next.
+//     consent imported meanwhile stays pending and goes out next. When İYS
+//     refuses the request whole for some of its consents, those get their
+//     verdict and the rest goes again at once (see refusal.go).
 //
-// A connector is done when nothing is due: with retries due within
-// Options.RetryWait (and before the deadline) it waits for them, else it
-// stops, partial.
+// A connector is done when nothing is due: with retries (or early dates)
+// due within Options.RetryWait (and before the deadline) it waits for them,
+// else it stops, partial.
 //
 // # Failures
 //

@@ -51,7 +51,7 @@ type Options struct {
 	RetryBudget int // tries of a record before it fails with its last error
 
 	Logger *zap.Logger      // nil: no logs
-	Now    func() time.Time // the clock of the local pre-check (nil: time.Now)
+	Now    func() time.Time // the clock consent dates are judged by: the pre-check's, and a later date waits (nil: time.Now)
 
 	PollInitial time.Duration // first wait before polling a bulk request; doubles up to PollMax
 	PollMax     time.Duration
@@ -280,7 +280,7 @@ func (e *Engine) finishRun(ctx context.Context, c *connRun, trigger Trigger, los
 		errs = append(errs, fmt.Sprintf("%d records failed after %d tries: their last error is in the report (state failed)",
 			cs.Failed, e.opts.RetryBudget))
 	}
-	bl, err := e.st.Backlog(bctx, c.ref.ID)
+	bl, err := e.st.Backlog(bctx, c.ref.ID, e.opts.Now())
 	if err != nil {
 		errs = append(errs, err.Error())
 	}
@@ -403,7 +403,7 @@ func (e *Engine) prepare(ctx context.Context, c *connRun) taskResult {
 // evaluate decides, once a connector has nothing due and nothing running,
 // whether it is done or waits for retries due soon.
 func (e *Engine) evaluate(ctx context.Context, c *connRun) taskResult {
-	bl, err := e.st.Backlog(ctx, c.ref.ID)
+	bl, err := e.st.Backlog(ctx, c.ref.ID, e.opts.Now())
 	if err != nil {
 		if ctx.Err() != nil {
 			return taskResult{}
@@ -424,7 +424,7 @@ func (e *Engine) evaluate(ctx context.Context, c *connRun) taskResult {
 		wait = min(wait, time.Until(dl))
 	}
 	if bl.NextDueIn > wait {
-		c.log.Info("records left for a later run: their retries are not due soon",
+		c.log.Info("records left for a later run: not due soon (a retry's delay, or a consent dated ahead)",
 			zap.Int("pending", bl.Pending), zap.Duration("next_due_in", bl.NextDueIn))
 		return taskResult{finished: true}
 	}

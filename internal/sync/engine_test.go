@@ -90,7 +90,7 @@ func TestRecoveryPollsSavedRequestsWithoutResending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batchID, recs, err := e.st.ClaimBatch(ctx, c.ID, dead, 20)
+	batchID, recs, err := e.st.ClaimBatch(ctx, c.ID, dead, 20, time.Now())
 	if err != nil || len(recs) != 20 {
 		t.Fatal(len(recs), err)
 	}
@@ -115,7 +115,7 @@ func TestRecoveryPollsSavedRequestsWithoutResending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, recs2, err := e.st.ClaimBatch(ctx, c.ID, dead2, 20); err != nil || len(recs2) != 10 {
+	if _, recs2, err := e.st.ClaimBatch(ctx, c.ID, dead2, 20, time.Now()); err != nil || len(recs2) != 10 {
 		t.Fatal(len(recs2), err)
 	}
 	if n := e.stats().Requests[bulkRoute]; n != 1 {

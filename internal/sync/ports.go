@@ -23,15 +23,21 @@ type Store interface {
 	// returns those submitted with one, to poll.
 	RecoverBatches(ctx context.Context, connectorID int64) (released int, submitted []consent.SubmittedBatch, err error)
 	// ClaimBatch puts up to size due pending records in flight in a new
-	// batch; batchID 0 and no records when nothing is due.
-	ClaimBatch(ctx context.Context, connectorID, runID int64, size int) (batchID int64, recs []consent.Record, err error)
+	// batch; batchID 0 and no records when nothing is due. A record dated
+	// after now is not due.
+	ClaimBatch(ctx context.Context, connectorID, runID int64, size int, now time.Time) (batchID int64, recs []consent.Record, err error)
 	// SaveSubmission saves a batch's requestId and its records' subrequestIds.
 	SaveSubmission(ctx context.Context, batchID int64, requestID string, ids []int64, subrequestIDs []string) error
+	// SaveSubRequest saves a bulk request carrying some of a claimed batch's
+	// records (İYS refused the batch's own request whole) as a submitted
+	// batch of its own, those records moved to it, and returns its id.
+	SaveSubRequest(ctx context.Context, batchID int64, requestID string, ids []int64, subrequestIDs []string) (int64, error)
 	// FinishBatch writes a batch's verdicts (guarded by batch, state and
 	// version), closes the batch and counts what it wrote in the run.
 	FinishBatch(ctx context.Context, runID, batchID int64, sent int, state consent.BatchState, vs []consent.Verdict) (consent.Tally, error)
-	// Backlog tells what is left of a connector's work.
-	Backlog(ctx context.Context, connectorID int64) (consent.Backlog, error)
+	// Backlog tells what is left of a connector's work; a record dated
+	// after now is not due before its date.
+	Backlog(ctx context.Context, connectorID int64, now time.Time) (consent.Backlog, error)
 	// FinishRun records how a run ended.
 	FinishRun(ctx context.Context, runID int64, status consent.RunStatus, errText string) error
 }
@@ -43,7 +49,8 @@ type Store interface {
 type IYS interface {
 	// SubmitBulk sends 1..1000 consents, no key twice, as one asynchronous
 	// bulk request, and returns its requestId and each consent's
-	// subrequestId, in the order of items.
+	// subrequestId, in the order of items. When İYS refuses the request
+	// whole because of its items, the error is a *CallError with a Refusal.
 	SubmitBulk(ctx context.Context, iysCode, brandCode string, items []consent.Consent) (Submission, error)
 	// BulkResults asks for a bulk request's results. done is false while
 	// any item is enqueue; when done, results has one entry per
@@ -74,7 +81,31 @@ type CallError struct {
 	Class   consent.Class
 	Code    consent.Code // İYS's code, "" when none
 	Message string       // İYS's message, or the error's text; never a body or a token
+	// Refusal is set when İYS refused a bulk request whole because of some
+	// of its items (a 4xx with an errors list, not about the token, the
+	// rights, the pace or the request's shape): the rest may go again.
+	Refusal *Refusal
 	Err     error
+}
+
+// Refusal is İYS's word on a bulk request it refused whole.
+type Refusal struct {
+	// Named lists the refused consents by their position in the request,
+	// each once; nil when İYS's errors did not name them for sure (no
+	// index, an index out of range, an echoed value that is not the
+	// consent's at that index). Then only halving the request finds them.
+	Named []RefusedItem
+	// Code and Message are the first error's: the verdict of a consent
+	// refused alone.
+	Code    consent.Code
+	Message string
+}
+
+// RefusedItem is one consent a refusal names.
+type RefusedItem struct {
+	Position int // in the refused request, from 0
+	Code     consent.Code
+	Message  string
 }
 
 func (e *CallError) Error() string {

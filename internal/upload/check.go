@@ -3,7 +3,6 @@ package upload
 import (
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -12,8 +11,8 @@ import (
 
 // Limits of upload-format.md.
 const (
-	maxExternalID = 255             // Unicode characters
-	futureSlack   = 5 * time.Minute // a timestamp may be this far ahead of now
+	maxExternalID = 255              // Unicode characters
+	futureSlack   = consent.MaxAhead // a timestamp may be this far ahead of now
 )
 
 // rejection is a fault found in a line; field "" means none.

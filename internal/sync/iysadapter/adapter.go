@@ -33,7 +33,18 @@ func (a *Adapter) SubmitBulk(ctx context.Context, iysCode, brandCode string, ite
 		if errors.As(err, &match) {
 			sub.RequestID = match.RequestID // the request exists at İYS: the engine logs it
 		}
-		return sub, callError(err)
+		ce := callError(err)
+		var apiErr *iysclient.APIError
+		if errors.As(err, &apiErr) && apiErr.RefusedForItems() {
+			ce.Refusal = &engine.Refusal{Code: apiErr.Code, Message: apiErr.Message}
+			if named, ok := iysclient.RefusedItems(items, apiErr); ok {
+				ce.Refusal.Named = make([]engine.RefusedItem, len(named))
+				for i, n := range named {
+					ce.Refusal.Named[i] = engine.RefusedItem{Position: n.Position, Code: n.Code, Message: n.Message}
+				}
+			}
+		}
+		return sub, ce
 	}
 	sub := engine.Submission{RequestID: req.RequestID, SubrequestIDs: make([]string, len(req.Items))}
 	for i, it := range req.Items {
@@ -74,7 +85,7 @@ func (a *Adapter) BulkResults(ctx context.Context, iysCode, brandCode, requestID
 }
 
 // callError classifies a client error for the engine.
-func callError(err error) error {
+func callError(err error) *engine.CallError {
 	ce := &engine.CallError{Class: iysclient.ErrorClass(err), Message: err.Error(), Err: err}
 	var apiErr *iysclient.APIError
 	if errors.As(err, &apiErr) {
