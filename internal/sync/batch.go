@@ -22,7 +22,15 @@ func (e *Engine) push(ctx context.Context, c *connRun) taskResult {
 	if ctx.Err() != nil {
 		return taskResult{}
 	}
-	batchID, recs, err := e.st.ClaimBatch(ctx, c.ref.ID, c.runID, e.opts.BatchSize)
+	var (
+		batchID int64
+		recs    []consent.Record
+	)
+	err := e.retryDB(ctx, c.log, "claim a batch", func(ctx context.Context) error {
+		var err error
+		batchID, recs, err = e.st.ClaimBatch(ctx, c.ref.ID, c.runID, e.opts.BatchSize)
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return taskResult{}
@@ -100,7 +108,9 @@ func (b *batch) run(ctx context.Context, recs []consent.Record) taskResult {
 		ids[i] = r.ID
 	}
 	sctx, scancel := e.bg(ctx)
-	err = e.st.SaveSubmission(sctx, b.id, sub.RequestID, ids, sub.SubrequestIDs)
+	err = e.retryDB(sctx, b.c.log, "save a bulk request", func(ctx context.Context) error {
+		return e.st.SaveSubmission(ctx, b.id, sub.RequestID, ids, sub.SubrequestIDs)
+	})
 	scancel()
 	if err != nil {
 		// İYS has the request: poll it all the same; if the results cannot
@@ -277,9 +287,14 @@ func configError(code consent.Code, msg string) error {
 func (b *batch) finish(nSent int, state consent.BatchState, more []consent.Verdict) taskResult {
 	e := b.e
 	vs := append(b.verdicts, more...)
-	ctx, cancel := e.bg(context.Background())
+	ctx, cancel := e.bg(b.c.ctx)
 	defer cancel()
-	tally, err := e.st.FinishBatch(ctx, b.c.runID, b.id, nSent, state, vs)
+	var tally consent.Tally
+	err := e.retryDB(ctx, b.c.log, "record a batch's results", func(ctx context.Context) error {
+		var err error
+		tally, err = e.st.FinishBatch(ctx, b.c.runID, b.id, nSent, state, vs)
+		return err
+	})
 	res := taskResult{claimed: true, tally: tally, fatal: b.fatal}
 	if err != nil {
 		b.c.log.Error("could not record a batch's results", zap.Int64("batch_id", b.id),

@@ -14,7 +14,10 @@ import (
 // comment are the scheduler's, guarded by roundRobin.mu; tally and the
 // errors are written by one task at a time through done.
 type connRun struct {
-	ref     consent.ConnectorRef
+	ref consent.ConnectorRef
+	// ctx is the run's, and also ends (with the cause) when the connector's
+	// run lock is lost for good: its tasks run under it.
+	ctx     context.Context
 	runID   int64
 	log     *zap.Logger
 	started time.Time
@@ -74,7 +77,20 @@ type roundRobin struct {
 }
 
 func newRoundRobin(conns []*connRun) *roundRobin {
-	return &roundRobin{conns: conns, changed: make(chan struct{})}
+	s := &roundRobin{conns: conns, changed: make(chan struct{})}
+	for _, c := range conns {
+		// A connector stopped from outside (its lock lost) is a change.
+		context.AfterFunc(c.ctx, s.poke)
+	}
+	return s
+}
+
+// poke wakes the workers waiting for a change.
+func (s *roundRobin) poke() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // next blocks until a task is ready, and returns nil when there is none
@@ -126,7 +142,7 @@ func (s *roundRobin) pick() (t *task, wake time.Time, left bool) {
 		if c.finished {
 			continue
 		}
-		if c.failed != nil {
+		if c.failed != nil || c.ctx.Err() != nil {
 			if c.busy == 0 {
 				c.finished = true
 			} else {
