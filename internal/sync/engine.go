@@ -290,12 +290,16 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	}
 	wg.Wait()
 
+	// One grace for writing down every connector's end, however many: a
+	// shutdown waits for it.
+	bctx, cancel := e.bg(ctx)
+	defer cancel()
 	for _, c := range runs {
 		lost := ""
 		if ctx.Err() == nil && c.ctx.Err() != nil {
 			lost = context.Cause(c.ctx).Error()
 		}
-		cs := e.finishRun(ctx, c, req.Trigger, lost)
+		cs := e.finishRun(bctx, c, req.Trigger, lost)
 		sum.Connectors = append(sum.Connectors, cs)
 		switch {
 		case cs.Pending == PendingUnknown || sum.Pending == PendingUnknown:
@@ -310,12 +314,11 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 }
 
 // finishRun settles a connector's run: its status from its failure, if
-// any, and what is left; the runs row; the summary line.
-func (e *Engine) finishRun(ctx context.Context, c *connRun, trigger Trigger, lost string) ConnectorSummary {
+// any, and what is left; the runs row; the summary line. bctx bounds its
+// writes (see bg).
+func (e *Engine) finishRun(bctx context.Context, c *connRun, trigger Trigger, lost string) ConnectorSummary {
 	cs := ConnectorSummary{BrandCode: c.ref.BrandCode, RunID: c.runID, Sent: c.tally.Sent,
 		Accepted: c.tally.Accepted, Rejected: c.tally.Rejected, Retried: c.tally.Retried, Failed: c.tally.Failed}
-	bctx, cancel := e.bg(ctx)
-	defer cancel()
 	var errs []string
 	if c.failed != nil {
 		errs = append(errs, c.failed.Error())
