@@ -266,8 +266,14 @@ func TestResultsWaitForTheDatabase(t *testing.T) {
 	if err != nil || !contains(string(js), `"Pending":null`) || contains(string(js), `"Pending":0`) {
 		t.Fatalf("summary as JSON: %s %v, want Pending null", js, err)
 	}
-	if n := e.logLines("could not record a batch's results"); n != 4 {
-		t.Fatalf("%d batches reported their results unwritten, want 4", n)
+	gaveUp := e.logs.FilterMessage("could not record a batch's results").All()
+	if len(gaveUp) != 4 {
+		t.Fatalf("%d batches reported their results unwritten, want 4", len(gaveUp))
+	}
+	for _, en := range gaveUp { // not before the window's end: they were tried until then, and the grace
+		if at := en.Time.Sub(start); at < 4*time.Second {
+			t.Fatalf("a batch gave up writing its results %v into the run, before the window (4 s) ended", at)
+		}
 	}
 	g.open()
 	if n := e.countSQL(`SELECT count(*) FROM batches WHERE state = 'submitted' AND request_id IS NOT NULL`); n != 4 {
