@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 )
 
 // IsTransient on the errors a real server gives: a schema error is not
@@ -67,7 +68,7 @@ func TestIsTransientOnRealErrors(t *testing.T) {
 
 func TestIsTransientCodes(t *testing.T) {
 	wrap := func(err error) error { return fmt.Errorf("claim batch: %w", err) }
-	code := func(c string) error { return wrap(&pq.Error{Code: pq.ErrorCode(c), Message: "m"}) }
+	code := func(c string) error { return wrap(&pq.Error{Code: pqerror.Code(c), Message: "m"}) }
 	cctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, tc := range []struct {
