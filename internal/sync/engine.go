@@ -263,7 +263,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 				Err: "another run (process or replica) is syncing this connector"})
 			continue
 		}
-		c := &connRun{ref: r, ctx: locks.connector(r.ID), started: time.Now(),
+		c := &connRun{ref: r, ctx: locks.connector(r.ID), lockInDoubt: locks.inDoubt(r.ID), started: time.Now(),
 			tally: consent.Tally{Outcomes: map[consent.Outcome]int{}}}
 		blog := e.log.With(zap.String("brand", r.BrandCode))
 		err := e.retryDB(c.ctx, blog, "start the run", func(ctx context.Context) error {

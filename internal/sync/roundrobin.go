@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,10 +18,13 @@ type connRun struct {
 	ref consent.ConnectorRef
 	// ctx is the run's, and also ends (with the cause) when the connector's
 	// run lock is lost for good: its tasks run under it.
-	ctx     context.Context
-	runID   int64
-	log     *zap.Logger
-	started time.Time
+	ctx context.Context
+	// lockInDoubt: the connector's run lock is being taken again; it
+	// starts no task meanwhile.
+	lockInDoubt *atomic.Bool
+	runID       int64
+	log         *zap.Logger
+	started     time.Time
 
 	// guarded by roundRobin.mu
 	ready     bool                     // recovery and pull are done
@@ -151,6 +155,12 @@ func (s *roundRobin) pick() (t *task, wake time.Time, left bool) {
 			continue
 		}
 		left = true
+		if c.lockInDoubt != nil && c.lockInDoubt.Load() {
+			if soon := now.Add(busyPause); wake.IsZero() || soon.Before(wake) {
+				wake = soon
+			}
+			continue
+		}
 		var kind taskKind
 		var batch consent.SubmittedBatch
 		switch {

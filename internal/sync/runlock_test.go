@@ -102,6 +102,17 @@ func TestLockTakenByAnotherStopsThatConnector(t *testing.T) {
 	if n := e.countSQL(`SELECT count(*) FROM batches WHERE connector_id = $1 AND state = 'claimed'`, a.ID); n != 0 {
 		t.Fatalf("%d batches of the stopped connector left claimed", n)
 	}
+	// Once the run knew its lock was lost, it claimed nothing more for the
+	// connector (the claims already under way aside) while it tried to take
+	// the lock again: the other run had it.
+	lost := e.logs.FilterMessage("run lock lost: taking it again once the database answers").All()
+	if len(lost) != 1 {
+		t.Fatalf("%d lock losses logged, want 1", len(lost))
+	}
+	if n := e.countSQL(`SELECT count(*) FROM batches WHERE connector_id = $1 AND created_at > $2`,
+		a.ID, lost[0].Time.Add(time.Second)); n != 0 {
+		t.Fatalf("%d batches of the connector claimed while its lock was in doubt", n)
+	}
 
 	if _, err := other.ExecContext(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockClass, a.ID); err != nil {
 		t.Fatal(err)
