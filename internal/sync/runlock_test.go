@@ -125,3 +125,61 @@ func TestLockTakenByAnotherStopsThatConnector(t *testing.T) {
 		t.Fatalf("recorded %d, refused %v: want each consent sent once", st.Recorded, st.Refused)
 	}
 }
+
+// TestLockHeldBrieflyIsWaitedFor: when the run takes its lost lock again,
+// a session that still holds it for a moment (the run's own old session,
+// slow to go) does not make it give up the connector: it asks again, gets
+// the lock, and finishes the work.
+func TestLockHeldBrieflyIsWaitedFor(t *testing.T) {
+	e := newEnv(t, sandbox.Options{Latency: 20 * time.Millisecond})
+	c := e.install("BRIEF")
+	e.importRows(c, smsRows(0, 2000))
+	opts := e.fastOptions()
+	opts.Concurrency, opts.BatchSize = 1, 20
+	ctx := context.Background()
+	other, err := e.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	rec := &recorder{}
+	var once gosync.Once
+	rec.onBatch = func(engine.BatchReport) {
+		once.Do(func() {
+			took := make(chan error, 1)
+			go func() {
+				_, err := other.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, lockClass, c.ID)
+				took <- err
+			}()
+			for e.countSQL(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, c.ID) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			killLockSession(e)
+			if err := <-took; err != nil {
+				t.Errorf("could not take the lock: %v", err)
+				return
+			}
+			go func() { // held until the run has found it held, then let go
+				for e.logLines("run lock lost: taking it again once the database answers") == 0 {
+					time.Sleep(10 * time.Millisecond)
+				}
+				time.Sleep(time.Second)
+				if _, err := other.ExecContext(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockClass, c.ID); err != nil {
+					t.Error(err)
+				}
+			}()
+		})
+	}
+	opts.Observer = rec
+	sum := e.run(e.engine(opts, nil), engine.RunRequest{})
+	cs := connSummary(t, sum, c.BrandCode)
+	if cs.Status != consent.RunCompleted || cs.Accepted != 2000 || cs.Pending != 0 {
+		t.Fatalf("summary = %+v, want completed with every record", cs)
+	}
+	if e.logLines("run lock taken again") != 1 {
+		t.Fatalf("the lock was not taken again:\n%s", e.logText())
+	}
+	if st := e.stats(); st.Recorded != 2000 || len(st.Refused) != 0 {
+		t.Fatalf("recorded %d, refused %v: want each consent sent once", st.Recorded, st.Refused)
+	}
+}
