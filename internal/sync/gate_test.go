@@ -104,23 +104,30 @@ func (g *gate) close() {
 	}
 }
 
-// open takes new connections again, on the same address.
+// open takes new connections again, on the same address. It may be
+// called from any goroutine.
 func (g *gate) open() {
-	g.t.Helper()
 	ln, err := net.Listen("tcp", g.addr)
 	if err != nil {
-		g.t.Fatalf("reopen the gate on %s: %v", g.addr, err)
+		g.t.Errorf("reopen the gate on %s: %v", g.addr, err)
+		return
 	}
 	g.serve(ln)
 }
 
-// stop closes the gate and every connection through it.
-func (g *gate) stop() {
+// cut closes the gate and every connection through it, as a network that
+// drops everything.
+func (g *gate) cut() {
 	g.close()
 	g.mu.Lock()
 	for c := range g.pipes {
 		c.Close()
 	}
 	g.mu.Unlock()
+}
+
+// stop cuts, and waits for the gate's goroutines.
+func (g *gate) stop() {
+	g.cut()
 	g.wg.Wait()
 }

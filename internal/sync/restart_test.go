@@ -344,3 +344,44 @@ func batchPicture(e *env) string {
 	}
 	return "batches " + s
 }
+
+// TestRunStartsOnceTheDatabaseAnswers: a run that starts while the database
+// is out of reach (the schedule fired during a restart) waits for it, then
+// lists, locks and syncs its connectors as usual.
+func TestRunStartsOnceTheDatabaseAnswers(t *testing.T) {
+	direct := pgtest.NewDB(t)
+	g := newGate(t, direct)
+	e := envOn(t, g.url(direct), sandbox.Options{})
+	c := e.install("LATE")
+	e.importRows(c, smsRows(0, 100))
+	var err error
+	if e.db, err = sql.Open("postgres", direct); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.db.Close() })
+	opts := e.fastOptions()
+	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.IsTransient, 50*time.Millisecond, 200*time.Millisecond
+	eng := e.engine(opts, nil)
+
+	g.cut()
+	const down = 2 * time.Second
+	time.AfterFunc(down, g.open)
+	start := time.Now()
+	sum := e.run(eng, engine.RunRequest{Deadline: start.Add(time.Minute)})
+	cs := connSummary(t, sum, c.BrandCode)
+	if cs.Status != consent.RunCompleted || cs.Accepted != 100 || cs.Pending != 0 {
+		t.Fatalf("summary = %+v, want completed with every record", cs)
+	}
+	if took := time.Since(start); took < down {
+		t.Fatalf("the run returned after %v, while the database was out of reach (%v)", took, down)
+	}
+	var waited bool
+	for _, en := range e.logs.FilterMessage("database answers again").All() {
+		if en.ContextMap()["step"] == "list the connectors" {
+			waited = true
+		}
+	}
+	if !waited {
+		t.Fatalf("the run did not wait for the database to list its connectors:\n%s", e.logText())
+	}
+}
