@@ -177,6 +177,8 @@ func TestRunOutlivesPostgresRestart(t *testing.T) {
 	if e.logLines("database error: trying again") == 0 || e.logLines("database answers again") == 0 {
 		t.Fatal("the run met no database error: the outage missed it")
 	}
+	back := e.logs.FilterMessage("database answers again").All()[0].Time.Sub(start)
+	t.Logf("the run's first step went through %v after the database was back", (back - o.restarted).Round(time.Millisecond))
 	var status string
 	if err := e.db.QueryRow(`SELECT status FROM runs WHERE id = $1`, cs.RunID).Scan(&status); err != nil || status != "completed" {
 		t.Fatalf("the run's row: %s %v, want completed", status, err)
