@@ -49,8 +49,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	job := func(ctx context.Context, deadline time.Time) {
-		sum, err := s.eng.Run(ctx, engine.RunRequest{Trigger: engine.TriggerSchedule, Deadline: deadline})
+	job := func(ctx context.Context, night engine.Night, brandCodes []string) {
+		sum, err := s.eng.Run(ctx, engine.RunRequest{Trigger: engine.TriggerSchedule, BrandCodes: brandCodes,
+			Deadline: night.Deadline})
 		if err != nil {
 			log.Error("scheduled run could not start", zap.Error(err))
 			return
@@ -64,7 +65,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := seedMetrics(ctx, s, m); err != nil {
 		return err
 	}
-	sched, err := engine.NewScheduler(cfg.Schedule, cfg.Location(), cfg.Window, job, log)
+	// Unfinished: a night the process missed (restarted after the tick) or
+	// whose runs failed is run again for those connectors, within its window.
+	sched, err := engine.NewScheduler(engine.SchedulerOptions{Spec: cfg.Schedule, Location: cfg.Location(),
+		Window: cfg.Window, Job: job, Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now})
 	if err != nil {
 		return err
 	}

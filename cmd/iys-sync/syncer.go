@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -57,7 +58,7 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	}
 	reader := source.New(st, srcDB, log.Named("source"))
 	opts := engine.Options{BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, Logger: log,
-		Puller: source.Chain{puller, reader}}
+		Puller: source.Chain{puller, reader}, Transient: store.IsTransient}
 	if m != nil {
 		opts.Observer = m.Observer()
 		puller.Pulled = m.Pull
@@ -90,7 +91,7 @@ func printRunSummary(w io.Writer, sum engine.Summary) {
 		if c.Skipped {
 			status = "skipped (running elsewhere, or paused)"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", c.BrandCode, c.RunID, status, c.Sent, c.Accepted, c.Rejected, c.Retried, c.Failed, c.Pending)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", c.BrandCode, c.RunID, status, c.Sent, c.Accepted, c.Rejected, c.Retried, c.Failed, pendingText(c.Pending))
 	}
 	tw.Flush()
 	for _, c := range sum.Connectors {
@@ -108,8 +109,8 @@ func runOutcome(sum engine.Summary) error {
 		switch {
 		case c.Skipped:
 			left = append(left, c.BrandCode+" was skipped")
-		case c.Pending > 0 || c.Status != "completed":
-			left = append(left, fmt.Sprintf("%s has %d records left (%s)", c.BrandCode, c.Pending, c.Status))
+		case c.Pending != 0 || c.Status != "completed":
+			left = append(left, fmt.Sprintf("%s has %s records left (%s)", c.BrandCode, pendingText(c.Pending), c.Status))
 		}
 	}
 	if len(left) == 0 && sum.Failed == 0 {
@@ -119,4 +120,13 @@ func runOutcome(sum engine.Summary) error {
 		left = append(left, fmt.Sprintf("%d records failed after their retry budget (see report --state failed)", sum.Failed))
 	}
 	return &partialError{msg: "work remains: " + strings.Join(left, "; ")}
+}
+
+// pendingText is a count of records left, or "unknown" when it could not be
+// read: never a 0 that was not counted.
+func pendingText(n int) string {
+	if n == engine.PendingUnknown {
+		return "unknown"
+	}
+	return strconv.Itoa(n)
 }

@@ -82,9 +82,12 @@ func (m *Metrics) Request(endpoint, result string) {
 }
 
 // Run records a finished run; a completed one resets the connector's clock.
+// A negative pending (it could not be read) leaves the gauge as it was.
 func (m *Metrics) Run(brand, status string, pending int, at time.Time) {
 	m.runs.WithLabelValues(brand, status).Inc()
-	m.pending.WithLabelValues(brand).Set(float64(pending))
+	if pending >= 0 {
+		m.pending.WithLabelValues(brand).Set(float64(pending))
+	}
 	if status == "completed" {
 		m.sinceSuccess.set(brand, at)
 	}

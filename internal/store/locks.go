@@ -22,9 +22,10 @@ import (
 // renewed, and a replica must wait out an expiry after a crash. Its cost is
 // one connection per run (not per connector: the locks of a run share it),
 // and it needs a session that stays the same (no transaction-mode pooler
-// between us and PostgreSQL). A lost connection loses the locks: the run's
-// context is then cancelled, so the run stops claiming and ends cleanly;
-// whatever it had in flight is safe (see the engine's recovery).
+// between us and PostgreSQL). A lost connection loses the locks: the held
+// context then ends (cause ErrLockLost), and the engine takes them again,
+// or stops the connectors another run took meanwhile; whatever it had in
+// flight is safe (see the engine's recovery).
 
 // connectorLockClass is the first key of the two-key advisory locks that
 // guard connectors' runs ("iysr"); the second is the connector id. The
@@ -37,6 +38,13 @@ var ErrLockLost = errors.New("connector lock lost: the database connection holdi
 
 // defaultLockCheck is how often the lock's connection is checked.
 const defaultLockCheck = 2 * time.Second
+
+// lockCheckTimeout bounds one check. A slow answer is not a lost lock:
+// while the session lives nobody else can take the lock, and a connection
+// dropped for being slow leaves a session that holds it a little longer,
+// so that the run cannot take it again at once. A dead connection fails
+// fast; one that went silent (no reset) is found out after this long.
+const lockCheckTimeout = 30 * time.Second
 
 // LockConnectors takes, without waiting, the run lock of each connector
 // whose id is given, and reports which it got: another run holds the
@@ -104,7 +112,7 @@ func (s *Store) LockConnectors(ctx context.Context, ids []int64) (held context.C
 				return
 			case <-t.C:
 			}
-			pctx, pcancel := context.WithTimeout(context.WithoutCancel(held), every+5*time.Second)
+			pctx, pcancel := context.WithTimeout(context.WithoutCancel(held), every+lockCheckTimeout)
 			_, err := conn.ExecContext(pctx, "SELECT 1")
 			pcancel()
 			if err != nil {

@@ -151,3 +151,45 @@ func (s *Store) RunByID(ctx context.Context, runID int64) (Run, error) {
 	}
 	return run, nil
 }
+
+// UnfinishedNights tells which active connectors have not finished the
+// night the schedule began at tick, and why: none of their runs started
+// since tick ended completed or partial (partial is a run that went to its
+// end and left work for later, not one to repeat). A connector whose first
+// sync comes after tick has no night yet. The reason is for the log: no run
+// since the tick, or the latest run's status and error.
+func (s *Store) UnfinishedNights(ctx context.Context, tick time.Time) (map[string]string, error) {
+	var rows []struct {
+		BrandCode string         `db:"brand_code"`
+		RunID     sql.NullInt64  `db:"run_id"`
+		Status    sql.NullString `db:"status"`
+		Error     sql.NullString `db:"error"`
+	}
+	err := s.db.SelectContext(ctx, &rows, `
+		SELECT c.brand_code, r.id AS run_id, r.status, r.error
+		FROM connectors c
+		LEFT JOIN LATERAL (
+		    SELECT id, status, error FROM runs
+		    WHERE connector_id = c.id AND started_at >= $1
+		    ORDER BY started_at DESC, id DESC LIMIT 1
+		) r ON true
+		WHERE c.state = 'active' AND c.first_sync_at <= $1
+		  AND NOT EXISTS (SELECT 1 FROM runs d WHERE d.connector_id = c.id AND d.started_at >= $1
+		                  AND d.status IN ('completed', 'partial'))
+		ORDER BY c.brand_code`, tick)
+	if err != nil {
+		return nil, fmt.Errorf("unfinished nights: %w", err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		switch {
+		case !r.RunID.Valid:
+			out[r.BrandCode] = "no run since the schedule fired"
+		case r.Status.String == string(consent.RunRunning):
+			out[r.BrandCode] = fmt.Sprintf("run %d is still marked running: its process stopped, or it goes on elsewhere", r.RunID.Int64)
+		default:
+			out[r.BrandCode] = fmt.Sprintf("run %d %s: %s", r.RunID.Int64, r.Status.String, r.Error.String)
+		}
+	}
+	return out, nil
+}

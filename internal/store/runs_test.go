@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
@@ -80,5 +82,54 @@ func TestSyncConnectors(t *testing.T) {
 	}
 	if _, err := s.SyncConnectors(ctx, []string{"A", "NOPE"}); !errors.Is(err, ErrNoConnector) {
 		t.Fatalf("an unknown brand: %v, want ErrNoConnector", err)
+	}
+}
+
+// UnfinishedNights lists the active connectors whose night has no
+// completed or partial run since its tick, saying why, and no other.
+func TestUnfinishedNights(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	tick := time.Now().Add(-time.Hour).Truncate(time.Second)
+	ids := map[string]int64{}
+	for _, b := range []string{"COMPLETED", "FAILED", "NORUN", "PAUSED", "LATER", "RERUN", "RUNNING", "PARTIAL"} {
+		ids[b] = install(t, s, b).ID
+	}
+	execSQL(t, s, `UPDATE connectors SET state = 'paused' WHERE brand_code = 'PAUSED'`)
+	execSQL(t, s, `UPDATE connectors SET first_sync_at = $1 WHERE brand_code = 'LATER'`, tick.Add(24*time.Hour))
+	run := func(brand string, startedAgo time.Duration, status, errText string) {
+		t.Helper()
+		execSQL(t, s, `INSERT INTO runs (connector_id, trigger, started_at, status, finished_at, error)
+			VALUES ($1, 'schedule', $2, $3, CASE WHEN $3 = 'running' THEN NULL ELSE now() END, NULLIF($4, ''))`,
+			ids[brand], time.Now().Add(-startedAgo), status, errText)
+	}
+	// Before the tick: yesterday's nights, whatever they were, do not count.
+	for b := range ids {
+		run(b, 25*time.Hour, "completed", "")
+	}
+	run("COMPLETED", 50*time.Minute, "completed", "")
+	run("FAILED", 50*time.Minute, "failed", "lock lost")
+	run("FAILED", 40*time.Minute, "failed", "database down")
+	// The night completed; a later run that failed does not undo that.
+	run("RERUN", 50*time.Minute, "completed", "")
+	run("RERUN", 10*time.Minute, "failed", "refused")
+	run("RUNNING", 30*time.Minute, "running", "")
+	run("PARTIAL", 30*time.Minute, "partial", "window ended")
+	run("PAUSED", 30*time.Minute, "failed", "x")
+	run("LATER", 30*time.Minute, "failed", "x")
+
+	got, err := s.UnfinishedNights(ctx, tick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"FAILED": "failed: database down", "NORUN": "no run since the schedule fired",
+		"RUNNING": "is still marked running"}
+	if len(got) != len(want) {
+		t.Fatalf("unfinished = %v, want %v", got, want)
+	}
+	for b, why := range want {
+		if !strings.Contains(got[b], why) {
+			t.Errorf("%s: %q, want it to say %q", b, got[b], why)
+		}
 	}
 }

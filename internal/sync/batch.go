@@ -22,7 +22,15 @@ func (e *Engine) push(ctx context.Context, c *connRun) taskResult {
 	if ctx.Err() != nil {
 		return taskResult{}
 	}
-	batchID, recs, err := e.st.ClaimBatch(ctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now())
+	var (
+		batchID int64
+		recs    []consent.Record
+	)
+	err := e.retryDB(ctx, c.log, "claim a batch", func(ctx context.Context) error {
+		var err error
+		batchID, recs, err = e.st.ClaimBatch(ctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now())
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return taskResult{}
@@ -150,13 +158,16 @@ func (b *batch) submit(ctx, gctx context.Context, part []consent.Record) (*Refus
 	}
 	rq := request{id: sub.RequestID, batchID: b.id, sent: sent}
 	sctx, scancel := e.bg(ctx)
-	if b.iso.refusals == 0 {
-		err = e.st.SaveSubmission(sctx, b.id, sub.RequestID, ids, sub.SubrequestIDs)
-	} else if child, serr := e.st.SaveSubRequest(sctx, b.id, sub.RequestID, ids, sub.SubrequestIDs); serr != nil {
-		err = serr // its records stay this batch's
-	} else {
-		rq.batchID = child
-	}
+	err = e.retryDB(sctx, b.c.log, "save a bulk request", func(ctx context.Context) error {
+		if b.iso.refusals == 0 {
+			return e.st.SaveSubmission(ctx, b.id, sub.RequestID, ids, sub.SubrequestIDs)
+		}
+		child, err := e.st.SaveSubRequest(ctx, b.id, sub.RequestID, ids, sub.SubrequestIDs)
+		if err == nil {
+			rq.batchID = child
+		} // else its records stay this batch's
+		return err
+	})
 	scancel()
 	if err != nil {
 		// İYS has the request: poll it all the same; if the results cannot
@@ -390,9 +401,14 @@ func configError(code consent.Code, msg string) error {
 func (b *batch) finish(nSent int, state consent.BatchState, more []consent.Verdict) taskResult {
 	e := b.e
 	vs := append(b.verdicts, more...)
-	ctx, cancel := e.bg(context.Background())
+	ctx, cancel := e.bg(b.c.ctx)
 	defer cancel()
-	tally, err := e.st.FinishBatch(ctx, b.c.runID, b.id, nSent, state, vs)
+	var tally consent.Tally
+	err := e.retryDB(ctx, b.c.log, "record a batch's results", func(ctx context.Context) error {
+		var err error
+		tally, err = e.st.FinishBatch(ctx, b.c.runID, b.id, nSent, state, vs)
+		return err
+	})
 	tally.Add(b.children)
 	res := taskResult{claimed: true, tally: tally, fatal: b.fatal}
 	if err != nil {

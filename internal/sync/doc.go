@@ -51,4 +51,12 @@
 // claimed; the batches in flight get Options.StopGrace to finish, then a
 // batch without a saved requestId is handed back and one with a saved
 // requestId is left submitted for the next run's recovery.
+//
+// Per database error: one Options.Transient calls transient (a restart, a
+// lost connection) holds the step up, which is tried again with backoff
+// until the window ends (writing down a batch's results: until
+// Options.WriteGrace after); any other stops the connector's run. A lost
+// run lock is taken again once the database answers; a connector another
+// run took meanwhile stops. The Scheduler runs again, within the window,
+// the connectors that have not finished the night.
 package sync

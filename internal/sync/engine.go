@@ -29,6 +29,15 @@ const (
 	DefaultRetryMax    = 30 * time.Minute
 	DefaultRetryWait   = time.Minute
 	DefaultStopGrace   = 10 * time.Second
+	// A step that meets a transient database error is tried again after
+	// DefaultDBRetryBase, doubling to DefaultDBRetryMax, within the window.
+	DefaultDBRetryBase   = time.Second
+	DefaultDBRetryMax    = time.Minute
+	DefaultDBCallTimeout = 2 * time.Minute
+	// DefaultWriteGrace is how long writing down a batch's results and the
+	// run's end may go on after the run's context ended (the window, a
+	// shutdown): they are the results of requests İYS processed.
+	DefaultWriteGrace = 30 * time.Second
 )
 
 // busyPause is how long a connector waits when records are due but none
@@ -71,6 +80,16 @@ type Options struct {
 	// context ends (shutdown, deadline), to finish instead of being left.
 	StopGrace time.Duration
 
+	// Transient tells a store error that may go away by itself (the
+	// database restarting, a connection lost): the step that met it is
+	// tried again, waiting DBRetryBase doubling to DBRetryMax, until the
+	// run's window ends (or, for writing down results, WriteGrace after).
+	// Each try gets DBCallTimeout. nil: no error is transient, and the
+	// first one stops the connector's run.
+	Transient                 func(error) bool
+	DBRetryBase, DBRetryMax   time.Duration
+	DBCallTimeout, WriteGrace time.Duration
+
 	Observer Observer // optional: metrics hooks
 	Puller   Puller   // optional: called first in each connector's run
 }
@@ -103,6 +122,10 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.RetryMax, DefaultRetryMax)
 	def(&o.RetryWait, DefaultRetryWait)
 	def(&o.StopGrace, DefaultStopGrace)
+	def(&o.DBRetryBase, DefaultDBRetryBase)
+	def(&o.DBRetryMax, DefaultDBRetryMax)
+	def(&o.DBCallTimeout, DefaultDBCallTimeout)
+	def(&o.WriteGrace, DefaultWriteGrace)
 	switch {
 	case o.BatchSize < 1 || o.BatchSize > consent.MaxBulkSize:
 		return o, fmt.Errorf("batch size %d: want 1 to %d", o.BatchSize, consent.MaxBulkSize)
@@ -116,6 +139,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("poll timeout, retry base and stop grace must not be negative")
 	case o.RetryMax < o.RetryBase:
 		return o, fmt.Errorf("retry delays: want base (%v) <= max (%v)", o.RetryBase, o.RetryMax)
+	case o.DBRetryBase < 0 || o.DBRetryMax < o.DBRetryBase:
+		return o, fmt.Errorf("database retry waits: want 0 < base (%v) <= max (%v)", o.DBRetryBase, o.DBRetryMax)
+	case o.DBCallTimeout < 0 || o.WriteGrace < 0:
+		return o, errors.New("database call timeout and write grace must not be negative")
 	}
 	return o, nil
 }
@@ -158,9 +185,12 @@ type ConnectorSummary struct {
 	Rejected  int               // by İYS or the local pre-check
 	Retried   int               // back to pending after a transient failure
 	Failed    int               // retry budget spent
-	Pending   int               // left pending or in flight at the end
-	Skipped   bool              // another run (process, replica) holds the connector, or it is paused
-	Err       string            // why it failed, or what went wrong on the way
+	// Pending is what is left pending or in flight at the end; PendingUnknown
+	// (-1, and null in JSON) when it could not be read, never a guess: Err
+	// says why, and the status is failed.
+	Pending int
+	Skipped bool   // another run (process, replica) holds the connector, or it is paused
+	Err     string // why it failed, or what went wrong on the way
 }
 
 // Summary is what a run did.
@@ -168,16 +198,19 @@ type Summary struct {
 	Connectors []ConnectorSummary
 	// Pending counts the records of the connectors served that are left
 	// pending (due later, or the window ended) or in flight (a bulk request
-	// left for the next run's recovery). Failed records are in Failed.
+	// left for the next run's recovery); PendingUnknown when a connector's
+	// could not be read. Failed records are in Failed.
 	Pending int
 	Failed  int // records that spent their retry budget in this run
 }
 
 // Run runs a sync over the requested connectors until nothing is pending,
 // the deadline passes or ctx is done; then it finishes or hands back the
-// batches in flight (see Options.StopGrace) and returns. Per-connector
-// trouble is in the summary; the error is for a run that could not start
-// (the connectors could not be listed or locked).
+// batches in flight (see Options.StopGrace) and returns. A database that
+// is out of reach for a while holds the run up (each step is tried again,
+// see Options.Transient), it does not end it. Per-connector trouble is in
+// the summary; the error is for a run that could not start (the
+// connectors could not be listed or locked before the window ended).
 func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	if req.Trigger != TriggerSchedule && req.Trigger != TriggerRunNow {
 		return Summary{}, fmt.Errorf("sync: trigger %q: want schedule or run-now", req.Trigger)
@@ -187,7 +220,12 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 		ctx, cancel = context.WithDeadline(ctx, req.Deadline)
 		defer cancel()
 	}
-	refs, err := e.st.SyncConnectors(ctx, req.BrandCodes)
+	var refs []consent.ConnectorRef
+	err := e.retryDB(ctx, e.log, "list the connectors", func(ctx context.Context) error {
+		var err error
+		refs, err = e.st.SyncConnectors(ctx, req.BrandCodes)
+		return err
+	})
 	if err != nil {
 		return Summary{}, fmt.Errorf("sync: %w", err)
 	}
@@ -208,11 +246,11 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	if len(active) == 0 {
 		return sum, nil
 	}
-	held, locked, release, err := e.st.LockConnectors(ctx, ids)
+	locks, locked, err := e.lockRun(ctx, ids)
 	if err != nil {
 		return Summary{}, fmt.Errorf("sync: %w", err)
 	}
-	defer release()
+	defer locks.close()
 	isLocked := make(map[int64]bool, len(locked))
 	for _, id := range locked {
 		isLocked[id] = true
@@ -225,13 +263,19 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 				Err: "another run (process or replica) is syncing this connector"})
 			continue
 		}
-		c := &connRun{ref: r, started: time.Now(), tally: consent.Tally{Outcomes: map[consent.Outcome]int{}}}
-		c.runID, err = e.st.StartRun(held, r.ID, req.Trigger)
+		c := &connRun{ref: r, ctx: locks.connector(r.ID), lockInDoubt: locks.inDoubt(r.ID), started: time.Now(),
+			tally: consent.Tally{Outcomes: map[consent.Outcome]int{}}}
+		blog := e.log.With(zap.String("brand", r.BrandCode))
+		err := e.retryDB(c.ctx, blog, "start the run", func(ctx context.Context) error {
+			var err error
+			c.runID, err = e.st.StartRun(ctx, r.ID, req.Trigger)
+			return err
+		})
 		if err != nil {
 			c.failed = fmt.Errorf("start run: %w", err)
 			c.finished = true
 		}
-		c.log = e.log.With(zap.String("brand", r.BrandCode), zap.Int64("run_id", c.runID))
+		c.log = blog.With(zap.Int64("run_id", c.runID))
 		runs = append(runs, c)
 	}
 
@@ -241,19 +285,28 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.work(held, s)
+			e.work(ctx, s)
 		}()
 	}
 	wg.Wait()
 
-	lost := ""
-	if ctx.Err() == nil && held.Err() != nil {
-		lost = context.Cause(held).Error()
-	}
+	// One grace for writing down every connector's end, however many: a
+	// shutdown waits for it.
+	bctx, cancel := e.bg(ctx)
+	defer cancel()
 	for _, c := range runs {
-		cs := e.finishRun(ctx, c, req.Trigger, lost)
+		lost := ""
+		if ctx.Err() == nil && c.ctx.Err() != nil {
+			lost = context.Cause(c.ctx).Error()
+		}
+		cs := e.finishRun(bctx, c, req.Trigger, lost)
 		sum.Connectors = append(sum.Connectors, cs)
-		sum.Pending += cs.Pending
+		switch {
+		case cs.Pending == PendingUnknown || sum.Pending == PendingUnknown:
+			sum.Pending = PendingUnknown
+		default:
+			sum.Pending += cs.Pending
+		}
 		sum.Failed += cs.Failed
 	}
 	sort.Slice(sum.Connectors, func(i, j int) bool { return sum.Connectors[i].BrandCode < sum.Connectors[j].BrandCode })
@@ -261,12 +314,11 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 }
 
 // finishRun settles a connector's run: its status from its failure, if
-// any, and what is left; the runs row; the summary line.
-func (e *Engine) finishRun(ctx context.Context, c *connRun, trigger Trigger, lost string) ConnectorSummary {
+// any, and what is left; the runs row; the summary line. bctx bounds its
+// writes (see bg).
+func (e *Engine) finishRun(bctx context.Context, c *connRun, trigger Trigger, lost string) ConnectorSummary {
 	cs := ConnectorSummary{BrandCode: c.ref.BrandCode, RunID: c.runID, Sent: c.tally.Sent,
 		Accepted: c.tally.Accepted, Rejected: c.tally.Rejected, Retried: c.tally.Retried, Failed: c.tally.Failed}
-	bctx, cancel := e.bg(ctx)
-	defer cancel()
 	var errs []string
 	if c.failed != nil {
 		errs = append(errs, c.failed.Error())
@@ -280,11 +332,17 @@ func (e *Engine) finishRun(ctx context.Context, c *connRun, trigger Trigger, los
 		errs = append(errs, fmt.Sprintf("%d records failed after %d tries: their last error is in the report (state failed)",
 			cs.Failed, e.opts.RetryBudget))
 	}
-	bl, err := e.st.Backlog(bctx, c.ref.ID, e.opts.Now())
-	if err != nil {
-		errs = append(errs, err.Error())
-	}
+	var bl consent.Backlog
+	err := e.retryDB(bctx, c.log, "read the backlog", func(ctx context.Context) error {
+		var err error
+		bl, err = e.st.Backlog(ctx, c.ref.ID, e.opts.Now())
+		return err
+	})
 	cs.Pending = bl.Pending + bl.InFlight
+	if err != nil {
+		cs.Pending = PendingUnknown
+		errs = append(errs, "records left unknown: "+err.Error())
+	}
 	switch {
 	case c.failed != nil || lost != "" || err != nil:
 		cs.Status = consent.RunFailed
@@ -295,14 +353,23 @@ func (e *Engine) finishRun(ctx context.Context, c *connRun, trigger Trigger, los
 	}
 	cs.Err = joinErrs(errs)
 	if c.runID != 0 {
-		if err := e.st.FinishRun(bctx, c.runID, cs.Status, cs.Err); err != nil {
+		err := e.retryDB(bctx, c.log, "record the end of the run", func(ctx context.Context) error {
+			return e.st.FinishRun(ctx, c.runID, cs.Status, cs.Err)
+		})
+		if err != nil {
+			// The row stays running; the connector's next run closes it.
 			c.log.Error("could not record the end of the run", zap.Error(err))
 		}
 	}
 	fields := []zap.Field{zap.String("trigger", string(trigger)), zap.String("status", string(cs.Status)),
 		zap.Int("sent", cs.Sent), zap.Int("accepted", cs.Accepted), zap.Int("rejected", cs.Rejected),
-		zap.Int("retried", cs.Retried), zap.Int("failed", cs.Failed), zap.Int("pending", bl.Pending),
-		zap.Int("in_flight", bl.InFlight), zap.Duration("duration", time.Since(c.started))}
+		zap.Int("retried", cs.Retried), zap.Int("failed", cs.Failed)}
+	if cs.Pending == PendingUnknown {
+		fields = append(fields, zap.String("pending", "unknown"))
+	} else {
+		fields = append(fields, zap.Int("pending", bl.Pending), zap.Int("in_flight", bl.InFlight))
+	}
+	fields = append(fields, zap.Duration("duration", time.Since(c.started)))
 	if cs.Err != "" {
 		fields = append(fields, zap.String("error", cs.Err))
 	}
@@ -325,36 +392,6 @@ func joinErrs(errs []string) string {
 	return out
 }
 
-// bg is a context for writing down what happened after ctx ended: the
-// results of a request İYS processed must not be lost to a shutdown.
-func (e *Engine) bg(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-}
-
-// graceful is a context for a batch in flight: it outlives ctx by
-// StopGrace, so that a batch can finish instead of being left.
-func (e *Engine) graceful(ctx context.Context) (context.Context, context.CancelFunc) {
-	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var (
-		mu    gosync.Mutex
-		timer *time.Timer
-	)
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		timer = time.AfterFunc(e.opts.StopGrace, cancel)
-		mu.Unlock()
-	})
-	return gctx, func() {
-		stop()
-		mu.Lock()
-		if timer != nil {
-			timer.Stop()
-		}
-		mu.Unlock()
-		cancel()
-	}
-}
-
 // work is one worker: it takes the scheduler's tasks until there are none.
 func (e *Engine) work(ctx context.Context, s *roundRobin) {
 	for {
@@ -363,15 +400,17 @@ func (e *Engine) work(ctx context.Context, s *roundRobin) {
 			return
 		}
 		var res taskResult
-		switch t.kind {
+		// A task runs under its connector's context, which also ends when
+		// the connector's run lock is lost for good.
+		switch c := t.c; t.kind {
 		case taskPrep:
-			res = e.prepare(ctx, t.c)
+			res = e.prepare(c.ctx, c)
 		case taskRecover:
-			res = e.recoverBatch(ctx, t.c, t.batch)
+			res = e.recoverBatch(c.ctx, c, t.batch)
 		case taskPush:
-			res = e.push(ctx, t.c)
+			res = e.push(c.ctx, c)
 		case taskEvaluate:
-			res = e.evaluate(ctx, t.c)
+			res = e.evaluate(c.ctx, c)
 		}
 		s.done(t, res)
 	}
@@ -379,7 +418,15 @@ func (e *Engine) work(ctx context.Context, s *roundRobin) {
 
 // prepare is a connector's first task: recovery, then the pull.
 func (e *Engine) prepare(ctx context.Context, c *connRun) taskResult {
-	released, submitted, err := e.st.RecoverBatches(ctx, c.ref.ID)
+	var (
+		released  int
+		submitted []consent.SubmittedBatch
+	)
+	err := e.retryDB(ctx, c.log, "recover batches", func(ctx context.Context) error {
+		var err error
+		released, submitted, err = e.st.RecoverBatches(ctx, c.ref.ID)
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return taskResult{} // stopped: the next run recovers
@@ -403,7 +450,12 @@ func (e *Engine) prepare(ctx context.Context, c *connRun) taskResult {
 // evaluate decides, once a connector has nothing due and nothing running,
 // whether it is done or waits for retries due soon.
 func (e *Engine) evaluate(ctx context.Context, c *connRun) taskResult {
-	bl, err := e.st.Backlog(ctx, c.ref.ID, e.opts.Now())
+	var bl consent.Backlog
+	err := e.retryDB(ctx, c.log, "read the backlog", func(ctx context.Context) error {
+		var err error
+		bl, err = e.st.Backlog(ctx, c.ref.ID, e.opts.Now())
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return taskResult{}

@@ -3,8 +3,10 @@ package sync_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,29 +52,38 @@ func envOn(t *testing.T, url string, sbOpts sandbox.Options) *env {
 	return e
 }
 
-// TestSyncSurvivesPostgresRestart is the issue's "Done when": a restart of
-// PostgreSQL during a run ends with the run either resuming or failing
-// cleanly, and the next run finishes the work.
+// outage is the database out of reach: the gate refuses new connections,
+// PostgreSQL restarts (fast shutdown: every connection is cut, the run
+// locks go), and the gate stays closed until reopen.
+type outage struct {
+	at, restarted time.Duration // since the run started
+	picture       string        // batches by state when it began
+	err           error
+}
+
+// TestRunOutlivesPostgresRestart: PostgreSQL restarts mid-run and stays out
+// of reach for 3 seconds more. The same run waits for it, takes its lock
+// again, and finishes every record: completed, each consent sent to İYS
+// exactly once (no bulk request sent again, none lost), every record with
+// the outcome İYS gave it.
 //
-// 20,000 records go out in batches of 1000, 8 at once, to a sandbox that
-// takes 3 s to process a bulk request, as İYS takes its time. Once the
-// first batches are done and others were just submitted (their requestIds
-// saved), PostgreSQL is restarted (fast shutdown: every connection is cut,
-// the run lock's too). The run must return, well within its safety
-// timeout, completed, partial or failed with an error that says why; the
-// requests it was polling are left submitted when it notices its lock is
-// gone. A second run must poll those (not send them again) and finish.
-// Then İYS must hold exactly what was imported, every record its outcome,
-// nothing in flight, no batch open; only the records of batches whose
-// requestId was never saved may have been sent twice, and İYS answers them
-// H174 (already_in_iys).
-func TestSyncSurvivesPostgresRestart(t *testing.T) {
+// 20,000 records go out in batches of 500, 4 at once, to a sandbox that
+// takes 300 ms to process a bulk request; the outage begins once batches
+// are done and others were just submitted, so that results come back from
+// İYS while the database is down.
+func TestRunOutlivesPostgresRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and restarts a cluster of its own")
 	}
 	cluster := pgtest.Cluster(t)
-	const asyncDelay = 3 * time.Second
-	e := envOn(t, cluster.URL("postgres"), sandbox.Options{Latency: 10 * time.Millisecond, AsyncDelay: asyncDelay})
+	direct := cluster.URL("postgres")
+	g := newGate(t, direct)
+	e := envOn(t, g.url(direct), sandbox.Options{Latency: 10 * time.Millisecond, AsyncDelay: 300 * time.Millisecond})
+	var err error
+	if e.db, err = sql.Open("postgres", direct); err != nil { // the test's own queries go around the gate
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.db.Close() })
 	c := e.install("RST")
 	recs := e2eData(20000, 3)
 	seedAtOnce(e, c, seedFor(recs))
@@ -80,153 +91,224 @@ func TestSyncSurvivesPostgresRestart(t *testing.T) {
 	before := e.stats()
 
 	opts := e.fastOptions()
-	opts.BatchSize, opts.Concurrency = 1000, 8
+	opts.BatchSize, opts.Concurrency = 500, 4
 	opts.PollInitial, opts.PollMax = 50*time.Millisecond, 200*time.Millisecond
-	// Once the run notices its lock is gone (the store checks every 2 s),
-	// polls in flight get this long, then are left for the next run: less
-	// than what is left of İYS's 3 s, so the requests just sent are left.
-	opts.StopGrace = 100 * time.Millisecond
+	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.IsTransient, 50*time.Millisecond, 500*time.Millisecond
 	eng := e.engine(opts, nil)
 
-	type restartResult struct {
-		at, took time.Duration
-		picture  string
-		err      error
-	}
-	restarted := make(chan restartResult, 1)
+	const down = 3 * time.Second
 	start := time.Now()
+	ran := make(chan struct{})
+	happened := make(chan outage, 1)
+	var lockBack atomic.Bool
 	go func() {
-		// Restart once batches are done and at least two others were sent
-		// less than half a second ago: their requestIds are saved, and İYS
-		// takes 2.5 s more to finish them, longer than the run takes to
-		// notice its lock is gone (at most 2 s) and give up polling.
-		var r restartResult
+		var o outage
+		defer func() { happened <- o }()
 		for {
 			var ready bool
-			if err := e.db.QueryRow(`SELECT count(*) FILTER (WHERE state = 'done') >= 4 AND
-				count(*) FILTER (WHERE state = 'submitted' AND submitted_at > now() - interval '500 milliseconds') >= 2 FROM batches`).Scan(&ready); err != nil {
-				r.err = err
-				restarted <- r
+			if o.err = e.db.QueryRow(`SELECT count(*) FILTER (WHERE state = 'done') >= 6 AND
+				count(*) FILTER (WHERE state = 'submitted') >= 2 FROM batches`).Scan(&ready); o.err != nil {
 				return
 			}
 			if ready {
 				break
 			}
 			if time.Since(start) > time.Minute {
-				r.err = errors.New("the run never got to the point of the restart")
-				restarted <- r
+				o.err = errors.New("the run never got to the point of the outage")
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		r.at = time.Since(start)
-		r.picture = batchPicture(e)
-		r.err = cluster.Restart(context.Background())
-		r.took = time.Since(start) - r.at
-		restarted <- r
-	}()
-
-	// The safety net: a run that does not return within a minute hangs.
-	const limit = time.Minute
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	type runResult struct {
-		sum engine.Summary
-		err error
-	}
-	ran := make(chan runResult, 1)
-	go func() {
-		sum, err := eng.Run(ctx, engine.RunRequest{Trigger: engine.TriggerRunNow})
-		ran <- runResult{sum, err}
-	}()
-	var first runResult
-	select {
-	case first = <-ran:
-	case <-time.After(limit + 30*time.Second):
-		t.Fatalf("the run did not return %v after it started: it hangs", limit+30*time.Second)
-	}
-	took := time.Since(start)
-	if ctx.Err() != nil {
-		t.Fatalf("the run hit its safety timeout (%v): it hung on the restart", limit)
-	}
-	r := <-restarted
-	if r.err != nil {
-		t.Fatalf("restart: %v", r.err)
-	}
-	if r.at > took {
-		t.Fatalf("the run returned (%v) before PostgreSQL was restarted (%v)", took, r.at)
-	}
-	if first.err != nil {
-		t.Fatalf("the run returned an error of its own: %v", first.err)
-	}
-	cs := connSummary(t, first.sum, c.BrandCode)
-	t.Logf("restarted %v into the run (%s) in %v; the run returned after %v: %+v",
-		r.at.Round(time.Millisecond), r.picture, r.took.Round(time.Millisecond), took.Round(time.Millisecond), cs)
-	switch cs.Status {
-	case consent.RunFailed:
-		if cs.Err == "" {
-			t.Fatalf("the run failed without saying why: %+v", cs)
+		o.at, o.picture = time.Since(start), batchPicture(e)
+		g.close()
+		if o.err = cluster.Restart(context.Background()); o.err != nil {
+			return
 		}
-	case consent.RunPartial, consent.RunCompleted:
-	default:
-		t.Fatalf("the run ended %q: want completed, partial or failed", cs.Status)
+		time.Sleep(down)
+		o.restarted = time.Since(start)
+		g.open()
+		// The run takes its lock again while it goes on.
+		for {
+			select {
+			case <-ran:
+				return
+			default:
+			}
+			var n int
+			if err := e.db.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+				AND classid = $1 AND objid = $2`, lockClass, c.ID).Scan(&n); err == nil && n == 1 {
+				lockBack.Store(true)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // the safety net
+	defer cancel()
+	sum, err := eng.Run(ctx, engine.RunRequest{Trigger: engine.TriggerRunNow})
+	took := time.Since(start)
+	close(ran)
+	o := <-happened
+	if o.err != nil {
+		t.Fatalf("outage: %v", o.err)
 	}
-	if cs.Status == consent.RunCompleted && cs.Pending == 0 {
-		t.Logf("the run resumed after the restart and finished the work")
+	if err != nil {
+		t.Fatalf("the run returned an error of its own: %v", err)
 	}
-	left := batchPicture(e)
-	t.Logf("left for the next run: %s", left)
-	if n := e.countSQL(`SELECT count(*) FROM batches WHERE state = 'submitted'`); n == 0 {
-		t.Fatalf("the restart left no bulk request in flight (%s): the test did not test recovering one", left)
+	cs := connSummary(t, sum, c.BrandCode)
+	t.Logf("outage from %v into the run (%s) to %v; the run returned after %v: %+v",
+		o.at.Round(time.Millisecond), o.picture, o.restarted.Round(time.Millisecond), took.Round(time.Millisecond), cs)
+	if took < o.restarted {
+		t.Fatalf("the run returned (%v) while the database was down (until %v)", took, o.restarted)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the run hit its safety timeout")
+	}
+	acc, rej := expectCounts(recs)
+	if cs.Status != consent.RunCompleted || cs.Pending != 0 || cs.Failed != 0 || cs.Err != "" ||
+		cs.Accepted != acc || cs.Rejected != rej || cs.Sent != len(recs) {
+		t.Fatalf("summary = %+v, want completed with %d accepted and %d rejected, %d sent, nothing left", cs, acc, rej, len(recs))
+	}
+	if !lockBack.Load() || e.logLines("run lock taken again") != 1 {
+		t.Fatalf("the run did not take its lock again after the restart (seen %v, logged %d)",
+			lockBack.Load(), e.logLines("run lock taken again"))
+	}
+	if e.logLines("database error: trying again") == 0 || e.logLines("database answers again") == 0 {
+		t.Fatal("the run met no database error: the outage missed it")
+	}
+	back := e.logs.FilterMessage("database answers again").All()[0].Time.Sub(start)
+	t.Logf("the run's first step went through %v after the database was back", (back - o.restarted).Round(time.Millisecond))
+	var status string
+	if err := e.db.QueryRow(`SELECT status FROM runs WHERE id = $1`, cs.RunID).Scan(&status); err != nil || status != "completed" {
+		t.Fatalf("the run's row: %s %v, want completed", status, err)
 	}
 
-	// The next run finishes the work.
-	start = time.Now()
+	// Every record as İYS answered it the first time: a consent sent again
+	// would be already_in_iys (H174) instead of accepted.
+	checkE2E(t, e, c, recs)
+	after := e.stats()
+	var batches int
+	if err := e.db.QueryRow(`SELECT count(*) FROM batches WHERE request_id IS NOT NULL AND state = 'done'`).Scan(&batches); err != nil {
+		t.Fatal(err)
+	}
+	got, bulk := items(after)-items(before), after.Requests[bulkRoute]-before.Requests[bulkRoute]
+	t.Logf("İYS got %d bulk requests and %d consents for %d records in %d batches", bulk, got, len(recs), batches)
+	if got != int64(len(recs)) || bulk != int64(batches) {
+		t.Fatalf("İYS processed %d consents in %d bulk requests, want %d in %d: each consent once", got, bulk, len(recs), batches)
+	}
+	if n := e.countSQL(`SELECT count(*) FROM batches WHERE state <> 'done'`); n != 0 {
+		t.Fatalf("%d batches not done (%s)", n, batchPicture(e))
+	}
+}
+
+// TestResultsWaitForTheDatabase: PostgreSQL restarts while İYS processes
+// the run's bulk requests, and stays down past the run's window. The run
+// tries to write İYS's results until the window plus WriteGrace ends, then
+// leaves each batch submitted with its requestId; its summary says the
+// records left are unknown (never 0) and the run failed. The next run polls
+// those requests again, sends nothing again, and records every result.
+func TestResultsWaitForTheDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and restarts a cluster of its own")
+	}
+	cluster := pgtest.Cluster(t)
+	direct := cluster.URL("postgres")
+	g := newGate(t, direct)
+	e := envOn(t, g.url(direct), sandbox.Options{AsyncDelay: 2 * time.Second})
+	var err error
+	if e.db, err = sql.Open("postgres", direct); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.db.Close() })
+	c := e.install("WAIT")
+	recs := e2eData(2000, 4)
+	seedAtOnce(e, c, seedFor(recs))
+	importE2E(e, c, recs)
+	before := e.stats()
+
+	opts := e.fastOptions()
+	opts.BatchSize, opts.Concurrency = 500, 4
+	opts.PollInitial, opts.PollMax = 50*time.Millisecond, 200*time.Millisecond
+	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.IsTransient, 50*time.Millisecond, 200*time.Millisecond
+	opts.WriteGrace = time.Second
+	eng := e.engine(opts, nil)
+
+	restarted := make(chan error, 1)
+	go func() {
+		for {
+			n := e.countSQL(`SELECT count(*) FROM batches WHERE state = 'submitted'`)
+			if n == 4 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		g.close()
+		restarted <- cluster.Restart(context.Background())
+	}()
+	start := time.Now()
+	sum, err := eng.Run(context.Background(), engine.RunRequest{Trigger: engine.TriggerRunNow, Deadline: start.Add(4 * time.Second)})
+	took := time.Since(start)
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	cs := connSummary(t, sum, c.BrandCode)
+	t.Logf("the run returned after %v: %+v", took.Round(time.Millisecond), cs)
+	if cs.Status != consent.RunFailed || cs.Pending != engine.PendingUnknown || sum.Pending != engine.PendingUnknown ||
+		!contains(cs.Err, "records left unknown") {
+		t.Fatalf("summary = %+v (total pending %d), want failed with the records left unknown, saying why", cs, sum.Pending)
+	}
+	if took < 5*time.Second || took > 20*time.Second {
+		t.Fatalf("the run returned after %v, want about the window (4 s) plus the write grace (1 s)", took)
+	}
+	js, err := json.Marshal(sum)
+	if err != nil || !contains(string(js), `"Pending":null`) || contains(string(js), `"Pending":0`) {
+		t.Fatalf("summary as JSON: %s %v, want Pending null", js, err)
+	}
+	gaveUp := e.logs.FilterMessage("could not record a batch's results").All()
+	if len(gaveUp) != 4 {
+		t.Fatalf("%d batches reported their results unwritten, want 4", len(gaveUp))
+	}
+	for _, en := range gaveUp { // not before the window's end: they were tried until then, and the grace
+		if at := en.Time.Sub(start); at < 4*time.Second {
+			t.Fatalf("a batch gave up writing its results %v into the run, before the window (4 s) ended", at)
+		}
+	}
+	g.open()
+	if n := e.countSQL(`SELECT count(*) FROM batches WHERE state = 'submitted' AND request_id IS NOT NULL`); n != 4 {
+		t.Fatalf("%d batches left submitted with their requestId (%s), want 4", n, batchPicture(e))
+	}
+
 	sum2 := e.run(e.engine(opts, nil), engine.RunRequest{})
 	cs2 := connSummary(t, sum2, c.BrandCode)
-	t.Logf("second run: %v, %+v", time.Since(start).Round(time.Millisecond), cs2)
-	if cs2.Status != consent.RunCompleted || cs2.Pending != 0 || cs2.Failed != 0 || cs2.Err != "" {
-		t.Fatalf("second run = %+v, want completed with nothing left", cs2)
+	acc, rej := expectCounts(recs)
+	if cs2.Status != consent.RunCompleted || cs2.Pending != 0 || cs2.Sent != 0 || cs2.Accepted != acc || cs2.Rejected != rej {
+		t.Fatalf("next run = %+v, want completed, %d accepted and %d rejected by polling, nothing sent", cs2, acc, rej)
 	}
-
-	// The first run's row is closed: as the engine said, or, if writing its
-	// end failed (the server was down), by the second run.
+	checkE2E(t, e, c, recs)
+	after := e.stats()
+	if got, bulk := items(after)-items(before), after.Requests[bulkRoute]-before.Requests[bulkRoute]; got != int64(len(recs)) || bulk != 4 {
+		t.Fatalf("İYS processed %d consents in %d bulk requests, want %d in 4: each consent once", got, bulk, len(recs))
+	}
 	var status, errText string
 	if err := e.db.QueryRow(`SELECT status, coalesce(error, '') FROM runs WHERE id = $1`, cs.RunID).Scan(&status, &errText); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("the first run's row: %s %q", status, errText)
-	if status != string(cs.Status) && (status != string(consent.RunFailed) || !contains(errText, "closed by run")) {
-		t.Fatalf("the first run's row is %s %q; the engine said %s", status, errText, cs.Status)
+	if status != "failed" || !contains(errText, "closed by run") {
+		t.Fatalf("the first run's row: %s %q, want failed, closed by the next run", status, errText)
 	}
+}
 
-	checkAfterRestart(t, e, c, recs)
-
-	// What İYS received: every record once, plus at most the records of
-	// the batches whose requestId was never saved.
-	var unsavedBatches, unsavedRecords, savedBatches int
-	if err := e.db.QueryRow(`SELECT count(*) FILTER (WHERE request_id IS NULL), coalesce(sum(size) FILTER (WHERE request_id IS NULL), 0),
-		count(*) FILTER (WHERE request_id IS NOT NULL) FROM batches`).Scan(&unsavedBatches, &unsavedRecords, &savedBatches); err != nil {
-		t.Fatal(err)
+// items counts the consents İYS processed: recorded or refused.
+func items(s sbStats) int64 {
+	n := s.Recorded
+	for _, v := range s.Refused {
+		n += v
 	}
-	after := e.stats()
-	items := func(s sbStats) int64 {
-		n := s.Recorded
-		for _, v := range s.Refused {
-			n += v
-		}
-		return n
-	}
-	got, bulk := items(after)-items(before), after.Requests[bulkRoute]-before.Requests[bulkRoute]
-	t.Logf("İYS got %d bulk requests (%d batches saved, %d not, holding %d records) and %d consents for %d records",
-		bulk, savedBatches, unsavedBatches, unsavedRecords, got, len(recs))
-	if got < int64(len(recs)) || got-int64(len(recs)) > int64(unsavedRecords) {
-		t.Fatalf("İYS processed %d consents for %d records: %d sent twice, but only the %d records of unsaved batches may be",
-			got, len(recs), got-int64(len(recs)), unsavedRecords)
-	}
-	if bulk < int64(savedBatches) || bulk > int64(savedBatches+unsavedBatches) {
-		t.Fatalf("%d bulk requests for %d saved and %d unsaved batches", bulk, savedBatches, unsavedBatches)
-	}
+	return n
 }
 
 // seedAtOnce is env.seed with every bulk request sent before any is
@@ -265,93 +347,43 @@ func batchPicture(e *env) string {
 	return "batches " + s
 }
 
-// checkAfterRestart is checkE2E allowing what a restart may leave: a record
-// sent again because its batch's requestId was never saved is synced as
-// already_in_iys (H174) instead of accepted.
-func checkAfterRestart(t *testing.T, e *env, c store.Connector, recs []e2eRecord) {
-	t.Helper()
-	held := e.sandboxConsents(c.BrandCode)
-	dbRecs := e.records(c)
-	unsaved := map[int64]bool{} // records of the batches whose requestId was never saved
-	rows, err := e.db.Query(`SELECT DISTINCT bi.consent_id FROM batch_items bi JOIN batches b ON b.id = bi.batch_id WHERE b.request_id IS NULL`)
-	if err != nil {
+// TestRunStartsOnceTheDatabaseAnswers: a run that starts while the database
+// is out of reach (the schedule fired during a restart) waits for it, then
+// lists, locks and syncs its connectors as usual.
+func TestRunStartsOnceTheDatabaseAnswers(t *testing.T) {
+	direct := pgtest.NewDB(t)
+	g := newGate(t, direct)
+	e := envOn(t, g.url(direct), sandbox.Options{})
+	c := e.install("LATE")
+	e.importRows(c, smsRows(0, 100))
+	var err error
+	if e.db, err = sql.Open("postgres", direct); err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		unsaved[id] = true
+	t.Cleanup(func() { e.db.Close() })
+	opts := e.fastOptions()
+	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.IsTransient, 50*time.Millisecond, 200*time.Millisecond
+	eng := e.engine(opts, nil)
+
+	g.cut()
+	const down = 2 * time.Second
+	time.AfterFunc(down, g.open)
+	start := time.Now()
+	sum := e.run(eng, engine.RunRequest{Deadline: start.Add(time.Minute)})
+	cs := connSummary(t, sum, c.BrandCode)
+	if cs.Status != consent.RunCompleted || cs.Accepted != 100 || cs.Pending != 0 {
+		t.Fatalf("summary = %+v, want completed with every record", cs)
 	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
+	if took := time.Since(start); took < down {
+		t.Fatalf("the run returned after %v, while the database was out of reach (%v)", took, down)
 	}
-	want, resent := 0, 0
-	var resentIDs []int64
-	for _, r := range recs {
-		k := key(r.row)
-		got, ok := held[k]
-		db := dbRecs[k]
-		if db.Version != 1 || db.ExternalID != r.row.ExternalID {
-			t.Fatalf("%s: db record %+v", k, db)
-		}
-		if r.kind == kindRetNoPrior {
-			if ok {
-				t.Fatalf("%s: İYS holds %+v, but a RET with no prior record is not listed", k, got)
-			}
-			if db.State != consent.StateRejected || db.Outcome.V != consent.OutcomeNoPriorRecord || db.IYSCode.String != "H175" {
-				t.Fatalf("%s: db %s/%v/%s, want rejected/no_prior_record/H175", k, db.State, db.Outcome.V, db.IYSCode.String)
-			}
-			continue
-		}
-		want++
-		if !ok {
-			t.Fatalf("%s (kind %d): İYS holds nothing", k, r.kind)
-		}
-		if got.Recipient != r.row.Recipient || got.Type != string(r.row.Type) || got.RecipientType != string(r.row.RecipientType) ||
-			got.Status != string(r.row.Status) || got.ConsentDate != r.row.ConsentDate.String() || got.Source != string(r.row.Source) ||
-			got.IYSCode != c.IYSCode {
-			t.Fatalf("%s: İYS holds %+v, imported %+v", k, got, r.row)
-		}
-		already := db.State == consent.StateSynced && db.Outcome.V == consent.OutcomeAlreadyInIYS && db.IYSCode.String == "H174"
-		switch {
-		case r.kind == kindAlreadyHeld:
-			if !already {
-				t.Fatalf("%s: db %s/%v/%s, want synced/already_in_iys/H174", k, db.State, db.Outcome.V, db.IYSCode.String)
-			}
-		case already:
-			resent++
-			resentIDs = append(resentIDs, db.ID)
-		case db.State != consent.StateSynced || db.Outcome.V != consent.OutcomeAccepted || db.TransactionID.String == "" ||
-			db.TransactionID.String != got.TransactionID:
-			t.Fatalf("%s: db %s/%v tx %q, want synced/accepted with İYS's transaction %q", k, db.State, db.Outcome.V,
-				db.TransactionID.String, got.TransactionID)
+	var waited bool
+	for _, en := range e.logs.FilterMessage("database answers again").All() {
+		if en.ContextMap()["step"] == "list the connectors" {
+			waited = true
 		}
 	}
-	if len(held) != want {
-		t.Fatalf("İYS holds %d records of the brand, want %d", len(held), want)
-	}
-	if len(dbRecs) != len(recs) {
-		t.Fatalf("%d records in the database, want %d", len(dbRecs), len(recs))
-	}
-	t.Logf("%d records accepted at the first sending were sent again and found already in İYS", resent)
-	if n := e.countSQL(`SELECT count(*) FROM consents WHERE state IN ('pending', 'in_flight', 'failed')`); n != 0 {
-		t.Fatalf("%d records pending, in flight or failed, want none", n)
-	}
-	if n := e.countSQL(`SELECT count(*) FROM batches WHERE state IN ('claimed', 'submitted')`); n != 0 {
-		t.Fatalf("%d batches left open", n)
-	}
-	// A record whose requestId was saved is never put in a later batch: its
-	// request is polled, not sent again.
-	if n := e.countSQL(`SELECT count(*) FROM batch_items a JOIN batches ba ON ba.id = a.batch_id AND ba.request_id IS NOT NULL
-		JOIN batch_items b ON b.consent_id = a.consent_id AND b.batch_id > a.batch_id`); n != 0 {
-		t.Fatalf("%d records were claimed again after their requestId was saved", n)
-	}
-	// A record sent again was in a batch whose requestId was never saved.
-	for _, id := range resentIDs {
-		if !unsaved[id] {
-			t.Fatalf("record %d was found already in İYS though every batch of it had its requestId saved", id)
-		}
+	if !waited {
+		t.Fatalf("the run did not wait for the database to list its connectors:\n%s", e.logText())
 	}
 }

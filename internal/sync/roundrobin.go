@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,10 +15,16 @@ import (
 // comment are the scheduler's, guarded by roundRobin.mu; tally and the
 // errors are written by one task at a time through done.
 type connRun struct {
-	ref     consent.ConnectorRef
-	runID   int64
-	log     *zap.Logger
-	started time.Time
+	ref consent.ConnectorRef
+	// ctx is the run's, and also ends (with the cause) when the connector's
+	// run lock is lost for good: its tasks run under it.
+	ctx context.Context
+	// lockInDoubt: the connector's run lock is being taken again; it
+	// starts no task meanwhile.
+	lockInDoubt *atomic.Bool
+	runID       int64
+	log         *zap.Logger
+	started     time.Time
 
 	// guarded by roundRobin.mu
 	ready     bool                     // recovery and pull are done
@@ -74,7 +81,20 @@ type roundRobin struct {
 }
 
 func newRoundRobin(conns []*connRun) *roundRobin {
-	return &roundRobin{conns: conns, changed: make(chan struct{})}
+	s := &roundRobin{conns: conns, changed: make(chan struct{})}
+	for _, c := range conns {
+		// A connector stopped from outside (its lock lost) is a change.
+		context.AfterFunc(c.ctx, s.poke)
+	}
+	return s
+}
+
+// poke wakes the workers waiting for a change.
+func (s *roundRobin) poke() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // next blocks until a task is ready, and returns nil when there is none
@@ -126,7 +146,7 @@ func (s *roundRobin) pick() (t *task, wake time.Time, left bool) {
 		if c.finished {
 			continue
 		}
-		if c.failed != nil {
+		if c.failed != nil || c.ctx.Err() != nil {
 			if c.busy == 0 {
 				c.finished = true
 			} else {
@@ -135,6 +155,12 @@ func (s *roundRobin) pick() (t *task, wake time.Time, left bool) {
 			continue
 		}
 		left = true
+		if c.lockInDoubt != nil && c.lockInDoubt.Load() {
+			if soon := now.Add(busyPause); wake.IsZero() || soon.Before(wake) {
+				wake = soon
+			}
+			continue
+		}
 		var kind taskKind
 		var batch consent.SubmittedBatch
 		switch {
