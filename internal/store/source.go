@@ -37,7 +37,7 @@ func (s *Store) ImportSource(ctx context.Context, connectorID int64, path string
 	return res, nil
 }
 
-// sourceChannelCounts is the merge's staged CTE (as intakeVerdicts), counted
+// sourceChannelCounts is the merge's staged CTE (as mergeItems), counted
 // per channel with the rules of the merge's counts.
 const sourceChannelCounts = stagedCTE + `
 SELECT CASE WHEN type = 'EPOSTA' THEN 'email' ELSE 'sms' END AS channel,
@@ -55,6 +55,9 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 		return SourceResult{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, untimed); err != nil {
+		return SourceResult{}, err
+	}
 	n, _, err := copyRows(ctx, tx.Tx, types, src)
 	if err != nil {
 		return SourceResult{}, err
