@@ -2,8 +2,11 @@ package intake
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -15,9 +18,10 @@ import (
 
 // FuzzIntakeItems feeds request bodies to the intake's decoding and item
 // checks: they never panic; a body is taken whole or refused with 413 or
-// 422 and a message; each item of a taken body is either a row the store
-// takes (every field set, its channel its type's) or rejected naming a
-// field.
+// 422 and a message, and exactly when encoding/json (DisallowUnknownFields,
+// and no key twice) takes it, with the same items; each item of a taken
+// body is either a row the store takes (every field set, its channel its
+// type's) or rejected naming a field.
 //
 //	go test -run '^$' -fuzz '^FuzzIntakeItems$' -fuzztime 10m ./internal/intake
 func FuzzIntakeItems(f *testing.F) {
@@ -28,6 +32,7 @@ func FuzzIntakeItems(f *testing.F) {
 		`[{"status":"ONAY","Status":"RET"}]`,
 		`[{"recipient":"905331234562","recipi\u0065nt":"x"}]`,
 		`[{"recipient":null},{},null,1,"x",[]]`,
+		"[{\"externalId\":\"a\\u015fb\\\"c\\/\xff\", \"STATUS\" : \"ONAY\" } ]",
 		`[{"recipient":"905331234562","x":1}]`,
 		`[]`, `{}`, ``, `[`, `[{}`, `[{}][]`, `[{"a":{"b":[1,2]}}]`,
 	} {
@@ -43,6 +48,10 @@ func FuzzIntakeItems(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/connectors/B/consents", bytes.NewReader(body))
 		items, status, code, msg := h.decode(httptest.NewRecorder(), r)
+		if want, ok := decodeLikeEncodingJSON(body, h.maxItems); len(body) <= int(h.maxBytes) &&
+			(ok != (status == 0) || ok && !reflect.DeepEqual(items, want)) {
+			t.Fatalf("decoded %d items (%d %s), encoding/json %d (taken: %v)", len(items), status, msg, len(want), ok)
+		}
 		if status != 0 {
 			if (status != http.StatusRequestEntityTooLarge && status != http.StatusUnprocessableEntity) || code == "" || msg == "" {
 				t.Fatalf("refused with %d %q %q", status, code, msg)
@@ -73,4 +82,65 @@ func FuzzIntakeItems(f *testing.F) {
 			}
 		}
 	})
+}
+
+// plainItem is wireItem decoded by encoding/json itself.
+type plainItem wireItem
+
+// decodeLikeEncodingJSON is the reference decoding: encoding/json with
+// unknown keys refused, items with a key given twice (in any case) refused
+// too, at most max items. ok is false for a body it refuses.
+func decodeLikeEncodingJSON(body []byte, max int) (items []wireItem, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, false
+	}
+	items = []wireItem{}
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil || len(items) == max {
+			return nil, false
+		}
+		var p plainItem
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&p); err != nil || keyTwice(raw) {
+			return nil, false
+		}
+		items = append(items, wireItem(p))
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return items, true
+}
+
+// keyTwice walks an object's keys with encoding/json's tokens.
+func keyTwice(raw []byte) bool {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	var seen []string
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		key, _ := tok.(string)
+		for _, k := range seen {
+			if strings.EqualFold(k, key) {
+				return true
+			}
+		}
+		seen = append(seen, key)
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			return false
+		}
+	}
+	return false
 }
