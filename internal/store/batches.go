@@ -140,21 +140,18 @@ func (s *Store) SaveSubmission(ctx context.Context, batchID int64, requestID str
 	return nil
 }
 
+// lockBatch locks the records still in flight in a batch, in key order (see
+// retry.go), before finishBatch writes them: an UPDATE's join follows no
+// order. $1 is the batch, $2 the records' ids.
+const lockBatch = `
+SELECT c.id FROM consents c
+WHERE c.id = ANY($2::bigint[]) AND c.state = 'in_flight' AND c.batch_id = $1
+ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
+FOR NO KEY UPDATE`
+
 // finishBatch writes every verdict of a batch in one statement, guarded:
 // only a record still in flight in this batch at the version sent changes.
-// It locks those records first, in key order (see retry.go): the join of
-// an UPDATE follows no order.
 const finishBatch = `
-WITH v AS (
-    SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                         $9::bool[], $10::float8[])
-                  AS v(id, version, state, outcome, code, message, txn, tried, retry_secs)
-), locked AS MATERIALIZED (
-    SELECT c.id FROM consents c JOIN v ON c.id = v.id AND c.version = v.version
-    WHERE c.state = 'in_flight' AND c.batch_id = $1
-    ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
-    FOR NO KEY UPDATE OF c
-)
 UPDATE consents c SET
     state           = v.state,
     outcome         = NULLIF(v.outcome, ''),
@@ -166,7 +163,9 @@ UPDATE consents c SET
                            ELSE c.next_attempt_at END,
     synced_at       = CASE WHEN v.state = 'synced' THEN now() ELSE NULL END,
     updated_at      = now()
-FROM v JOIN locked l ON l.id = v.id
+FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::bool[], $10::float8[])
+     AS v(id, version, state, outcome, code, message, txn, tried, retry_secs)
 WHERE c.id = v.id AND c.version = v.version AND c.state = 'in_flight' AND c.batch_id = $1
 RETURNING c.id`
 
@@ -227,6 +226,9 @@ func (s *Store) finishBatch(ctx context.Context, runID, batchID int64, sent int,
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var written []int64
+	if _, err := tx.ExecContext(ctx, lockBatch, batchID, args[1]); err != nil {
+		return consent.Tally{}, fmt.Errorf("lock records: %w", err)
+	}
 	if err := tx.SelectContext(ctx, &written, finishBatch, args...); err != nil {
 		return consent.Tally{}, fmt.Errorf("write verdicts: %w", err)
 	}
