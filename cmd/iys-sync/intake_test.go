@@ -95,3 +95,16 @@ func TestServeIntakeNeedsTokens(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestServeIntakeTLSNeedsBoth: a certificate without its key stops serve
+// before any work, naming both variables.
+func TestServeIntakeTLSNeedsBoth(t *testing.T) {
+	environ := sandboxEnv(t, sandbox.Options{})
+	environ["IYS_INTAKE_ADDR"] = "127.0.0.1:0"
+	environ["IYS_INTAKE_TOKENS"] = "crm:" + strings.Repeat("ab", 32)
+	environ["IYS_INTAKE_TLS_CERT"] = "/nonexistent/tls.crt"
+	r := runCmd(t, environ, "serve")
+	if r.code != exitFatal || !strings.Contains(r.stderr, "IYS_INTAKE_TLS_KEY") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -148,10 +148,14 @@ func newIntake(cfg config.Config, s *syncer, log *zap.Logger) (start func(ctx co
 	if err != nil {
 		return nil, err
 	}
+	tlsConf, err := intake.LoadTLS(cfg.IntakeTLSCert, cfg.IntakeTLSKey, log.Named("intake"))
+	if err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, errc chan<- error) func() error {
 		done := make(chan error, 1)
 		go func() {
-			err := intake.Serve(ctx, cfg.IntakeAddr, h, log)
+			err := intake.Serve(ctx, cfg.IntakeAddr, h, tlsConf, log)
 			if err != nil && ctx.Err() == nil {
 				select {
 				case errc <- err: // stop serve, do not run with the intake down

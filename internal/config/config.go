@@ -25,6 +25,8 @@ type Config struct {
 	MetricsAddr    string
 	IntakeAddr     string   // the HTTP intake's listener; empty: off
 	IntakeTokens   []string // name:sha256-hex-of-token[:brand,brand...], as given; parsed by the intake
+	IntakeTLSCert  string   // PEM certificate file of the intake's HTTPS; with IntakeTLSKey; both empty: plain HTTP
+	IntakeTLSKey   string   // PEM private key file
 	// SourceDatabaseURL is the brand's own database that connectors' source
 	// queries read, read-only; empty: no source is read.
 	SourceDatabaseURL string

@@ -136,6 +136,14 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{env: "IYS_INTAKE_TLS_CERT", usage: "PEM certificate (chain) file of the intake's HTTPS, with IYS_INTAKE_TLS_KEY; reloaded when it changes (empty: plain HTTP)", set: func(c *Config, v string) error {
+		c.IntakeTLSCert = v
+		return nil
+	}},
+	{env: "IYS_INTAKE_TLS_KEY", usage: "PEM private key file of IYS_INTAKE_TLS_CERT", set: func(c *Config, v string) error {
+		c.IntakeTLSKey = v
+		return nil
+	}},
 	{env: "IYS_SOURCE_DATABASE_URL", usage: "the brand's own database that connectors' --source-query reads (read-only use; empty: no source)", secret: true, dsn: true, set: func(c *Config, v string) error {
 		if err := checkDSN(v); err != nil {
 			return err

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/store"
@@ -34,9 +35,21 @@ const (
 	// DefaultMaxBytes bounds a request body: 10,000 items with 255-character
 	// external ids of Turkish letters fit.
 	DefaultMaxBytes = 16 << 20
-	// DefaultConcurrency is how many requests are merged at once; the others
-	// wait their turn (each holds a database connection and a staging table).
+	// DefaultConcurrency is how many requests are read and merged at once
+	// (each holds its body in memory, a database connection and a staging
+	// table); the others wait their turn before their body is read.
 	DefaultConcurrency = 4
+	// DefaultQueueWait is how long a request waits for its turn before it
+	// is answered 503 with Retry-After.
+	DefaultQueueWait = 5 * time.Second
+)
+
+// Retry-After of the 503 answers, in seconds: all the slots busy, the
+// database unavailable (restarting, out of connections, a lock not granted
+// in time...).
+const (
+	retryBusy        = "2"
+	retryUnavailable = "5"
 )
 
 // OpenAPI is the description of the API served at /v1/openapi.json.
@@ -53,6 +66,7 @@ type Handler struct {
 	maxItems int
 	maxBytes int64
 	slots    chan struct{}
+	wait     time.Duration // for a slot
 	mux      *http.ServeMux
 }
 
@@ -65,10 +79,13 @@ func WithMaxItems(n int) Option { return func(h *Handler) { h.maxItems = n } }
 // WithMaxBytes sets the largest request body.
 func WithMaxBytes(n int64) Option { return func(h *Handler) { h.maxBytes = n } }
 
-// WithConcurrency sets how many requests are merged at once.
+// WithConcurrency sets how many requests are read and merged at once.
 func WithConcurrency(n int) Option {
 	return func(h *Handler) { h.slots = make(chan struct{}, max(n, 1)) }
 }
+
+// WithQueueWait sets how long a request waits for its turn.
+func WithQueueWait(d time.Duration) Option { return func(h *Handler) { h.wait = d } }
 
 // WithClock sets the clock the timestamp checks are made against (tests).
 func WithClock(now func() consent.Date) Option { return func(h *Handler) { h.now = now } }
@@ -87,7 +104,8 @@ func New(st *store.Store, tokens []string, log *zap.Logger, opts ...Option) (*Ha
 		log = zap.NewNop()
 	}
 	h := &Handler{st: st, tokens: toks, log: log, now: consent.Now,
-		maxItems: DefaultMaxItems, maxBytes: DefaultMaxBytes, slots: make(chan struct{}, DefaultConcurrency)}
+		maxItems: DefaultMaxItems, maxBytes: DefaultMaxBytes, slots: make(chan struct{}, DefaultConcurrency),
+		wait: DefaultQueueWait}
 	for _, o := range opts {
 		o(h)
 	}
@@ -121,10 +139,19 @@ func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	brand := r.PathValue("brandCode")
 	log := h.log.With(zap.String("brand", brand))
-	fail := func(status int, code, msg string) {
+	fail := func(status int, code, msg string, fields ...zap.Field) {
 		// The message is ours: it holds no recipient and no value of the body.
-		log.Warn("intake request refused", zap.Int("status", status), zap.String("code", code))
+		lvl := zapcore.WarnLevel
+		if status == http.StatusInternalServerError {
+			lvl = zapcore.ErrorLevel // a bug
+		}
+		log.Log(lvl, "intake request refused", append([]zap.Field{zap.Int("status", status), zap.String("code", code)}, fields...)...)
 		writeError(w, status, code, msg)
+	}
+	// unavailable answers what may pass: the client sends the same body again later.
+	unavailable := func(retryAfter, code, msg string, fields ...zap.Field) {
+		w.Header().Set("Retry-After", retryAfter)
+		fail(http.StatusServiceUnavailable, code, msg, fields...)
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -135,57 +162,66 @@ func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "bad_brand_code", err.Error())
 		return
 	}
+	// Who was refused is worth knowing; the token never is.
+	client := zap.String("client", r.RemoteAddr)
 	tok := h.authenticate(r)
 	if tok == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="iys-sync intake"`)
-		fail(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required: Authorization: Bearer <token>")
+		fail(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required: Authorization: Bearer <token>", client)
 		return
 	}
 	log = log.With(zap.String("token", tok.name))
 	if !tok.mayWrite(brand) {
-		fail(http.StatusForbidden, "forbidden", "this token may not write to this connector")
-		return
-	}
-	conn, err := h.st.Connector(r.Context(), brand)
-	if errors.Is(err, store.ErrNoConnector) {
-		fail(http.StatusNotFound, "unknown_connector", "no connector is installed for this brand code: run iys-sync install first")
-		return
-	}
-	if err != nil {
-		log.Error("intake: read connector", zap.Error(err))
-		fail(http.StatusInternalServerError, "internal", "the connector could not be read; try again")
+		fail(http.StatusForbidden, "forbidden", "this token may not write to this connector", client)
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		fail(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be a JSON array sent as Content-Type: application/json")
 		return
 	}
-
+	conn, err := h.st.Connector(r.Context(), brand)
+	switch {
+	case errors.Is(err, store.ErrNoConnector):
+		fail(http.StatusNotFound, "unknown_connector", "no connector is installed for this brand code: run iys-sync install first")
+		return
+	case err != nil && store.Transient(err):
+		unavailable(retryUnavailable, "unavailable", "the database is unavailable for now: nothing was stored, send the request again",
+			zap.Error(err))
+		return
+	case err != nil:
+		fail(http.StatusInternalServerError, "internal", "the connector could not be read", zap.Error(err))
+		return
+	}
+	// Wait for a slot before reading the body, so that the bodies in memory
+	// are at most the slots'; a client that gives up frees its place.
+	timer := time.NewTimer(h.wait)
+	defer timer.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	case <-timer.C:
+		unavailable(retryBusy, "busy", "the intake is busy with other requests: nothing was read or stored, send the request again")
+		return
+	case <-r.Context().Done():
+		unavailable(retryBusy, "canceled", "the request ended before its turn")
+		return
+	}
 	items, status, code, msg := h.decode(w, r)
 	if status != 0 {
 		fail(status, code, msg)
 		return
 	}
-	// Wait for a merge slot; a client that gives up frees its place.
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	case <-r.Context().Done():
-		fail(http.StatusServiceUnavailable, "canceled", "the request ended before its turn")
-		return
-	}
 	resp, err := h.store(r.Context(), conn, "api:"+tok.name, items)
 	switch {
-	case errors.Is(err, store.ErrIntakeContention):
-		w.Header().Set("Retry-After", "1")
-		fail(http.StatusServiceUnavailable, "contention", err.Error())
-		return
 	case err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil):
-		fail(http.StatusServiceUnavailable, "canceled", "the request ended before it was stored: nothing was stored")
+		unavailable(retryBusy, "canceled", "the request ended before it was stored: nothing was stored")
+		return
+	case err != nil && store.Transient(err):
+		unavailable(retryUnavailable, "unavailable", "the database is unavailable for now: nothing was stored, send the request again",
+			zap.Error(err))
 		return
 	case err != nil:
-		log.Error("intake: store", zap.Error(err))
-		fail(http.StatusInternalServerError, "internal", "the consents could not be stored, and nothing was: try again")
+		fail(http.StatusInternalServerError, "internal", "the consents could not be stored, and nothing was", zap.Error(err))
 		return
 	}
 	log.Info("intake request stored", zap.Int("items", len(items)), zap.Int("accepted", resp.Accepted),

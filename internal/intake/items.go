@@ -54,9 +54,12 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (items []wireIt
 		var maxErr *http.MaxBytesError
 		var syntax *json.SyntaxError
 		var typ *json.UnmarshalTypeError
+		var dup *duplicateKeyError
 		switch {
 		case errors.As(err, &maxErr):
 			return tooLarge()
+		case errors.As(err, &dup):
+			return malformed(fmt.Sprintf("%s: %v", at, dup))
 		case errors.Is(err, io.EOF) && at == "":
 			return malformed("the body is empty: want a JSON array of consents")
 		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):

@@ -2,14 +2,14 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/iys-sync/iys-sync/internal/httpserver"
 )
 
 // Handler serves /metrics, /healthz (the process answers) and /readyz (ready
@@ -33,29 +33,21 @@ func (m *Metrics) Handler(ready func(context.Context) error) http.Handler {
 	return mux
 }
 
+// server is the metrics server: scrapes and probes are small and quick.
+func (m *Metrics) server(ready func(context.Context) error) *httpserver.Server {
+	return httpserver.New(m.Handler(ready), httpserver.Options{
+		Name:              "metrics",
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ShutdownGrace:     5 * time.Second,
+	})
+}
+
 // Serve listens on addr until ctx ends, then shuts down within 5 seconds.
-// listening is told the bound address.
 func (m *Metrics) Serve(ctx context.Context, addr string, ready func(context.Context) error, log *zap.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("metrics listener: %w", err)
-	}
-	srv := &http.Server{Handler: m.Handler(ready), ReadHeaderTimeout: 5 * time.Second}
-	log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("metrics listener: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("metrics listener shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("metrics listener: %w", err)
-	}
-	return nil
+	return m.server(ready).ListenAndServe(ctx, addr, func(bound string) {
+		log.Info("metrics listening", zap.String("addr", bound))
+	})
 }

@@ -2,12 +2,12 @@ package sandbox
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/iys-sync/iys-sync/internal/httpserver"
 )
 
 // Sandbox is a local İYS: an http.Handler speaking the İYS API, plus the
@@ -114,27 +114,15 @@ func (s *Sandbox) api(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 	})
 }
 
-// shutdownGrace is how long answers in flight get when the context ends.
-const shutdownGrace = 5 * time.Second
+// server is the sandbox's HTTP server: answers in flight get 5 seconds
+// when the context ends.
+func (s *Sandbox) server() *httpserver.Server {
+	return httpserver.New(s.handler, httpserver.Options{Name: "sandbox", ShutdownGrace: 5 * time.Second})
+}
 
 // Serve answers on ln until ctx ends, then shuts down gracefully.
 func (s *Sandbox) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return fmt.Errorf("sandbox: serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if err != nil {
-		err = errors.Join(fmt.Errorf("sandbox: shut down: %w", err), srv.Close())
-	}
-	<-done // http.ErrServerClosed once Serve has returned
-	return err
+	return s.server().Serve(ctx, ln)
 }
 
 // ListenAndServe builds a sandbox, listens on opts.Addr (port 0 picks a free
@@ -145,12 +133,5 @@ func ListenAndServe(ctx context.Context, opts Options, ready func(addr string)) 
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.opts.Addr)
-	if err != nil {
-		return fmt.Errorf("sandbox: listen on %s: %w", s.opts.Addr, err)
-	}
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
-	return s.Serve(ctx, ln)
+	return s.server().ListenAndServe(ctx, s.opts.Addr, ready)
 }

@@ -221,6 +221,15 @@ func (s *Store) SaveSubRequest(ctx context.Context, batchID int64, requestID str
 	return r.ID, nil
 }
 
+// lockBatch locks the records still in flight in a batch, in key order (see
+// retry.go), before finishBatch writes them: an UPDATE's join follows no
+// order. $1 is the batch, $2 the records' ids.
+const lockBatch = `
+SELECT c.id FROM consents c
+WHERE c.id = ANY($2::bigint[]) AND c.state = 'in_flight' AND c.batch_id = $1
+ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
+FOR NO KEY UPDATE`
+
 // finishBatch writes every verdict of a batch in one statement, guarded:
 // only a record still in flight in this batch at the version sent changes.
 const finishBatch = `
@@ -258,7 +267,7 @@ func (s *Store) FinishBatch(ctx context.Context, runID, batchID int64, sent int,
 		ids, versions                       = make([]int64, n), make([]int64, n)
 		states, outcomes, codes, msgs, txns = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		tried                               = make([]bool, n)
-		retry                               = make([]float64, n)
+		retryIn                             = make([]float64, n)
 		byID                                = make(map[int64]int, n)
 	)
 	for i, v := range vs {
@@ -272,20 +281,39 @@ func (s *Store) FinishBatch(ctx context.Context, runID, batchID int64, sent int,
 		ids[i], versions[i] = v.ID, v.Version
 		states[i], outcomes[i], codes[i], msgs[i], txns[i] = string(v.State), string(v.Outcome), string(v.Code), v.Message, v.TransactionID
 		tried[i] = v.Tried
-		retry[i] = math.Max(v.RetryIn.Seconds(), 0)
+		retryIn[i] = math.Max(v.RetryIn.Seconds(), 0)
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	args := []any{batchID, pq.Array(ids), pq.Array(versions), pq.Array(states), pq.Array(outcomes), pq.Array(codes),
+		pq.Array(msgs), pq.Array(txns), pq.Array(tried), pq.Array(retryIn)}
+	var t consent.Tally
+	err := retry(ctx, func(int) error {
+		var err error
+		t, err = s.finishBatch(ctx, runID, batchID, sent, state, vs, byID, args)
+		return err
+	})
 	if err != nil {
 		return consent.Tally{}, fmt.Errorf("finish batch %d: %w", batchID, err)
 	}
+	return t, nil
+}
+
+// finishBatch is one try of FinishBatch's transaction; args are the
+// finishBatch statement's.
+func (s *Store) finishBatch(ctx context.Context, runID, batchID int64, sent int, state consent.BatchState,
+	vs []consent.Verdict, byID map[int64]int, args []any) (consent.Tally, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return consent.Tally{}, err
+	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var written []int64
-	if err := tx.SelectContext(ctx, &written, finishBatch, batchID, pq.Array(ids), pq.Array(versions),
-		pq.Array(states), pq.Array(outcomes), pq.Array(codes), pq.Array(msgs), pq.Array(txns),
-		pq.Array(tried), pq.Array(retry)); err != nil {
-		return consent.Tally{}, fmt.Errorf("finish batch %d: write verdicts: %w", batchID, err)
+	if _, err := tx.ExecContext(ctx, lockBatch, batchID, args[1]); err != nil {
+		return consent.Tally{}, fmt.Errorf("lock records: %w", err)
 	}
-	t := consent.Tally{Sent: sent, Stale: n - len(written), Outcomes: map[consent.Outcome]int{}}
+	if err := tx.SelectContext(ctx, &written, finishBatch, args...); err != nil {
+		return consent.Tally{}, fmt.Errorf("write verdicts: %w", err)
+	}
+	t := consent.Tally{Sent: sent, Stale: len(vs) - len(written), Outcomes: map[consent.Outcome]int{}}
 	for _, id := range written {
 		v := vs[byID[id]]
 		switch v.State {
@@ -309,19 +337,19 @@ func (s *Store) FinishBatch(ctx context.Context, runID, batchID int64, sent int,
 		UPDATE batches SET state = $2, finished_at = now() WHERE id = $1 AND state IN ('claimed', 'submitted')`,
 		batchID, state)
 	if err != nil {
-		return consent.Tally{}, fmt.Errorf("finish batch %d: %w", batchID, err)
+		return consent.Tally{}, err
 	}
 	if k, err := res.RowsAffected(); err != nil || k != 1 {
-		return consent.Tally{}, fmt.Errorf("finish batch %d: %w", batchID, ErrBatchMoved)
+		return consent.Tally{}, ErrBatchMoved
 	}
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE runs SET sent = sent + $2, accepted = accepted + $3, rejected = rejected + $4,
 		                retried = retried + $5, failed = failed + $6, heartbeat_at = now()
 		WHERE id = $1`, runID, t.Sent, t.Accepted, t.Rejected, t.Retried, t.Failed); err != nil {
-		return consent.Tally{}, fmt.Errorf("finish batch %d: count in run %d: %w", batchID, runID, err)
+		return consent.Tally{}, fmt.Errorf("count in run %d: %w", runID, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return consent.Tally{}, fmt.Errorf("finish batch %d: %w", batchID, err)
+		return consent.Tally{}, err
 	}
 	return t, nil
 }
@@ -356,15 +384,20 @@ func (s *Store) RecoverBatches(ctx context.Context, connectorID int64) (released
 		return 0, nil, fmt.Errorf("recover batches: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// The records are locked first, in key order (see retry.go).
 	err = tx.GetContext(ctx, &released, `
 		WITH b AS (
 		    UPDATE batches SET state = 'released', finished_at = now()
 		    WHERE connector_id = $1 AND state = 'claimed'
 		    RETURNING id
+		), locked AS MATERIALIZED (
+		    SELECT c.id FROM b JOIN batch_items bi ON bi.batch_id = b.id JOIN consents c ON c.id = bi.consent_id
+		    WHERE c.state = 'in_flight' AND c.batch_id = b.id
+		    ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
+		    FOR NO KEY UPDATE OF c
 		), r AS (
 		    UPDATE consents c SET state = 'pending', updated_at = now()
-		    FROM b, batch_items bi
-		    WHERE bi.batch_id = b.id AND c.id = bi.consent_id AND c.state = 'in_flight' AND c.batch_id = b.id
+		    FROM locked WHERE c.id = locked.id
 		    RETURNING 1
 		)
 		SELECT count(*) FROM r`, connectorID)

@@ -141,12 +141,19 @@ func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID int64, p
 	return nil
 }
 
+// untimed lifts the session's statement_timeout (see sessionDefaults) for a
+// transaction whose COPY lasts as long as its input.
+const untimed = "SET LOCAL statement_timeout = 0"
+
 func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func() ImportMeta, src RowSource) (ImportResult, error) {
 	tx, channels, err := s.beginImport(ctx, connectorID)
 	if err != nil {
 		return ImportResult{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, untimed); err != nil {
+		return ImportResult{}, err
+	}
 	rows, lines, err := copyRows(ctx, tx.Tx, channels, src)
 	if err != nil {
 		return ImportResult{}, err

@@ -38,37 +38,49 @@ WITH staged AS (
           AND c.recipient_type = s.recipient_type AND c.type = s.type
 )`
 
-// mergeStaging is the whole merge in one statement, so that every part sees
-// the records as they were before it. $1 is the connector, $2 the fast path.
+// mergeWrites are the writes of the merge, one statement with stagedCTE, so
+// that every part sees the records as they were before it. $1 is the
+// connector, $2 the fast path.
 //
 //   - staged: stagedCTE.
+//   - path: whether the fast path runs: $2, and the merge writes no stored
+//     record (only new ones).
 //   - fresh (fast path only): winners whose record did not exist, by plain
 //     INSERT. Speculative insertion (ON CONFLICT) costs a quarter of a large
 //     first import; if a concurrent writer inserted one of these keys
-//     meanwhile, the statement fails on consents_key and ImportFile runs it
+//     meanwhile, the statement fails on consents_key and merge runs it
 //     again with $2 = false.
 //   - written: the other winners that change the stored record (all of them
-//     when $2 is false), upserted. The DO UPDATE guard repeats the test
+//     off the fast path), upserted. The DO UPDATE guard repeats the test
 //     against the row as locked, in case a concurrent writer changed it; a
 //     newer consent resets the record to pending whatever its state, and the
 //     version bump keeps an in-flight result from landing on it.
-//   - the counts: distinct records, superseded lines (a row that lost, unless
-//     it equals the stored record), inserted and updated records (an upsert
-//     that inserted has version 1, one that updated at least 2).
-const mergeStaging = stagedCTE + `,
+//
+// fresh and written take their rows in key order, as every writer of
+// consents does (see retry.go), and never both: a plain INSERT of new keys
+// and an upsert of stored ones would lock in two passes, out of that order.
+// Both return the key written and whether it was inserted (an upsert that
+// inserted has version 1, one that updated at least 2).
+const mergeWrites = stagedCTE + `,
+path AS (
+    SELECT $2 AND NOT EXISTS (SELECT FROM staged
+                              WHERE winner AND stored_id IS NOT NULL AND NOT same AND consent_date >= stored_date) AS fast
+),
 fresh AS (
     INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
     SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
-    FROM staged
-    WHERE $2 AND winner AND stored_id IS NULL
-    RETURNING 1
+    FROM staged, path
+    WHERE path.fast AND winner AND stored_id IS NULL
+    ORDER BY recipient, recipient_type, type
+    RETURNING recipient, recipient_type, type, true AS inserted
 ),
 written AS (
     INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
     SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
-    FROM staged
+    FROM staged, path
     WHERE winner AND NOT same AND (stored_id IS NULL OR consent_date >= stored_date)
-      AND NOT ($2 AND stored_id IS NULL)
+      AND NOT (path.fast AND stored_id IS NULL)
+    ORDER BY recipient, recipient_type, type
     ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
         status = EXCLUDED.status, consent_date = EXCLUDED.consent_date,
         source = EXCLUDED.source, external_id = EXCLUDED.external_id,
@@ -79,8 +91,13 @@ written AS (
        OR (EXCLUDED.consent_date = c.consent_date
            AND (EXCLUDED.status, EXCLUDED.source, EXCLUDED.external_id)
                IS DISTINCT FROM (c.status, c.source, c.external_id))
-    RETURNING c.version = 1 AS inserted
-)
+    RETURNING c.recipient, c.recipient_type, c.type, c.version = 1 AS inserted
+)`
+
+// mergeStaging is the merge of a file: mergeWrites, counted. Distinct
+// records, superseded lines (a row that lost, unless it equals the stored
+// record), inserted and updated records.
+const mergeStaging = mergeWrites + `
 SELECT k.keys, k.superseded, f.inserted + w.inserted, w.updated
 FROM (SELECT count(*) FILTER (WHERE winner) AS keys,
              count(DISTINCT line) FILTER (WHERE (NOT winner OR stored_date > consent_date) AND NOT same) AS superseded
@@ -89,3 +106,18 @@ FROM (SELECT count(*) FILTER (WHERE winner) AS keys,
      (SELECT count(*) FILTER (WHERE inserted) AS inserted,
              count(*) FILTER (WHERE NOT inserted) AS updated
       FROM written) w`
+
+// mergeItems is the merge of an intake request: mergeWrites, with each
+// row's verdict, in line order. A winner whose record the merge wrote is
+// accepted; a row identical to the stored record is unchanged; any other
+// lost, to a later row of the request or to a newer stored record, be it
+// one a concurrent writer stored meanwhile (the DO UPDATE guard). Since the
+// verdicts are what the merge did, they cannot disagree with it.
+const mergeItems = mergeWrites + `
+SELECT s.line,
+       CASE WHEN w.inserted IS NOT NULL THEN 'accepted' WHEN s.same THEN 'unchanged' ELSE 'superseded' END,
+       s.winner, coalesce(w.inserted, false)
+FROM staged s
+LEFT JOIN (SELECT * FROM fresh UNION ALL SELECT * FROM written) w
+       ON s.winner AND w.recipient = s.recipient AND w.recipient_type = s.recipient_type AND w.type = s.type
+ORDER BY s.line`

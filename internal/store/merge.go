@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/lib/pq"
@@ -14,39 +15,65 @@ type mergeCounts struct {
 	keys, superseded, inserted, updated int
 }
 
-// merge runs mergeStaging on the fast path, inside a savepoint; if a
-// concurrent writer inserted one of the file's new records in the meantime,
-// it rolls back to the savepoint and runs the upsert-only path, which cannot
-// conflict. The staging table is untouched either way.
+// merge runs the file merge (mergeStaging) and returns its counts.
 func merge(ctx context.Context, tx *sql.Tx, connectorID int64, fast bool) (mergeCounts, error) {
-	if fast {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT merge_fast"); err != nil {
-			return mergeCounts{}, fmt.Errorf("merge: %w", err)
-		}
-		m, err := runMerge(ctx, tx, connectorID, true)
-		if err == nil {
-			_, err = tx.ExecContext(ctx, "RELEASE SAVEPOINT merge_fast")
-			if err != nil {
-				return mergeCounts{}, fmt.Errorf("merge: %w", err)
+	var m mergeCounts
+	err := runMerge(ctx, tx, mergeStaging, connectorID, fast, func(rows *sql.Rows) error {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
 			}
-			return m, nil
+			return errors.New("the merge returned no counts")
 		}
-		if pq.As(err, pqerror.UniqueViolation) == nil {
-			return mergeCounts{}, fmt.Errorf("merge: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT merge_fast"); err != nil {
-			return mergeCounts{}, fmt.Errorf("merge: %w", err)
-		}
-	}
-	m, err := runMerge(ctx, tx, connectorID, false)
-	if err != nil {
-		return mergeCounts{}, fmt.Errorf("merge: %w", err)
-	}
-	return m, nil
+		return rows.Scan(&m.keys, &m.superseded, &m.inserted, &m.updated)
+	})
+	return m, err
 }
 
-func runMerge(ctx context.Context, tx *sql.Tx, connectorID int64, fast bool) (mergeCounts, error) {
-	var m mergeCounts
-	err := tx.QueryRowContext(ctx, mergeStaging, connectorID, fast).Scan(&m.keys, &m.superseded, &m.inserted, &m.updated)
-	return m, err
+// runMerge runs q, a statement built on mergeWrites, and hands its rows to
+// read. On the fast path it runs inside a savepoint; if a concurrent writer
+// inserted one of the new records in the meantime, it rolls back to the
+// savepoint and runs q again off the fast path, which cannot conflict (read
+// is then called again, and must start afresh). The staging table is
+// untouched either way.
+func runMerge(ctx context.Context, tx *sql.Tx, q string, connectorID int64, fast bool, read func(*sql.Rows) error) error {
+	if fast {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT merge_fast"); err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+		err := query(ctx, tx, q, read, connectorID, true)
+		if err == nil {
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT merge_fast"); err != nil {
+				return fmt.Errorf("merge: %w", err)
+			}
+			return nil
+		}
+		if pq.As(err, pqerror.UniqueViolation) == nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT merge_fast"); err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+	}
+	if err := query(ctx, tx, q, read, connectorID, false); err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	return nil
+}
+
+// query runs q and hands its rows to read; a failure of the statement
+// surfaces from any of the three steps.
+func query(ctx context.Context, tx *sql.Tx, q string, read func(*sql.Rows) error, args ...any) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := read(rows); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
 }

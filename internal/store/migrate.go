@@ -67,13 +67,23 @@ func migrate(ctx context.Context, db *sqlx.DB) (err error) {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Close()
+	// Another process may be migrating, and a migration may take long: no
+	// session timeout here (see sessionDefaults); they come back below.
+	if _, err := conn.ExecContext(ctx, "SET lock_timeout = 0; SET statement_timeout = 0"); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
 		return fmt.Errorf("migrate: take lock: %w", err)
 	}
 	defer func() {
 		// Unlock even when ctx is done. If that fails the lock lives on in this
 		// session, so drop the connection instead of returning it to the pool.
-		if _, uerr := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock); uerr != nil {
+		uctx := context.WithoutCancel(ctx)
+		_, uerr := conn.ExecContext(uctx, "SELECT pg_advisory_unlock($1)", migrationLock)
+		if uerr == nil {
+			_, uerr = conn.ExecContext(uctx, "RESET lock_timeout; RESET statement_timeout")
+		}
+		if uerr != nil {
 			conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck // ErrBadConn is the point
 		}
 	}()

@@ -90,7 +90,8 @@ func (s *Store) PullCursors(ctx context.Context, connectorID int64) (map[string]
 // change of the page, and only where it is newer than our record. A newer
 // one replaces the record as synced with outcome from_iys, bumping its
 // version so that a result for the old version in flight is not written.
-// Ours, when newer, stays and goes to İYS.
+// Ours, when newer, stays and goes to İYS. The upsert takes its rows in key
+// order, as every writer of consents does (see retry.go).
 const applyChanges = `
 WITH incoming AS (
     SELECT DISTINCT ON (recipient, recipient_type, type) *
@@ -102,6 +103,7 @@ WITH incoming AS (
                                state, outcome, transaction_id, synced_at)
     SELECT $1, recipient, recipient_type, type, status, consent_date, source, 'synced', 'from_iys', transaction_id, now()
     FROM incoming
+    ORDER BY recipient, recipient_type, type
     ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
         status = excluded.status, consent_date = excluded.consent_date, source = excluded.source,
         version = c.version + 1, state = 'synced', outcome = 'from_iys', iys_code = NULL, iys_message = NULL,
@@ -166,12 +168,23 @@ func (s *Store) ResetPullCursors(ctx context.Context, connectorID int64) (int, e
 // applyInTx applies changes newest-wins in one transaction that holds the
 // connector's key lock (what a foreign key check would take: see the
 // package doc), then runs then (the pull stores its cursor there), and
-// commits. It returns how many records changed.
+// commits; the whole transaction again after a conflict (see retry). It
+// returns how many records changed.
 func (s *Store) applyInTx(ctx context.Context, connectorID int64, changes []Change, then func(tx *sqlx.Tx, applied int) error) (int, error) {
 	args, err := applyChangesArgs(connectorID, changes)
 	if err != nil {
 		return 0, err
 	}
+	var applied int
+	err = retry(ctx, func(int) error {
+		applied, err = s.applyOnce(ctx, connectorID, changes, args, then)
+		return err
+	})
+	return applied, err
+}
+
+// applyOnce is one try of applyInTx.
+func (s *Store) applyOnce(ctx context.Context, connectorID int64, changes []Change, args []any, then func(tx *sqlx.Tx, applied int) error) (int, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return 0, err

@@ -77,12 +77,19 @@ type RecordVersion struct {
 
 // resend puts synced records back to pending, in one statement. The version
 // guard skips a record changed since it was read (a newer import, a pull);
-// only records of a brand source (HS_*) can be sent again.
+// only records of a brand source (HS_*) can be sent again. The records are
+// locked first, in key order (see retry.go).
 const resend = `
+WITH locked AS MATERIALIZED (
+    SELECT c.id FROM consents c JOIN unnest($2::bigint[], $3::bigint[]) AS v(id, version)
+                                 ON c.id = v.id AND c.version = v.version
+    WHERE c.connector_id = $1 AND c.state = 'synced' AND c.source LIKE 'HS\_%'
+    ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
+    FOR NO KEY UPDATE OF c
+)
 UPDATE consents c SET state = 'pending', outcome = NULL, iys_code = NULL, iys_message = NULL, transaction_id = NULL,
     attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL
-FROM unnest($2::bigint[], $3::bigint[]) AS v(id, version)
-WHERE c.connector_id = $1 AND c.id = v.id AND c.version = v.version AND c.state = 'synced' AND c.source LIKE 'HS\_%'`
+FROM locked WHERE c.id = locked.id`
 
 // Resend sets synced records that İYS turns out not to hold back to
 // pending, so that the next run sends them again. A record whose version
@@ -96,11 +103,14 @@ func (s *Store) Resend(ctx context.Context, connectorID int64, recs []RecordVers
 	for i, r := range recs {
 		ids[i], versions[i] = r.ID, r.Version
 	}
-	res, err := s.db.ExecContext(ctx, resend, connectorID, pq.Array(ids), pq.Array(versions))
-	if err != nil {
-		return 0, fmt.Errorf("resend records: %w", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := retry(ctx, func(int) error {
+		res, err := s.db.ExecContext(ctx, resend, connectorID, pq.Array(ids), pq.Array(versions))
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("resend records: %w", err)
 	}

@@ -49,7 +49,7 @@ func (s *Store) ImportSource(ctx context.Context, connectorID int64, path string
 	return res, nil
 }
 
-// sourceChannelCounts is the merge's staged CTE (as intakeVerdicts), counted
+// sourceChannelCounts is the merge's staged CTE (as mergeItems), counted
 // per channel with the rules of the merge's counts.
 const sourceChannelCounts = stagedCTE + `
 SELECT CASE WHEN type = 'EPOSTA' THEN 'email' ELSE 'sms' END AS channel,
@@ -106,6 +106,9 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 		return SourceResult{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, untimed); err != nil {
+		return SourceResult{}, err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO import_rows SELECT * FROM source_spool`); err != nil {
 		return SourceResult{}, fmt.Errorf("stage: %w", err)
 	}

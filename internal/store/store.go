@@ -11,11 +11,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq" // the "postgres" driver
+	"github.com/lib/pq"
 )
 
 // Store is the database. It is safe for concurrent use.
@@ -25,6 +26,32 @@ type Store struct {
 	upsertOnly bool
 	// lockCheck is how often LockConnectors checks its connection (0: defaultLockCheck).
 	lockCheck time.Duration
+}
+
+// The connection pool. A process needs few connections: one per run for
+// its lock, one per bulk request being claimed or recorded (a moment each),
+// one per intake request being merged, one per import. Past maxOpenConns,
+// callers wait their turn in the pool rather than open more sessions on a
+// server other services share.
+const (
+	maxOpenConns    = 20
+	maxIdleConns    = 10
+	connMaxIdleTime = 5 * time.Minute
+	connMaxLifetime = time.Hour
+)
+
+// sessionDefaults are the settings of every session of the pool, unless the
+// connection string gives its own (lib/pq sends a parameter it does not know
+// to the server as a setting: postgres://...?lock_timeout=5s).
+//
+//   - lock_timeout: a lock held by a stuck session becomes an error that the
+//     store retries (see retry) and callers see as Transient, not a hang.
+//   - statement_timeout: the same for a statement that never ends. File
+//     and source imports lift it for their own transaction: their COPY
+//     lasts as long as their input.
+var sessionDefaults = map[string]string{
+	"lock_timeout":      "15s",
+	"statement_timeout": "10min",
 }
 
 // Open connects, checks the connection and brings the schema up to date.
@@ -42,10 +69,28 @@ func open(ctx context.Context, url string) (*Store, error) {
 		// lib/pq's parse errors may quote a piece of the password.
 		return nil, errUnreadable
 	}
-	db, err := sqlx.Open("postgres", url)
+	cfg, err := pq.NewConfig(url)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Runtime == nil {
+		cfg.Runtime = map[string]string{}
+	}
+	for k, v := range sessionDefaults {
+		if _, set := cfg.Runtime[k]; !set {
+			cfg.Runtime[k] = v
+		}
+	}
+	connector, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sdb := sql.OpenDB(connector)
+	sdb.SetMaxOpenConns(maxOpenConns)
+	sdb.SetMaxIdleConns(maxIdleConns)
+	sdb.SetConnMaxIdleTime(connMaxIdleTime)
+	sdb.SetConnMaxLifetime(connMaxLifetime)
+	db := sqlx.NewDb(sdb, "postgres")
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, err

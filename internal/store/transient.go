@@ -12,16 +12,21 @@ import (
 	"github.com/lib/pq"
 )
 
-// IsTransient tells whether an error of a store call may go away by itself,
+// Transient tells whether an error of a store call may go away by itself,
 // so that the same call, made again a little later, may succeed: the server
-// restarting, shutting down or not reachable, the connection lost, too many
-// connections, a deadlock or a serialization failure. Everything else (a
-// schema that does not match, a constraint, a bug of ours) fails the same
-// way again. A context's end is not transient: the caller stopped.
-func IsTransient(err error) bool {
+// restarting, shutting down or not reachable, the connection lost, out of
+// connections, memory or disk, a statement or lock that timed out, a
+// deadlock or a serialization failure that the store's own retries did not
+// get past. Everything else (a schema that does not match, a constraint, a
+// bug of ours) fails the same way again. The intake answers 503 for these,
+// and a run tries its step again within the window. A cancelled context is
+// not transient: the caller stopped.
+func Transient(err error) bool {
 	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case err == nil, errors.Is(err, context.Canceled):
 		return false
+	case errors.Is(err, context.DeadlineExceeded):
+		return true
 	}
 	if e := pq.As(err); e != nil {
 		return transientCode(string(e.Code))
@@ -38,17 +43,17 @@ func IsTransient(err error) bool {
 	return errors.As(err, &ne)
 }
 
-// transientCode tells the SQLSTATEs of IsTransient.
+// transientCode tells the SQLSTATEs of Transient.
 func transientCode(code string) bool {
-	if len(code) == 5 && code[:2] == "08" { // connection exception
-		return true
+	if len(code) == 5 && (code[:2] == "08" || code[:2] == "53") {
+		return true // connection exception; insufficient resources (disk, memory, connections)
 	}
 	switch code {
-	case "57P01", // admin_shutdown: the server is stopping (fast shutdown, restart)
+	case "57014", // query_canceled: a statement timeout, under load or behind a lock
+		"57P01", // admin_shutdown: the server is stopping (fast shutdown, restart)
 		"57P02", // crash_shutdown: another backend crashed, the server restarts
 		"57P03", // cannot_connect_now: starting up, shutting down, in recovery
 		"57P05", // idle_session_timeout: the session was closed, a new one works
-		"53300", // too_many_connections
 		"40001", // serialization_failure
 		"40P01", // deadlock_detected
 		"55P03": // lock_not_available: a lock timeout

@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,19 +16,19 @@ import (
 	"github.com/lib/pq/pqerror"
 )
 
-// IsTransient on the errors a real server gives: a schema error is not
+// Transient on the errors a real server gives: a schema error is not
 // transient; a connection the server closed, and a server that does not
 // listen, are.
-func TestIsTransientOnRealErrors(t *testing.T) {
+func TestTransientOnRealErrors(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
 	_, err := s.db.ExecContext(ctx, `SELECT * FROM no_such_table`)
-	if err == nil || IsTransient(err) {
-		t.Fatalf("a missing table: %v, transient %v; want an error that is not transient", err, IsTransient(err))
+	if err == nil || Transient(err) {
+		t.Fatalf("a missing table: %v, transient %v; want an error that is not transient", err, Transient(err))
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO runs (connector_id, trigger) VALUES (-1, 'schedule')`)
-	if err == nil || IsTransient(err) {
-		t.Fatalf("a foreign key: %v, transient %v", err, IsTransient(err))
+	if err == nil || Transient(err) {
+		t.Fatalf("a foreign key: %v, transient %v", err, Transient(err))
 	}
 
 	// The server ends the session (as on a restart: admin shutdown).
@@ -42,11 +44,11 @@ func TestIsTransientOnRealErrors(t *testing.T) {
 	execSQL(t, s, `SELECT pg_terminate_backend($1)`, pid)
 	time.Sleep(100 * time.Millisecond)
 	_, err = conn.ExecContext(ctx, `SELECT 1`)
-	if err == nil || !IsTransient(err) {
-		t.Fatalf("a terminated session: %v, transient %v; want transient", err, IsTransient(err))
+	if err == nil || !Transient(err) {
+		t.Fatalf("a terminated session: %v, transient %v; want transient", err, Transient(err))
 	}
-	if _, err = conn.ExecContext(ctx, `SELECT 1`); err == nil || !IsTransient(err) {
-		t.Fatalf("the same connection again: %v, transient %v; want transient", err, IsTransient(err))
+	if _, err = conn.ExecContext(ctx, `SELECT 1`); err == nil || !Transient(err) {
+		t.Fatalf("the same connection again: %v, transient %v; want transient", err, Transient(err))
 	}
 
 	// Nobody listens.
@@ -61,12 +63,12 @@ func TestIsTransientOnRealErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.PingContext(ctx); err == nil || !IsTransient(err) {
-		t.Fatalf("connection refused: %v, transient %v; want transient", err, IsTransient(err))
+	if err := db.PingContext(ctx); err == nil || !Transient(err) {
+		t.Fatalf("connection refused: %v, transient %v; want transient", err, Transient(err))
 	}
 }
 
-func TestIsTransientCodes(t *testing.T) {
+func TestTransientCodes(t *testing.T) {
 	wrap := func(err error) error { return fmt.Errorf("claim batch: %w", err) }
 	code := func(c string) error { return wrap(&pq.Error{Code: pqerror.Code(c), Message: "m"}) }
 	cctx, cancel := context.WithCancel(context.Background())
@@ -87,19 +89,23 @@ func TestIsTransientCodes(t *testing.T) {
 		{code("42P01"), false}, // undefined table: the schema
 		{code("42703"), false}, // undefined column
 		{code("23505"), false}, // unique violation
-		{code("57014"), false}, // query cancelled: a statement timeout fails again
-		{code("53100"), false}, // disk full: an operator's problem
+		{code("57014"), true},  // a statement timeout: under load or behind a lock
+		{code("53100"), true},  // disk full: may be freed within the window
+		{code("55P03"), true},  // lock_timeout
+		{code("23514"), false}, // check violation
+		{wrap(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true},
+		{wrap(driver.ErrBadConn), true},
 		{wrap(io.EOF), true},
 		{wrap(io.ErrUnexpectedEOF), true},
 		{wrap(sql.ErrConnDone), true},
 		{wrap(&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), true},
 		{wrap(context.Canceled), false},
 		{wrap(cctx.Err()), false},
-		{wrap(context.DeadlineExceeded), false},
+		{wrap(context.DeadlineExceeded), true},
 		{errors.New("finish batch 3: batch is no longer claimed"), false},
 	} {
-		if got := IsTransient(tc.err); got != tc.want {
-			t.Errorf("IsTransient(%v) = %v, want %v", tc.err, got, tc.want)
+		if got := Transient(tc.err); got != tc.want {
+			t.Errorf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

@@ -93,7 +93,7 @@ func TestRunOutlivesPostgresRestart(t *testing.T) {
 	opts := e.fastOptions()
 	opts.BatchSize, opts.Concurrency = 500, 4
 	opts.PollInitial, opts.PollMax = 50*time.Millisecond, 200*time.Millisecond
-	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.IsTransient, 50*time.Millisecond, 500*time.Millisecond
+	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.Transient, 50*time.Millisecond, 500*time.Millisecond
 	eng := e.engine(opts, nil)
 
 	const down = 3 * time.Second
@@ -230,7 +230,7 @@ func TestResultsWaitForTheDatabase(t *testing.T) {
 	opts := e.fastOptions()
 	opts.BatchSize, opts.Concurrency = 500, 4
 	opts.PollInitial, opts.PollMax = 50*time.Millisecond, 200*time.Millisecond
-	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.IsTransient, 50*time.Millisecond, 200*time.Millisecond
+	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.Transient, 50*time.Millisecond, 200*time.Millisecond
 	opts.WriteGrace = time.Second
 	eng := e.engine(opts, nil)
 
@@ -362,7 +362,7 @@ func TestRunStartsOnceTheDatabaseAnswers(t *testing.T) {
 	}
 	t.Cleanup(func() { e.db.Close() })
 	opts := e.fastOptions()
-	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.IsTransient, 50*time.Millisecond, 200*time.Millisecond
+	opts.Transient, opts.DBRetryBase, opts.DBRetryMax = store.Transient, 50*time.Millisecond, 200*time.Millisecond
 	eng := e.engine(opts, nil)
 
 	g.cut()

@@ -4,10 +4,19 @@
 // each consent is stored once and pending. It is not part of iys-sync.
 //
 //	BENCH_TOKEN=... benchintake -url http://127.0.0.1:8080 -brand B [-items 200000] [-batch 5000] [-clients 4] [-db URL]
+//	BENCH_TOKEN=... benchintake -url http://127.0.0.1:8080 -brand B -max-posts 12 [-rounds 3]
 //
 // Pass 1 sends new consents (all must be accepted), pass 2 the same bodies
 // again (all must be unchanged: the intake is idempotent), pass 3 the same
 // records with a newer consent date (all accepted again, as updates).
+//
+// With -max-posts N it sends instead, -rounds times, N requests at once of
+// the largest body the intake takes (10,000 items, just under 16 MiB): once
+// valid items whose 255-character external ids are written as \u escapes
+// (all stored), once items whose 1,550-character recipients are refused
+// (all held in memory until the answer). A 503 (the intake busy) is sent
+// again after its Retry-After, as a client does; any other answer but 200
+// is an error.
 package main
 
 import (
@@ -21,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,12 +51,17 @@ func mainErr() error {
 	batch := flag.Int("batch", 5000, "consents a request")
 	clients := flag.Int("clients", 4, "requests in flight at once")
 	dbURL := flag.String("db", "", "database to check the stored records in (optional)")
+	maxPosts := flag.Int("max-posts", 0, "send this many largest bodies at once instead of the passes")
+	rounds := flag.Int("rounds", 3, "with -max-posts: how many times")
 	flag.Parse()
 	token := os.Getenv("BENCH_TOKEN")
 	if *base == "" || token == "" || *items < 1 || *batch < 1 || *clients < 1 {
 		return errors.New("-url and BENCH_TOKEN are required; -items, -batch and -clients are positive")
 	}
 	endpoint := *base + "/v1/connectors/" + *brand + "/consents"
+	if *maxPosts > 0 {
+		return sendMax(endpoint, token, *maxPosts, *rounds)
+	}
 	// Bodies are built before the clock starts: the load generator is not measured.
 	bodies := func(pass int) [][]byte {
 		var out [][]byte
@@ -196,4 +211,111 @@ func post(client *http.Client, endpoint, token string, body []byte, want string)
 		}
 	}
 	return nil
+}
+
+// Limits of one request, as the intake's defaults.
+const (
+	maxItems = 10000
+	maxBytes = 16 << 20
+)
+
+// maxBody is a body of maxItems items within maxBytes, padded with spaces
+// up to it. valid: consents with 255-character external ids of Turkish
+// letters written as \u escapes (6 bytes each, 2 once decoded); else items
+// refused for their 1,550-character recipient, which are kept in memory as
+// they are until the answer.
+func maxBody(valid bool, round int) []byte {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	ext := strings.Repeat(`\u015f`, 255)
+	when := started.Add(-time.Hour + time.Duration(round)*time.Second).Format(time.RFC3339)
+	for i := range maxItems {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if valid {
+			fmt.Fprintf(&b, `{"recipient":"90544%07d","type":"MESAJ","status":"ONAY","consentDate":%q,"platform":"web","externalId":"%s"}`,
+				i, when, ext)
+		} else {
+			fmt.Fprintf(&b, `{"recipient":"%s","type":"MESAJ","status":"ONAY","consentDate":%q,"platform":"web"}`,
+				strings.Repeat("9", 1550), when)
+		}
+	}
+	pad := maxBytes - b.Len() - 1
+	if pad < 0 {
+		panic(fmt.Sprintf("the largest body is %d bytes over the limit", -pad))
+	}
+	b.WriteString(strings.Repeat(" ", pad))
+	b.WriteByte(']')
+	return b.Bytes()
+}
+
+// sendMax sends n largest bodies at once, rounds times each kind, and
+// counts the answers.
+func sendMax(endpoint, token string, n, rounds int) error {
+	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	for _, valid := range []bool{true, false} {
+		kind := map[bool]string{true: "valid items, escaped external ids", false: "refused items, long recipients"}[valid]
+		for r := range rounds {
+			body := maxBody(valid, r)
+			var mu sync.Mutex
+			answers := map[int]int{}
+			var wg sync.WaitGroup
+			var failed error
+			start := time.Now()
+			for range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						status, wait, err := postMax(client, endpoint, token, body)
+						mu.Lock()
+						answers[status]++
+						if err != nil && failed == nil {
+							failed = err
+						}
+						mu.Unlock()
+						if status != http.StatusServiceUnavailable || err != nil {
+							return
+						}
+						time.Sleep(wait)
+					}
+				}()
+			}
+			wg.Wait()
+			if failed != nil {
+				return failed
+			}
+			fmt.Printf("max posts: %d at once of %.1f MiB (%s), round %d: %.2f s, answers %v\n",
+				n, float64(len(body))/(1<<20), kind, r+1, time.Since(start).Seconds(), answers)
+		}
+	}
+	return nil
+}
+
+// postMax sends one body; an answer other than 200 or 503 with Retry-After
+// is an error. wait is a 503's Retry-After.
+func postMax(client *http.Client, endpoint, token string, body []byte) (status int, wait time.Duration, err error) {
+	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, 0, nil
+	}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && resp.StatusCode == http.StatusServiceUnavailable {
+		return resp.StatusCode, time.Duration(secs) * time.Second, nil
+	}
+	return resp.StatusCode, 0, fmt.Errorf("status %d: %.300s", resp.StatusCode, b)
 }
