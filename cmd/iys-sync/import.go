@@ -16,7 +16,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/upload"
 )
 
-// importSummary is the import --json output of the contract.
+// importSummary is the import --json output of docs/cli.md.
 type importSummary struct {
 	Valid    int                    `json:"valid"`
 	Rejected int                    `json:"rejected"`

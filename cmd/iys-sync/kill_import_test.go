@@ -27,7 +27,7 @@ const (
 	seedLines   = 1000            // consents stored before: the files have newer ones for them
 )
 
-// TestImportKilledLeavesDatabaseAsBefore is the "Done when": killing
+// TestImportKilledLeavesDatabaseAsBefore checks that killing
 // the process in the middle of importing a large file leaves the database as
 // it was before the import. The real binary (this test binary running main)
 // is SIGKILLed while PostgreSQL is receiving its COPY, and again while the

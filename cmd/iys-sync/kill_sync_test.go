@@ -418,7 +418,7 @@ func (w *ksWorld) checkSynced(t *testing.T, brand string, want map[string]ksWant
 	return already
 }
 
-// TestSyncKilledThreeTimesLosesNothing is the issue's "Done when": killing
+// TestSyncKilledThreeTimesLosesNothing checks that killing
 // the worker with SIGKILL 3 times during a 50,000-record run, then running
 // it again, loses nothing and leaves no record in flight. The real binary is
 // killed right after its first bulk requests went out, while it polls the
@@ -606,7 +606,7 @@ func TestSyncKilledThreeTimesLosesNothing(t *testing.T) {
 	t.Logf("whole test %v", time.Since(t0).Round(time.Millisecond))
 }
 
-// TestTwoWorkersNeverSendARecordTwice is the issue's "Done when": two
+// TestTwoWorkersNeverSendARecordTwice checks that two
 // workers running at the same time never send a record twice. Two real
 // `--run-now` processes start at once on the same database and sandbox,
 // over three connectors with fresh records: each connector must be served

@@ -32,7 +32,7 @@ type env struct {
 	now    func() time.Time // the clock of status's deadline and lag; tests move it
 }
 
-// Exit statuses of the contract.
+// Exit statuses of docs/cli.md.
 const (
 	exitOK       = 0
 	exitFatal    = 1
@@ -54,7 +54,7 @@ type partialError struct{ msg string }
 func (e *partialError) Error() string { return e.msg }
 
 // exitCode reports err once on stderr, scrubbed of every secret, and maps it
-// to the contract's status.
+// to docs/cli.md's status.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return exitOK

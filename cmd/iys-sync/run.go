@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// command is one subcommand of the contract.
+// command is one subcommand of docs/cli.md.
 type command struct {
 	name    string
 	summary string

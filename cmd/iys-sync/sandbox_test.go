@@ -31,7 +31,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // The sandbox command on its own: it says where it listens, and each admin
-// endpoint of the contract works.
+// endpoint of docs/cli.md works.
 func TestSandboxCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb lockedBuffer

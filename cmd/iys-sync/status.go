@@ -13,7 +13,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
-// statusJSON is status --json of the contract. LastRun and Pull are null
+// statusJSON is status --json of docs/cli.md. LastRun and Pull are null
 // until the connector has had a run or a pull.
 type statusJSON struct {
 	Connectors []connectorStatus `json:"connectors"`
@@ -67,7 +67,7 @@ type lastRunJSON struct {
 	Error      string `json:"error,omitempty"`
 }
 
-// outcomeCounts keeps the contract's order, which a map would lose.
+// outcomeCounts keeps docs/cli.md's order, which a map would lose.
 type outcomeCounts struct {
 	Accepted      int `json:"accepted"`
 	AlreadyInIYS  int `json:"already_in_iys"`

@@ -101,7 +101,7 @@ func printRunSummary(w io.Writer, sum engine.Summary) {
 	}
 }
 
-// runOutcome maps a run's summary to the contract's exit: nil when nothing
+// runOutcome maps a run's summary to docs/cli.md's exit: nil when nothing
 // is left pending, a partialError (exit 3) when work remains.
 func runOutcome(sum engine.Summary) error {
 	var left []string

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Config holds every setting of the contract.
+// Config holds every setting of docs/cli.md.
 type Config struct {
 	DatabaseURL    string
 	APIURL         string
@@ -34,7 +34,7 @@ type Config struct {
 	SourceStatementTimeout time.Duration
 }
 
-// Default returns the contract's defaults.
+// Default returns docs/cli.md's defaults.
 func Default() Config {
 	return Config{
 		APIURL:      "https://api.iys.org.tr",
@@ -51,7 +51,7 @@ func Default() Config {
 	}
 }
 
-// Defaults chosen where the contract leaves them to us.
+// Defaults the project chose where İYS and docs/cli.md leave room.
 const (
 	// DefaultConcurrency keeps a few bulk requests polling while the next is sent.
 	DefaultConcurrency = 4

@@ -15,7 +15,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
-// setting is one row of the contract's table. One table drives the
+// setting is one row of docs/cli.md's table. One table drives the
 // environment, the flags, the YAML keys and the documentation.
 type setting struct {
 	env    string

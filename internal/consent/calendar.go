@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// holidays.csv is ../shared/data/tr-public-holidays.csv, copied as data:
-// Türkiye's public holidays 2015–2030, full days and half days (from 13:00).
+// holidays.csv is Türkiye's public holidays 2015–2030, full days and half
+// days (from 13:00); docs/holidays.md says where its dates come from and how
+// to add a year.
 //
 //go:embed holidays.csv
 var holidaysCSV []byte

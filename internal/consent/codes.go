@@ -1,7 +1,7 @@
 package consent
 
 // Every İYS-specific code lives in this file, so that a correction is one edit.
-// The marks follow ../shared/docs/iys-api.md: [doc] İYS's own pages, [seen] seen
+// The marks follow docs/iys-api.md: [doc] İYS's own pages, [seen] seen
 // in integrations, [guess] our inference.
 
 // Code is an İYS error code such as "H174".
@@ -42,11 +42,11 @@ const (
 	CodeNotFound             Code = "H404" // [guess] a consent query with no record; İYS's own code is not published
 )
 
-// Class is what a code means for the program: an outcome of the contract, or
+// Class is what a code means for the program: an outcome of docs/cli.md, or
 // what to do next.
 type Class string
 
-// Classes. The first seven are record outcomes of the contract.
+// Classes. The first seven are record outcomes of docs/cli.md.
 const (
 	ClassAccepted      Class = "accepted"
 	ClassAlreadyInIYS  Class = "already_in_iys"
@@ -107,7 +107,7 @@ func (c Class) IsOutcome() bool {
 // Outcome is the final word on a record, as stored and reported.
 type Outcome string
 
-// Outcomes of the contract.
+// Outcomes of docs/cli.md.
 const (
 	OutcomeAccepted      Outcome = "accepted"
 	OutcomeAlreadyInIYS  Outcome = "already_in_iys"
@@ -119,7 +119,7 @@ const (
 	OutcomeUnknown       Outcome = "unknown"
 )
 
-// Outcomes lists every outcome in the contract's order.
+// Outcomes lists every outcome in docs/cli.md's order.
 var Outcomes = []Outcome{OutcomeAccepted, OutcomeAlreadyInIYS, OutcomeNoPriorRecord, OutcomeSuperseded,
 	OutcomeTooOld, OutcomeInvalid, OutcomeUnknown, OutcomeFromIYS}
 
@@ -137,7 +137,7 @@ func OutcomeOf(c Class) (Outcome, bool) {
 	return Outcome(c), true
 }
 
-// Record states of the contract.
+// Record states of docs/cli.md.
 type State string
 
 // States.
@@ -149,7 +149,7 @@ const (
 	StateFailed   State = "failed"
 )
 
-// States lists every state in the contract's order.
+// States lists every state in docs/cli.md's order.
 var States = []State{StatePending, StateInFlight, StateSynced, StateRejected, StateFailed}
 
 // Limits İYS sets on requests.

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Email rules of upload-format.md: ASCII only, local@domain.tld.
+// Email rules of docs/upload-format.md: ASCII only, local@domain.tld.
 const (
 	maxEmailLen = 254
 	maxLocalLen = 64

@@ -6,7 +6,7 @@ import (
 )
 
 // Non-ASCII letters whose Unicode lower case is ASCII must be refused, not
-// folded: "no Turkish letters" (upload-format.md).
+// folded: "no Turkish letters" (docs/upload-format.md).
 func TestNormalizeEmailDoesNotFoldNonASCII(t *testing.T) {
 	for _, s := range []string{"İNFO@EXAMPLE.COM", "info@EXAMPLE.İO", "\u212Aaan@example.com", "user@\u212Aoc.com", "ayşe@example.com"} {
 		if out, err := NormalizeEmail(s); err == nil {

@@ -123,7 +123,7 @@ type Backlog struct {
 // Trigger says what started a run.
 type Trigger string
 
-// Triggers of the contract (status --json lastRun.trigger).
+// Triggers of docs/cli.md (status --json lastRun.trigger).
 const (
 	TriggerSchedule Trigger = "schedule"
 	TriggerRunNow   Trigger = "run-now"

@@ -1,6 +1,6 @@
 package consent
 
-// İYS's rules, as pure functions, in the order of iys-api.md. The sandbox
+// İYS's rules, as pure functions, in the order of docs/iys-api.md. The sandbox
 // enforces them and the engine pre-checks with them, so both agree.
 
 // CheckDate applies the rules on the date alone: not before 2015-05-01, not in

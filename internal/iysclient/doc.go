@@ -1,5 +1,5 @@
 // Package iysclient is the production client of İYS's REST API (İleti Yönetim
-// Sistemi), as described in ../shared/docs/iys-api.md.
+// Sistemi), as described in docs/iys-api.md.
 //
 // One Client is one İYS API user: it holds the one access token of that user,
 // shared by every goroutine, refreshed shortly before it expires through a

@@ -7,7 +7,7 @@ import (
 )
 
 // Every İYS path and wire constant of this package lives in this file, so
-// that a correction is one edit (iys-api.md's table, same order).
+// that a correction is one edit (docs/iys-api.md's table, same order).
 
 func pathToken() []string { return []string{"oauth2", "token"} } // [doc] both grants
 
@@ -24,7 +24,7 @@ const (
 )
 
 // ReportDateLayout is how a report day is written in the daily-change paths.
-// [guess] iys-api.md does not say; İYS writes its dates as YYYY-MM-DD.
+// [guess] docs/iys-api.md does not say; İYS writes its dates as YYYY-MM-DD.
 const ReportDateLayout = "2006-01-02"
 
 // brand is the prefix of every per-brand path.

@@ -21,7 +21,7 @@ import (
 )
 
 // These tests run the real client over real HTTP against the sandbox, the
-// project's independent implementation of iys-api.md. They speak to the
+// project's independent implementation of docs/iys-api.md. They speak to the
 // sandbox's admin endpoints (/_sandbox/...) with plain HTTP to check what
 // İYS ended up holding, and to the İYS API with plain HTTP where the
 // client's own view could hide a mistake (the raw order and index of bulk

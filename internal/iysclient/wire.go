@@ -11,7 +11,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
 
-// Lenient JSON types for fields whose shape iys-api.md does not pin down:
+// Lenient JSON types for fields whose shape docs/iys-api.md does not pin down:
 // codes and ids may come as numbers or strings, a location as one string or
 // a list. Where the doc is exact (a consent's consentDate) decoding stays strict.
 

@@ -59,7 +59,7 @@ import (
 // Kind is what a record of interest turned out to be.
 type Kind string
 
-// Kinds of the contract, drift first.
+// Kinds of docs/cli.md, drift first.
 const (
 	MissingHere       Kind = "missing_here"
 	StatusDiffers     Kind = "status_differs"

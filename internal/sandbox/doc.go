@@ -1,5 +1,5 @@
 // Package sandbox is a local İYS: it speaks the İYS API of
-// ../shared/docs/iys-api.md (same paths, bodies, codes and rules) so that an
+// docs/iys-api.md (same paths, bodies, codes and rules) so that an
 // integration can be tried, and tested, without İYS, which offers solution
 // partners no test environment. It is an independent implementation of the
 // wire format: it shares no types with the project's İYS client, only the
@@ -48,7 +48,7 @@
 //	POST   /_sandbox/deny   {"brandCode","denied"} ends or restores a partnership (as --deny-brand)
 //	POST   /_sandbox/brands {"iysCode","brandCode","name"?,"master"?} registers a brand
 //
-// # Decisions where iys-api.md is silent
+// # Decisions where docs/iys-api.md is silent
 //
 //   - Codes and statuses: a value İYS cannot take (ClassInvalid codes) is 422,
 //     a rule against what İYS holds and a bad request 400, rights 403 H353

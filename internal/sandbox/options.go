@@ -9,7 +9,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
 
-// Defaults of the contract's `iys-sync sandbox` flags; New applies them to
+// Defaults of the `iys-sync sandbox` flags; New applies them to
 // zero fields so that an in-process sandbox needs no configuration.
 const (
 	DefaultAddr       = "127.0.0.1:8089"

@@ -89,7 +89,7 @@ func codeError(code consent.Code) apiError {
 }
 
 // codeStatus is the HTTP status of a refusal: 422 for a value İYS cannot
-// take, 400 for a rule against what it holds or a bad request (iys-api.md
+// take, 400 for a rule against what it holds or a bad request (docs/iys-api.md
 // allows both and says duplicates are 400; the split is the sandbox's).
 func codeStatus(code consent.Code) int {
 	if consent.Classify(code) == consent.ClassInvalid {

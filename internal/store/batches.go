@@ -354,7 +354,7 @@ func (s *Store) finishBatch(ctx context.Context, runID, batchID int64, sent int,
 	return t, nil
 }
 
-// checkVerdict holds a verdict to the contract's table (the CHECK
+// checkVerdict holds a verdict to docs/cli.md's table (the CHECK
 // constraint would refuse the whole batch for one wrong verdict).
 func checkVerdict(v consent.Verdict) error {
 	switch v.State {

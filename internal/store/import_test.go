@@ -378,7 +378,7 @@ func TestCountsAndConsentsOf(t *testing.T) {
 	}
 }
 
-// TestOutcomeMustMatchState: the schema refuses a verdict the contract does
+// TestOutcomeMustMatchState: the schema refuses a verdict docs/cli.md does
 // not allow for the state.
 func TestOutcomeMustMatchState(t *testing.T) {
 	s, _ := newStore(t)

@@ -538,7 +538,7 @@ func (f *fakeIYS) BulkResults(_ context.Context, _, _, requestID string, subs []
 }
 
 // TestItemResultsMapToStatesAndOutcomes: every class of per-item result
-// lands in the contract's state and outcome; a per-item transient failure
+// lands in docs/cli.md's state and outcome; a per-item transient failure
 // is retried until the budget, then fails with İYS's last code.
 func TestItemResultsMapToStatesAndOutcomes(t *testing.T) {
 	e := newEnv(t, sandbox.Options{})

@@ -9,7 +9,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
 
-// Limits of upload-format.md.
+// Limits of docs/upload-format.md.
 const (
 	maxExternalID = 255              // Unicode characters
 	futureSlack   = consent.MaxAhead // a timestamp may be this far ahead of now
@@ -39,7 +39,7 @@ func newChecker(o Options) checker {
 }
 
 // line checks a non-blank line, without its line end. Faults are looked for
-// in the order of upload-format.md: line structure, address, platform,
+// in the order of docs/upload-format.md: line structure, address, platform,
 // permission, timestamp, external id; the first one found is reported.
 func (c *checker) line(b []byte) (Line, rejection) {
 	if !utf8.Valid(b) {

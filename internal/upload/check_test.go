@@ -9,7 +9,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
 
-// rule is one line of input and what upload-format.md says of it.
+// rule is one line of input and what docs/upload-format.md says of it.
 type rule struct {
 	name    string
 	sms     bool
@@ -166,7 +166,7 @@ func rules() []rule {
 	}
 }
 
-// TestRules runs every rule of upload-format.md on a line of its own, as the
+// TestRules runs every rule of docs/upload-format.md on a line of its own, as the
 // second line of a file so that the header rule stays out of it.
 func TestRules(t *testing.T) {
 	for _, r := range rules() {

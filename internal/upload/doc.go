@@ -1,4 +1,4 @@
-// Package upload reads the email and SMS upload files of upload-format.md:
+// Package upload reads the email and SMS upload files of docs/upload-format.md:
 // a streaming parser and validator that holds one line at a time, plus a
 // Tracker that tells which valid lines lose to a later or newer one without a
 // database (for import --dry-run).

@@ -38,7 +38,7 @@ func countFields(b []byte) int { return bytes.Count(b, semicolon) + 1 }
 
 var semicolon = []byte{';'}
 
-// trimSpaceTab trims what upload-format.md says is ignored around a field:
+// trimSpaceTab trims what docs/upload-format.md says is ignored around a field:
 // spaces and tabs, nothing else.
 func trimSpaceTab(s string) string {
 	i, j := 0, len(s)

@@ -12,7 +12,7 @@ import (
 // which İYS types a line may register.
 type Channel string
 
-// The two channels of upload-format.md.
+// The two channels of docs/upload-format.md.
 const (
 	Email Channel = "email"
 	SMS   Channel = "sms"

@@ -6,8 +6,7 @@ import (
 	"testing"
 )
 
-// samplesDir holds copies of ../shared/samples, so that the tests need
-// nothing outside the repository.
+// samplesDir holds the sample upload files of docs/upload-format.md.
 const samplesDir = "testdata/samples"
 
 func openSample(t *testing.T, name string) *os.File {

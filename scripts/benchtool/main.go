@@ -76,7 +76,7 @@ func cmdCluster(args []string) error {
 	return c.Stop()
 }
 
-// platforms cycle through the lines; sources are what upload-format.md maps
+// platforms cycle through the lines; sources are what docs/upload-format.md maps
 // them to, so that the COPY input holds what the importer parses from the same line.
 var platforms = []struct{ platform, source string }{
 	{"SMS", "HS_MESAJ"}, {"web", "HS_WEB"}, {"mobileapp", "HS_MOBIL"}, {"form", "HS_FIZIKSEL_ORTAM"},

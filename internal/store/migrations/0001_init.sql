@@ -46,7 +46,7 @@ CREATE TABLE consents (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     synced_at       timestamptz,
     CONSTRAINT consents_key UNIQUE (connector_id, recipient, recipient_type, type),
-    -- The contract's outcome table: a verdict only on a finished record, and
+    -- docs/cli.md's outcome table: a verdict only on a finished record, and
     -- the verdict decides between synced and rejected.
     CONSTRAINT consents_outcome_matches_state CHECK (
         CASE state
