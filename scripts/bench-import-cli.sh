@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
 	--test-server)
 		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
 		shift ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+	-h | --help) usage; exit 0 ;;
 	*) echo "bench-import-cli.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -47,17 +47,7 @@ if [ "$rows" -lt 1 ] || [ "$rounds" -lt 1 ]; then
 fi
 
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-cluster_pid=""
-cleanup() {
-	if [ -n "$cluster_pid" ]; then
-		kill -TERM "$cluster_pid" 2>/dev/null || true
-		wait "$cluster_pid" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir
 
 go build -o "$work/iys-sync" ./cmd/iys-sync
 go build -o "$work/benchtool" ./scripts/benchtool

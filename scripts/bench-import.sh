@@ -14,6 +14,7 @@
 # The server is IYS_TEST_DATABASE_URL when set, else a throwaway cluster
 # started from the machine's PostgreSQL binaries. Exits 1 when the target is missed.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 rows=1000000 rounds=3 extra=0
 while [ $# -gt 0 ]; do
@@ -21,14 +22,13 @@ while [ $# -gt 0 ]; do
 	--rows) rows=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--extra) extra=1; shift ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+	-h | --help) usage; exit 0 ;;
 	*) echo "bench-import.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 done
 
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+bench_workdir
 
 go test -c -o "$work/store.test" ./internal/store
 

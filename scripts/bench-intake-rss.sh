@@ -34,43 +34,21 @@ while [ $# -gt 0 ]; do
 	--test-server)
 		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
 		shift ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+	-h | --help) usage; exit 0 ;;
 	*) echo "bench-intake-rss.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 done
 case "$posts$rounds" in *[!0-9]* | "") echo "bench-intake-rss.sh: --posts and --rounds take positive numbers" >&2; exit 2 ;; esac
 
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir
 
 go build -o "$work/iys-sync" ./cmd/iys-sync
 go build -o "$work/benchtool" ./scripts/benchtool
 go build -o "$work/benchintake" ./scripts/benchintake
 bt="$work/benchtool"
 
-# wait_for FILE PATTERN PID: wait until FILE has a line matching PATTERN.
-wait_for() {
-	for _ in $(seq 600); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$3" 2>/dev/null || { cat "$1" >&2; return 1; }
-		sleep 0.1
-	done
-	return 1
-}
-
 bench_server bench-intake-rss.sh
-[ -z "$cluster_pid" ] || pids+=("$cluster_pid")
 db=$("$bt" freshdb -url "$admin" -name iys_bench_intake_rss)
 
 # The sandbox stands in for İYS: serve needs an API to start; the intake never calls it.

@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
 	--test-server)
 		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
 		shift ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+	-h | --help) usage; exit 0 ;;
 	*) echo "bench-sync.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -67,25 +67,15 @@ for v in $rows $rss_rows $rates $concs $rss_conc; do
 done
 
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-cluster_pid="" sandbox_pid=""
+bench_workdir
+sandbox_pid=""
 stop_sandbox() {
 	if [ -n "$sandbox_pid" ]; then
-		kill -TERM "$sandbox_pid" 2>/dev/null || true
-		wait "$sandbox_pid" 2>/dev/null || true
+		stop_pid "$sandbox_pid"
 		sandbox_pid=""
 	fi
 }
-cleanup() {
-	stop_sandbox
-	if [ -n "$cluster_pid" ]; then
-		kill -TERM "$cluster_pid" 2>/dev/null || true
-		wait "$cluster_pid" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'stop_sandbox; bench_cleanup' EXIT
 
 go build -o "$work/iys-sync" ./cmd/iys-sync
 go build -o "$work/benchtool" ./scripts/benchtool

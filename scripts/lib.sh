@@ -1,11 +1,48 @@
-# lib.sh: what the benchmark scripts share. Source it, then set $work (a
-# temporary directory), $bt (the built scripts/benchtool) and $server (a
-# database URL, or empty for a throwaway cluster) before calling these.
+# lib.sh: what the benchmark scripts share. Source it, call bench_workdir,
+# then set $bt (the built scripts/benchtool) and $server (a database URL, or
+# empty for a throwaway cluster) before calling the others.
+
+# usage prints the calling script's header comment: its help.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+
+# bench_workdir makes $work, a temporary directory, and an empty $pids; on
+# exit (or INT/TERM) every process in $pids is stopped and $work removed.
+bench_workdir() {
+	work=$(mktemp -d)
+	pids=()
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		stop_pid "$p"
+	done
+	rm -rf "$work"
+}
+
+# stop_pid PID: TERM, then wait for it.
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# wait_for FILE PATTERN PID: wait up to 60 s until FILE has a line matching
+# PATTERN; fail (showing FILE) if PID ends first.
+wait_for() {
+	for _ in $(seq 600); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$3" 2>/dev/null || { cat "$1" >&2; return 1; }
+		sleep 0.1
+	done
+	return 1
+}
 
 # bench_server NAME starts, unless $server is given, a throwaway cluster in
-# the background, and sets admin (a URL whose user may CREATE DATABASE),
-# server_name and cluster_pid (empty for a given server). NAME is the
-# calling script's, for its messages.
+# the background (stopped on exit with $pids), and sets admin (a URL whose
+# user may CREATE DATABASE), server_name and cluster_pid (empty for a given
+# server). NAME is the calling script's, for its messages.
 bench_server() {
 	cluster_pid=""
 	if [ -n "$server" ]; then
@@ -15,6 +52,7 @@ bench_server() {
 	fi
 	"$bt" cluster -url-file "$work/url" 2>"$work/cluster.err" &
 	cluster_pid=$!
+	pids+=("$cluster_pid")
 	for _ in $(seq 600); do
 		[ -s "$work/url" ] && break
 		if ! kill -0 "$cluster_pid" 2>/dev/null; then
