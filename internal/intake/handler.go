@@ -179,17 +179,22 @@ func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be a JSON array sent as Content-Type: application/json")
 		return
 	}
+	// dbFailed answers a database error: 503 for what may pass, 500 for a bug.
+	dbFailed := func(err error, what string) {
+		if store.Transient(err) {
+			unavailable(retryUnavailable, "unavailable", "the database is unavailable for now: nothing was stored, send the request again",
+				zap.Error(err))
+			return
+		}
+		fail(http.StatusInternalServerError, "internal", what, zap.Error(err))
+	}
 	conn, err := h.st.Connector(r.Context(), brand)
 	switch {
 	case errors.Is(err, store.ErrNoConnector):
 		fail(http.StatusNotFound, "unknown_connector", "no connector is installed for this brand code: run iys-sync install first")
 		return
-	case err != nil && store.Transient(err):
-		unavailable(retryUnavailable, "unavailable", "the database is unavailable for now: nothing was stored, send the request again",
-			zap.Error(err))
-		return
 	case err != nil:
-		fail(http.StatusInternalServerError, "internal", "the connector could not be read", zap.Error(err))
+		dbFailed(err, "the connector could not be read")
 		return
 	}
 	// Wait for a slot before reading the body, so that the bodies in memory
@@ -216,12 +221,8 @@ func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 	case err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil):
 		unavailable(retryBusy, "canceled", "the request ended before it was stored: nothing was stored")
 		return
-	case err != nil && store.Transient(err):
-		unavailable(retryUnavailable, "unavailable", "the database is unavailable for now: nothing was stored, send the request again",
-			zap.Error(err))
-		return
 	case err != nil:
-		fail(http.StatusInternalServerError, "internal", "the consents could not be stored, and nothing was", zap.Error(err))
+		dbFailed(err, "the consents could not be stored, and nothing was")
 		return
 	}
 	log.Info("intake request stored", zap.Int("items", len(items)), zap.Int("accepted", resp.Accepted),
