@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +62,19 @@ func TestRunNowPushesItsMetrics(t *testing.T) {
 		`iys_request_duration_seconds_count{endpoint="submit_bulk"} 1`,
 		`iys_sync_last_success_timestamp_seconds{brand_code="600001"}`,
 		`iys_sync_last_pull_timestamp_seconds{brand_code="600001"}`)
+	// The last success is the run's end as stored, not the installation.
+	db, err := sql.Open("postgres", environ["IYS_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var finished float64
+	if err := db.QueryRow(`SELECT extract(epoch FROM finished_at) FROM runs WHERE status = 'completed'`).Scan(&finished); err != nil {
+		t.Fatal(err)
+	}
+	if ts, err := strconv.ParseFloat(sample(first, "iys_sync_last_success_timestamp_seconds"), 64); err != nil || math.Abs(ts-finished) > 0.002 {
+		t.Errorf("last success %v (%v), want the completed run's end %v", ts, err, finished)
+	}
 	for name := range first.Families {
 		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.Contains(name, "seconds_since") {
 			t.Errorf("pushed %s, which means nothing once the process is gone", name)
