@@ -36,12 +36,12 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 
 // newIYSClient builds the İYS client of the settings: one per process, so
 // that every goroutine shares its token.
-func newIYSClient(cfg config.Config, log *zap.Logger) (*iysclient.Client, error) {
+func newIYSClient(cfg config.Config, log *zap.Logger, opts ...iysclient.Option) (*iysclient.Client, error) {
 	if err := cfg.Require(config.NeedIYS); err != nil {
 		return nil, err
 	}
 	return iysclient.New(cfg.APIURL, iysclient.Credentials{Username: cfg.Username, Password: cfg.Password},
-		iysclient.WithLogger(log), iysclient.WithRateLimit(cfg.RateLimit, 1))
+		append([]iysclient.Option{iysclient.WithLogger(log), iysclient.WithRateLimit(cfg.RateLimit, 1)}, opts...)...)
 }
 
 // nextScheduled is when the schedule next fires after now, in its zone.

@@ -31,7 +31,8 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	}
 	log := newLogger(cfg, e.stderr)
 	defer log.Sync() //nolint:errcheck // stderr
-	s, err := newSyncer(ctx, cfg, log, nil)
+	m := pushMetrics(cfg)
+	s, err := newSyncer(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -48,6 +49,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		log.Warn("pull cursors reset: pulling from the beginning of the days İYS keeps", zap.String("brand_code", c.BrandCode))
 	}
 	res, err := s.puller.PullConnector(ctx, consent.ConnectorRef{ID: c.ID, BrandCode: c.BrandCode, IYSCode: c.IYSCode, Active: true})
+	pushPull(ctx, cfg, m, c.BrandCode, log)
 	if err != nil {
 		return err
 	}

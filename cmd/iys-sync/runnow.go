@@ -52,7 +52,8 @@ func runNow(ctx context.Context, e *env, args []string) error {
 	}
 	log := newLogger(cfg, e.stderr)
 	defer log.Sync() //nolint:errcheck // stderr
-	s, err := newSyncer(ctx, cfg, log, nil)
+	m := pushMetrics(cfg)
+	s, err := newSyncer(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -67,6 +68,7 @@ func runNow(ctx context.Context, e *env, args []string) error {
 	stop := showRunProgress(ctx, e.stderr, s.st, *brand)
 	sum, err := s.eng.Run(ctx, req)
 	stop()
+	pushRun(ctx, e, cfg, s, m, sum, *brand, log)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/intake"
 	"github.com/iys-sync/iys-sync/internal/metrics"
-	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
 
@@ -56,13 +55,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			log.Error("scheduled run could not start", zap.Error(err))
 			return
 		}
-		for _, c := range sum.Connectors {
-			if !c.Skipped {
-				m.Run(c.BrandCode, string(c.Status), c.Pending, time.Now())
-			}
-		}
+		m.Runs(sum, time.Now())
 	}
-	if err := seedMetrics(ctx, s, m); err != nil {
+	if err := watchConnectors(ctx, e, cfg, s, m, "", log); err != nil {
 		return err
 	}
 	// Unfinished: a night the process missed (restarted after the tick) or
@@ -105,34 +100,6 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log.Info("stopped")
-	return nil
-}
-
-// seedMetrics starts the watchdog clocks from the database, so that a
-// restarted process reports a connector's lag before its first run.
-func seedMetrics(ctx context.Context, s *syncer, m *metrics.Metrics) error {
-	cs, err := s.st.Connectors(ctx)
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		cur, err := s.st.PullCursors(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		if at := store.PullCompleteAt(cur); !at.IsZero() {
-			m.Pull(c.BrandCode, at)
-		} else {
-			m.Pull(c.BrandCode, c.InstalledAt)
-		}
-		run, ok, err := s.st.LastFinishedRun(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		if ok && run.Status == "completed" {
-			m.Succeeded(c.BrandCode, run.FinishedAt.Time)
-		}
-	}
 	return nil
 }
 

@@ -156,17 +156,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if s.Pull.Quarantined, err = st.QuarantinedChanges(ctx, c.ID); err != nil {
 			return err
 		}
-		now := e.now()
-		next := nextScheduled(cfg, now)
-		tooOld, err := st.PendingGivenBefore(ctx, c.ID, consent.OldestAcceptable(consent.NewDate(now)).Time())
-		if err != nil {
+		if s.Deadline, err = connectorDeadline(ctx, st, cfg, c.ID, e.now()); err != nil {
 			return err
 		}
-		byNext, err := st.PendingGivenBefore(ctx, c.ID, consent.OldestAcceptable(consent.NewDate(next)).Time())
-		if err != nil {
-			return err
-		}
-		s.Deadline = deadlineJSON{NextRunAt: rfc3339(next), AtRisk: byNext - tooOld, TooOld: tooOld}
 		out.Connectors = append(out.Connectors, s)
 	}
 	if *jsonOut {

@@ -36,7 +36,11 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	if err := cfg.Require(config.NeedDatabase, config.NeedIYS); err != nil {
 		return nil, err
 	}
-	client, err := newIYSClient(cfg, log)
+	var observe []iysclient.Option
+	if m != nil {
+		observe = append(observe, iysclient.WithObserver(m.Exchange))
+	}
+	client, err := newIYSClient(cfg, log, observe...)
 	if err != nil {
 		return nil, err
 	}

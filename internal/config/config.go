@@ -32,6 +32,8 @@ type Config struct {
 	SourceDatabaseURL string
 	// SourceStatementTimeout bounds each statement on the brand's database.
 	SourceStatementTimeout time.Duration
+	// PushgatewayURL is where --run-now and pull push their metrics; empty: nowhere.
+	PushgatewayURL string
 }
 
 // Default returns docs/cli.md's defaults.

@@ -168,6 +168,16 @@ var settings = []setting{
 		c.MetricsAddr = v
 		return nil
 	}},
+	{env: "IYS_PUSHGATEWAY_URL", usage: "Prometheus Pushgateway that --run-now and pull push their metrics to when they end (empty: none)", set: func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				return fmt.Errorf("must be an http(s) URL without credentials, query or fragment, such as http://pushgateway:9091")
+			}
+		}
+		c.PushgatewayURL = v
+		return nil
+	}},
 }
 
 // checkDSN validates a PostgreSQL connection string as the driver will read

@@ -44,6 +44,7 @@ type Client struct {
 	tokens  *tokenSource
 	limiter *adaptiveLimiter
 	retry   retrySettings
+	observe exchangeHook // WithObserver's hook; nil: none
 }
 
 // New makes a client of the İYS API at baseURL (such as
@@ -84,6 +85,7 @@ func New(baseURL string, creds Credentials, opts ...Option) (*Client, error) {
 		margin: cfg.refreshMargin,
 		pause:  cfg.loginPause,
 	}
+	c.observe, c.tokens.hook = cfg.observe, cfg.observe
 	return c, nil
 }
 

@@ -41,6 +41,7 @@ type config struct {
 	retry         retrySettings
 	refreshMargin time.Duration
 	loginPause    time.Duration
+	observe       func(Exchange) // WithObserver; nil: none
 }
 
 func defaultConfig() config {
@@ -206,6 +207,19 @@ func WithLoginPause(d time.Duration) Option {
 			return fmt.Errorf("with login pause: %v is not a positive duration", d)
 		}
 		c.loginPause = d
+		return nil
+	}
+}
+
+// WithObserver calls observe after every exchange with İYS, from the
+// goroutine that made it: observe must be safe for concurrent use, and
+// quick. Metrics hook in here; the client knows nothing of them.
+func WithObserver(observe func(Exchange)) Option {
+	return func(c *config) error {
+		if observe == nil {
+			return errors.New("with observer: observer is nil")
+		}
+		c.observe = observe
 		return nil
 	}
 }

@@ -124,31 +124,37 @@ func (c *Client) run(ctx context.Context, cl call, onOK func(*http.Response) err
 }
 
 // try is one try: a token, a paced request and, on a 401, one re-login and
-// one more request per call. A second 401 is the call's error.
+// one more request per call. A second 401 is the call's error. Each request
+// sent is reported to the observer once its answer is read.
 func (c *Client) try(ctx context.Context, cl call, u *url.URL, payload []byte, st *callState, onOK func(*http.Response) error) error {
 	tok, err := c.tokens.token(ctx, "")
 	if err != nil {
 		return err
 	}
-	resp, err := c.send(ctx, cl, u, payload, tok, st)
+	endpoint := endpointOf(cl)
+	resp, sent, err := c.send(ctx, cl, u, payload, tok, st)
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode == http.StatusUnauthorized && !st.relogged {
 		st.relogged = true
 		drainClose(resp.Body)
+		c.observe.done(ctx, endpoint, sent, &APIError{Status: http.StatusUnauthorized})
 		st.log.Warn("İYS refused the access token (401): logging in again, once")
 		if tok, err = c.tokens.token(ctx, tok); err != nil {
 			return err
 		}
-		if resp, err = c.send(ctx, cl, u, payload, tok, st); err != nil {
+		if resp, sent, err = c.send(ctx, cl, u, payload, tok, st); err != nil {
 			return err
 		}
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return onOK(resp)
+		err := onOK(resp)
+		c.observe.done(ctx, endpoint, sent, err)
+		return err
 	}
 	apiErr := readAPIError(resp, c.now())
+	c.observe.done(ctx, endpoint, sent, apiErr)
 	if apiErr.throttled() {
 		c.limiter.Throttled()
 	}
@@ -158,11 +164,13 @@ func (c *Client) try(ctx context.Context, cl call, u *url.URL, payload []byte, s
 	return apiErr
 }
 
-// send waits for the rate limiter (paced calls only) and makes one HTTP request.
-func (c *Client) send(ctx context.Context, cl call, u *url.URL, payload []byte, tok string, st *callState) (*http.Response, error) {
+// send waits for the rate limiter (paced calls only) and makes one HTTP
+// request, sent at the time it returns. A request that got no answer is
+// reported to the observer here.
+func (c *Client) send(ctx context.Context, cl call, u *url.URL, payload []byte, tok string, st *callState) (resp *http.Response, sent time.Time, err error) {
 	if cl.paced {
 		if err := c.limiter.Wait(ctx); err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 	}
 	var body io.Reader
@@ -171,7 +179,7 @@ func (c *Client) send(ctx context.Context, cl call, u *url.URL, payload []byte, 
 	}
 	req, err := http.NewRequestWithContext(ctx, cl.method, u.String(), body)
 	if err != nil {
-		return nil, backoff.Permanent(fmt.Errorf("build request: %w", err))
+		return nil, time.Time{}, backoff.Permanent(fmt.Errorf("build request: %w", err))
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("User-Agent", userAgent)
@@ -185,15 +193,16 @@ func (c *Client) send(ctx context.Context, cl call, u *url.URL, payload []byte, 
 	req.Header.Set("Accept", accept)
 
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err = c.http.Do(req)
 	fields := []zap.Field{zap.String("method", cl.method), zap.String("url", logURL(u)),
 		zap.Int("attempt", st.tries), zap.Duration("duration", time.Since(start))}
 	if err != nil {
 		st.log.Debug("İYS request failed", append(fields, zap.Error(err))...)
-		return nil, err
+		c.observe.done(ctx, endpointOf(cl), start, err)
+		return nil, start, err
 	}
 	st.log.Debug("İYS request", append(fields, zap.Int("status", resp.StatusCode))...)
-	return resp, nil
+	return resp, start, nil
 }
 
 // readAPIError reads an error answer through io.LimitReader, then drains

@@ -34,6 +34,7 @@ type tokenSource struct {
 	now    func() time.Time
 	margin time.Duration
 	pause  time.Duration
+	hook   exchangeHook // reports each token request
 
 	mu          sync.Mutex
 	access      string
@@ -176,7 +177,7 @@ type tokenAnswer struct {
 // request makes one token request. Its body holds the password or the
 // refresh token: it is never logged, and İYS's messages are scrubbed of
 // both before they become errors.
-func (ts *tokenSource) request(ctx context.Context, grant string) (string, error) {
+func (ts *tokenSource) request(ctx context.Context, grant string) (tok string, err error) {
 	ts.mu.Lock()
 	refresh := ts.refresh
 	ts.mu.Unlock()
@@ -199,6 +200,8 @@ func (ts *tokenSource) request(ctx context.Context, grant string) (string, error
 	req.Header.Set("User-Agent", userAgent)
 
 	start := ts.now()
+	sent := time.Now()
+	defer func() { ts.hook.done(ctx, EndpointToken, sent, err) }()
 	resp, err := ts.http.Do(req)
 	if err != nil {
 		return "", err

@@ -11,6 +11,10 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/iysclient"
+	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -26,8 +30,9 @@ func TestMetricsExposition(t *testing.T) {
 	m.Records("600001", "accepted", 7)
 	m.Records("600001", "no_prior_record", 0) // no sample for zero
 	m.Batch("600001", 250*time.Millisecond)
-	m.Request("consents/request", "200")
-	m.Run("600001", "completed", 3, time.Now().Add(-90*time.Second))
+	m.Exchange(iysclient.Exchange{Endpoint: "submit_bulk", Result: iysclient.ResultOK, Duration: 300 * time.Millisecond})
+	m.Runs(engine.Summary{Connectors: []engine.ConnectorSummary{{BrandCode: "600001", Status: consent.RunCompleted, Pending: 3}}},
+		time.Now().Add(-90*time.Second))
 	m.Pull("600001", time.Now().Add(-6*24*time.Hour))
 	code, body := get(t, m.Handler(func(context.Context) error { return nil }), "/metrics")
 	if code != 200 {
@@ -36,7 +41,9 @@ func TestMetricsExposition(t *testing.T) {
 	for _, want := range []string{
 		`iys_sync_records_total{brand_code="600001",outcome="accepted"} 7`,
 		`iys_sync_batch_duration_seconds_count{brand_code="600001"} 1`,
-		`iys_requests_total{endpoint="consents/request",result="200"} 1`,
+		`iys_requests_total{endpoint="submit_bulk",result="ok"} 1`,
+		`iys_request_duration_seconds_bucket{endpoint="submit_bulk",le="0.32"} 1`,
+		`iys_request_duration_seconds_bucket{endpoint="submit_bulk",le="0.16"} 0`,
 		`iys_sync_runs_total{brand_code="600001",status="completed"} 1`,
 		`iys_sync_pending_records{brand_code="600001"} 3`,
 		`iys_sync_pull_warning{brand_code="600001"} 1`,

@@ -20,13 +20,15 @@ func (o Observer) BatchDone(b engine.BatchReport) {
 	o.m.Batch(b.BrandCode, b.Duration)
 }
 
-// RequestFailed counts an İYS call that failed after the client's retries.
+// RequestFailed counts an İYS call of a connector's run that failed after
+// the client's retries. Every try is counted apart, by the client's
+// observer (Exchange).
 func (o Observer) RequestFailed(f engine.RequestFailure) {
 	result := string(f.Code)
 	if result == "" {
 		result = string(f.Class)
 	}
-	o.m.Request(strings.ToLower(f.Call), result)
+	o.m.failures.WithLabelValues(f.BrandCode, strings.ToLower(f.Call), result).Inc()
 }
 
 var _ engine.Observer = Observer{}

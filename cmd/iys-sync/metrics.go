@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/metrics"
+	"github.com/iys-sync/iys-sync/internal/store"
+)
+
+// watchConnectors adds to the engine's hooks what serve and a pushing
+// --run-now export of their connectors (brand, or all for ""): the
+// deadlines, read when scraped or pushed, and the watchdog clocks, read now.
+func watchConnectors(ctx context.Context, e *env, cfg config.Config, s *syncer, m *metrics.Metrics, brand string, log *zap.Logger) error {
+	watchDeadlines(m, s.st, cfg, e.now, brand, log)
+	return seedMetrics(ctx, s, m, brand)
+}
+
+// seedMetrics starts the watchdog clocks from the database, so that a
+// restarted process (or a push at the end of a run) reports a connector's
+// lag: the last pull to the feed's end and the last completed run, or, for
+// an active connector that has none yet, its installation, from which they
+// count. brand limits it to one connector ("" for all).
+func seedMetrics(ctx context.Context, s *syncer, m *metrics.Metrics, brand string) error {
+	cs, err := selectedConnectors(ctx, s.st, brand)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		cur, err := s.st.PullCursors(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if at := store.PullCompleteAt(cur); !at.IsZero() {
+			m.Pull(c.BrandCode, at)
+		} else {
+			m.Pull(c.BrandCode, c.InstalledAt)
+		}
+		at, ok, err := s.st.LastCompletedAt(ctx, c.ID)
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			m.Succeeded(c.BrandCode, at)
+		case c.State == store.ConnectorActive:
+			m.Succeeded(c.BrandCode, c.InstalledAt)
+		}
+	}
+	return nil
+}
+
+// selectedConnectors is the connector brand, or every one when brand is "".
+func selectedConnectors(ctx context.Context, st *store.Store, brand string) ([]store.Connector, error) {
+	if brand == "" {
+		return st.Connectors(ctx)
+	}
+	c, err := st.Connector(ctx, brand)
+	if err != nil {
+		return nil, err
+	}
+	return []store.Connector{c}, nil
+}
+
+// connectorDeadline is İYS's 3-business-day rule seen from the connector's
+// pending records at now: those past it already, and those that will be by
+// the next scheduled run. status shows it; the metrics export it.
+func connectorDeadline(ctx context.Context, st *store.Store, cfg config.Config, connectorID int64, now time.Time) (deadlineJSON, error) {
+	next := nextScheduled(cfg, now)
+	tooOld, err := st.PendingGivenBefore(ctx, connectorID, consent.OldestAcceptable(consent.NewDate(now)).Time())
+	if err != nil {
+		return deadlineJSON{}, err
+	}
+	byNext, err := st.PendingGivenBefore(ctx, connectorID, consent.OldestAcceptable(consent.NewDate(next)).Time())
+	if err != nil {
+		return deadlineJSON{}, err
+	}
+	return deadlineJSON{NextRunAt: rfc3339(next), AtRisk: byNext - tooOld, TooOld: tooOld}, nil
+}
+
+// watchDeadlines exports the selected connectors' deadlines (brand, or all
+// for "") as gauges, read when scraped or pushed.
+func watchDeadlines(m *metrics.Metrics, st *store.Store, cfg config.Config, now func() time.Time, brand string, log *zap.Logger) {
+	m.WatchDeadlines(func(ctx context.Context) ([]metrics.Deadline, error) {
+		cs, err := selectedConnectors(ctx, st, brand)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]metrics.Deadline, 0, len(cs))
+		for _, c := range cs {
+			d, err := connectorDeadline(ctx, st, cfg, c.ID, now())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, metrics.Deadline{BrandCode: c.BrandCode, AtRisk: d.AtRisk, TooOld: d.TooOld})
+		}
+		return out, nil
+	}, log)
+}
