@@ -13,10 +13,13 @@ import (
 	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
+// every is every group of settings: each setting is a flag.
+var every = []Group{Database, IYSAPI, Partner, Logging, Schedule, Timezone, Window, Push, Source, Intake, Metrics}
+
 func load(t *testing.T, env map[string]string, args ...string) (Config, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	f := RegisterFlags(fs)
+	f := RegisterFlags(fs, every...)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +106,7 @@ func TestSecretFlagsRefused(t *testing.T) {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		var out strings.Builder
 		fs.SetOutput(&out)
-		f := RegisterFlags(fs)
+		f := RegisterFlags(fs, Database)
 		if err := fs.Parse(args); err != nil {
 			t.Fatalf("%v: parse: %v", args, err)
 		}
