@@ -68,8 +68,8 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "  %-11s %s\n", "--run-now", "run the sync now and exit: iys-sync --run-now [--brand-code B] [--max-duration D]")
-	fmt.Fprintln(w, "\nSettings come from IYS_* environment variables, flags of the same meaning, or --config FILE.")
+	fmt.Fprintf(w, "  %-11s %s\n", "--run-now", "run the sync now and exit: iys-sync --run-now [--brand-code B] [--max-duration D] [--json]")
+	fmt.Fprintln(w, "\nSettings come from IYS_* environment variables, --config FILE, or the flags of the commands that read them.")
 }
 
 // newFlagSet makes a command's flag set whose errors are usage errors.
