@@ -44,6 +44,12 @@ func newIYSClient(cfg config.Config, log *zap.Logger, opts ...iysclient.Option) 
 		append([]iysclient.Option{iysclient.WithLogger(log), iysclient.WithRateLimit(cfg.RateLimit, 1)}, opts...)...)
 }
 
+// connectorRef is the connector as a pull or a reconciliation asks for it:
+// active, since an operator asked for it by name.
+func connectorRef(c store.Connector) consent.ConnectorRef {
+	return consent.ConnectorRef{ID: c.ID, BrandCode: c.BrandCode, IYSCode: c.IYSCode, Active: true}
+}
+
 // nextScheduled is when the schedule next fires after now, in its zone.
 func nextScheduled(cfg config.Config, now time.Time) time.Time {
 	sched, err := cron.ParseStandard(cfg.Schedule)
@@ -67,14 +73,6 @@ func checkCode(flagName, v string) error {
 		return usagef("--%s %v, got %q", flagName, err, v)
 	}
 	return nil
-}
-
-// rfc3339 formats a time for JSON output; the zero time is "".
-func rfc3339(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Format(time.RFC3339)
 }
 
 func plural(n int, one, many string) string {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -25,7 +24,7 @@ type importSummary struct {
 
 func runImport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "import")
-	cf := config.RegisterFlags(fs)
+	cf := settingFlags(fs, config.Database)
 	brand := fs.String("brand-code", "", "the connector's brand code (not needed with --dry-run)")
 	channel := fs.String("channel", "", "email or sms: the format of the files")
 	types := fs.String("type", "", "SMS files only: MESAJ (default), ARAMA or MESAJ,ARAMA")
@@ -40,25 +39,9 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if len(files) == 0 {
 		return usagef("import needs at least one FILE")
 	}
-	ch, err := upload.ParseChannel(*channel)
+	opts, err := importOptions(*channel, *types, *rtype, *dryRun)
 	if err != nil {
-		return usagef("--channel: %v", err)
-	}
-	opts := importer.Options{Upload: upload.Options{Channel: ch}, DryRun: *dryRun}
-	if *types != "" {
-		if opts.Upload.Types, err = upload.ParseTypes(*types); err != nil {
-			return usagef("--type: %v", err)
-		}
-	}
-	if err := opts.Upload.Validate(); err != nil {
-		return usagef("%v", err)
-	}
-	if *rtype != "" {
-		rt, err := consent.ParseRecipientType(*rtype)
-		if err != nil {
-			return usagef("--recipient-type: %v", err)
-		}
-		opts.RecipientType = rt
+		return err
 	}
 	cfg, err := cf.Load(e.getenv)
 	if err != nil {
@@ -78,70 +61,16 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		}
 		defer errFile.abandon()
 	}
-
-	var st *store.Store
-	var connectorID int64
-	if *dryRun {
-		if opts.RecipientType == "" {
-			opts.RecipientType = consent.Bireysel
-		}
-	} else {
-		if st, err = openStore(ctx, cfg); err != nil {
-			return err
-		}
-		defer st.Close()
-		c, err := st.Connector(ctx, *brand)
-		if errors.Is(err, store.ErrNoConnector) {
-			return fmt.Errorf("no connector for brand code %s: run iys-sync install first", *brand)
-		}
-		if err != nil {
-			return err
-		}
-		for _, t := range opts.Upload.ConsentTypes() {
-			if !slices.Contains(c.Channels, t) {
-				return fmt.Errorf("connector %s does not sync %s consents (its channels: %s): reinstall it with that channel", *brand, t, consent.JoinTypes(c.Channels, ","))
-			}
-		}
-		connectorID = c.ID
-		opts.Upload.DefaultSource = c.DefaultSource
-		if opts.RecipientType == "" {
-			opts.RecipientType = c.RecipientType
-		}
-	}
-
 	bar := newProgressBar(e.stderr)
-	opts.OnReject = func(r *upload.Rejection) error {
-		bar.clear()
-		fmt.Fprintln(e.stderr, r.Error())
-		if errFile != nil {
-			return errFile.write(r.Error())
-		}
-		return nil
-	}
-	opts.Progress = bar.update
-
-	im, err := importer.New(st, connectorID, opts)
+	opts.OnReject, opts.Progress = reportRejection(e, errFile, bar), bar.update
+	im, closeStore, err := openImporter(ctx, cfg, *brand, opts)
 	if err != nil {
 		return err
 	}
-	sum := importSummary{Files: []importer.FileSummary{}}
-	refused := 0
-	for i, path := range files {
-		fsum, err := im.File(ctx, path)
-		bar.clear()
-		var wErr *errorsOutError
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return fmt.Errorf("interrupted while importing %s: %s (%v)", path, stoppedAt(files, i, *dryRun), err)
-		case errors.As(err, &wErr):
-			return fmt.Errorf("%w: %s", wErr, stoppedAt(files, i, *dryRun))
-		case err != nil:
-			refused++
-			fmt.Fprintf(e.stderr, "%s: refused whole, nothing of it imported: %v\n", path, err)
-		}
-		sum.Valid += fsum.Valid
-		sum.Rejected += fsum.Rejected
-		sum.Files = append(sum.Files, fsum)
+	defer closeStore()
+	sum, refused, err := importFiles(ctx, e, im, files, bar, *dryRun)
+	if err != nil {
+		return err
 	}
 	if errFile != nil {
 		if err := errFile.close(); err != nil {
@@ -149,8 +78,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if *jsonOut {
-		enc := json.NewEncoder(e.stdout)
-		if err := enc.Encode(sum); err != nil {
+		if err := json.NewEncoder(e.stdout).Encode(sum); err != nil {
 			return fmt.Errorf("write summary: %w", err)
 		}
 	} else {
@@ -163,6 +91,93 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		return &partialError{msg: fmt.Sprintf("%s rejected; the %d valid lines were %s", plural(sum.Rejected, "line", "lines"), sum.Valid, importedWord(*dryRun))}
 	}
 	return nil
+}
+
+// importOptions reads the flags that say how to read the files.
+func importOptions(channel, types, rtype string, dryRun bool) (importer.Options, error) {
+	ch, err := upload.ParseChannel(channel)
+	if err != nil {
+		return importer.Options{}, usagef("--channel: %v", err)
+	}
+	opts := importer.Options{Upload: upload.Options{Channel: ch}, DryRun: dryRun}
+	if types != "" {
+		if opts.Upload.Types, err = upload.ParseTypes(types); err != nil {
+			return opts, usagef("--type: %v", err)
+		}
+	}
+	if err := opts.Upload.Validate(); err != nil {
+		return opts, usagef("%v", err)
+	}
+	if rtype != "" {
+		if opts.RecipientType, err = consent.ParseRecipientType(rtype); err != nil {
+			return opts, usagef("--recipient-type: %v", err)
+		}
+	}
+	return opts, nil
+}
+
+// reportRejection says each rejected line on stderr as soon as it is
+// found, and in the --errors-out file when there is one.
+func reportRejection(e *env, errFile *errorsOutFile, bar *progressBar) func(*upload.Rejection) error {
+	return func(r *upload.Rejection) error {
+		bar.clear()
+		fmt.Fprintln(e.stderr, r.Error())
+		if errFile != nil {
+			return errFile.write(r.Error())
+		}
+		return nil
+	}
+}
+
+// openImporter makes the importer of the brand's connector, or of a dry
+// run (no database). The caller calls closeStore when done.
+func openImporter(ctx context.Context, cfg config.Config, brand string, opts importer.Options) (im *importer.Importer, closeStore func(), err error) {
+	if opts.DryRun {
+		im, err := importer.New(nil, nil, opts)
+		return im, func() {}, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := st.Connector(ctx, brand)
+	if errors.Is(err, store.ErrNoConnector) {
+		err = fmt.Errorf("no connector for brand code %s: run iys-sync install first", brand)
+	}
+	if err == nil {
+		im, err = importer.New(st, &c, opts)
+	}
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return im, func() { st.Close() }, nil
+}
+
+// importFiles imports the files in order. A file refused whole is said on
+// stderr and counted, and the others are still imported; an interrupt or
+// a failed write of --errors-out stops the import, saying what it left.
+func importFiles(ctx context.Context, e *env, im *importer.Importer, files []string, bar *progressBar, dryRun bool) (importSummary, int, error) {
+	sum := importSummary{Files: []importer.FileSummary{}}
+	refused := 0
+	for i, path := range files {
+		fsum, err := im.File(ctx, path)
+		bar.clear()
+		var wErr *errorsOutError
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return sum, refused, fmt.Errorf("interrupted while importing %s: %s (%v)", path, stoppedAt(files, i, dryRun), err)
+		case errors.As(err, &wErr):
+			return sum, refused, fmt.Errorf("%w: %s", wErr, stoppedAt(files, i, dryRun))
+		case err != nil:
+			refused++
+			fmt.Fprintf(e.stderr, "%s: refused whole, nothing of it imported: %v\n", path, err)
+		}
+		sum.Valid += fsum.Valid
+		sum.Rejected += fsum.Rejected
+		sum.Files = append(sum.Files, fsum)
+	}
+	return sum, refused, nil
 }
 
 // stoppedAt says what the import of files[i], stopped in its middle, left.

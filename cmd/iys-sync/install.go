@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,12 +14,13 @@ import (
 	"github.com/iys-sync/iys-sync/internal/redact"
 	"github.com/iys-sync/iys-sync/internal/rights"
 	"github.com/iys-sync/iys-sync/internal/source"
+	"github.com/iys-sync/iys-sync/internal/status"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
 func runInstall(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "install")
-	cf := config.RegisterFlags(fs)
+	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Partner, config.Schedule, config.Timezone, config.Source, config.Logging)
 	brand := fs.String("brand-code", "", "the brand's code at İYS")
 	iysCode := fs.String("iys-code", "", "the brand owner's İYS code")
 	channels := fs.String("channels", "MESAJ,ARAMA,EPOSTA", "the İYS types to sync")
@@ -58,15 +60,7 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	now := time.Now()
 	var verifiedAt *time.Time
 	if !*skipVerify {
-		if err := cfg.Require(config.NeedIYS); err != nil {
-			return fmt.Errorf("install asks İYS whether this API user may write for the brand (or pass --skip-verify): %w", err)
-		}
-		client, err := newIYSClient(cfg, newLogger(cfg, e.stderr))
-		if err != nil {
-			return err
-		}
-		if err := rights.Check(ctx, client, rights.Request{IntegratorCode: cfg.IntegratorCode, IYSCode: *iysCode,
-			BrandCode: *brand, Channels: types}); err != nil {
+		if err := verifyRights(ctx, e, cfg, *iysCode, *brand, types); err != nil {
 			return err
 		}
 		verifiedAt = &now
@@ -79,17 +73,36 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	printInstalled(e.stdout, cfg, c, verifiedAt != nil, created)
+	return nil
+}
+
+// verifyRights asks İYS whether this API user may write for the brand on
+// each channel and reconcile; a refusal says what to turn on in the panel.
+func verifyRights(ctx context.Context, e *env, cfg config.Config, iysCode, brand string, types []consent.Type) error {
+	if err := cfg.Require(config.NeedIYS); err != nil {
+		return fmt.Errorf("install asks İYS whether this API user may write for the brand (or pass --skip-verify): %w", err)
+	}
+	client, err := newIYSClient(cfg, newLogger(cfg, e.stderr))
+	if err != nil {
+		return err
+	}
+	return rights.Check(ctx, client, rights.Request{IntegratorCode: cfg.IntegratorCode, IYSCode: iysCode,
+		BrandCode: brand, Channels: types})
+}
+
+// printInstalled says what install did, and when the connector first syncs.
+func printInstalled(w io.Writer, cfg config.Config, c store.Connector, verified, created bool) {
 	verb := "installed"
-	if verifiedAt != nil {
+	if verified {
 		verb = "checked with İYS and installed"
 	}
 	if !created {
 		verb = "already installed, nothing changed"
 	}
-	fmt.Fprintf(e.stdout, "connector %s (İYS code %s, %s) %s.\nIts first sync runs at %s (%s), then every night on %q.\n",
+	fmt.Fprintf(w, "connector %s (İYS code %s, %s) %s.\nIts first sync runs at %s (%s), then every night on %q.\n",
 		c.BrandCode, c.IYSCode, consent.JoinTypes(c.Channels, ","), verb,
 		c.FirstSyncAt.In(cfg.Location()).Format("2006-01-02 15:04"), cfg.Timezone, cfg.Schedule)
-	return nil
 }
 
 // checkSourceQuery checks a connector's --source-query before it is stored:
@@ -159,7 +172,7 @@ type connectorJSON struct {
 
 func runConnectors(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "connectors")
-	cf := config.RegisterFlags(fs)
+	cf := settingFlags(fs, config.Database, config.Timezone)
 	jsonOut := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -181,7 +194,7 @@ func runConnectors(ctx context.Context, e *env, args []string) error {
 			out.Connectors = append(out.Connectors, connectorJSON{
 				BrandCode: c.BrandCode, IYSCode: c.IYSCode, Channels: typeStrings(c.Channels),
 				RecipientType: string(c.RecipientType), DefaultSource: string(c.DefaultSource), State: c.State,
-				InstalledAt: rfc3339(c.InstalledAt), FirstSyncAt: rfc3339(c.FirstSyncAt), Verified: c.VerifiedAt != nil,
+				InstalledAt: status.RFC3339(c.InstalledAt), FirstSyncAt: status.RFC3339(c.FirstSyncAt), Verified: c.VerifiedAt != nil,
 			})
 		}
 		return json.NewEncoder(e.stdout).Encode(out)

@@ -185,15 +185,27 @@ func (c *ksChild) wait(t *testing.T, limit time.Duration) int {
 	return c.cmd.ProcessState.ExitCode()
 }
 
-// summary decodes the --json summary the process printed.
+// summary decodes the --json summary the process printed, as the engine's.
 func (c *ksChild) summary(t *testing.T) engine.Summary {
 	t.Helper()
-	var s engine.Summary
+	var s runSummaryJSON
 	if err := json.Unmarshal(c.stdout.Bytes(), &s); err != nil {
 		t.Fatalf("%s printed no JSON summary: %v\nstdout: %s\nstderr: %s", c.name, err, c.stdout.String(),
 			tailOf(c.stderr.String(), 4000))
 	}
-	return s
+	count := func(n *int) int {
+		if n == nil {
+			return engine.PendingUnknown
+		}
+		return *n
+	}
+	sum := engine.Summary{Pending: count(s.Pending), Failed: s.Failed}
+	for _, c := range s.Connectors {
+		sum.Connectors = append(sum.Connectors, engine.ConnectorSummary{BrandCode: c.BrandCode, RunID: c.RunID, Status: c.Status,
+			Sent: c.Sent, Accepted: c.Accepted, Rejected: c.Rejected, Retried: c.Retried, Failed: c.Failed,
+			Pending: count(c.Pending), Skipped: c.Skipped, Err: c.Error})
+	}
+	return sum
 }
 
 // kill SIGKILLs the process, checks it died of it, and waits until the

@@ -7,8 +7,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/config"
-	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/metrics"
+	"github.com/iys-sync/iys-sync/internal/status"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -26,7 +26,7 @@ func watchConnectors(ctx context.Context, e *env, cfg config.Config, s *syncer, 
 // an active connector that has none yet, its installation, from which they
 // count. brand limits it to one connector ("" for all).
 func seedMetrics(ctx context.Context, s *syncer, m *metrics.Metrics, brand string) error {
-	cs, err := selectedConnectors(ctx, s.st, brand)
+	cs, err := connectorsOf(ctx, s.st, brand)
 	if err != nil {
 		return err
 	}
@@ -53,45 +53,18 @@ func seedMetrics(ctx context.Context, s *syncer, m *metrics.Metrics, brand strin
 	return nil
 }
 
-// selectedConnectors is the connector brand, or every one when brand is "".
-func selectedConnectors(ctx context.Context, st *store.Store, brand string) ([]store.Connector, error) {
-	if brand == "" {
-		return st.Connectors(ctx)
-	}
-	c, err := st.Connector(ctx, brand)
-	if err != nil {
-		return nil, err
-	}
-	return []store.Connector{c}, nil
-}
-
-// connectorDeadline is İYS's 3-business-day rule seen from the connector's
-// pending records at now: those past it already, and those that will be by
-// the next scheduled run. status shows it; the metrics export it.
-func connectorDeadline(ctx context.Context, st *store.Store, cfg config.Config, connectorID int64, now time.Time) (deadlineJSON, error) {
-	next := nextScheduled(cfg, now)
-	tooOld, err := st.PendingGivenBefore(ctx, connectorID, consent.OldestAcceptable(consent.NewDate(now)).Time())
-	if err != nil {
-		return deadlineJSON{}, err
-	}
-	byNext, err := st.PendingGivenBefore(ctx, connectorID, consent.OldestAcceptable(consent.NewDate(next)).Time())
-	if err != nil {
-		return deadlineJSON{}, err
-	}
-	return deadlineJSON{NextRunAt: rfc3339(next), AtRisk: byNext - tooOld, TooOld: tooOld}, nil
-}
-
 // watchDeadlines exports the selected connectors' deadlines (brand, or all
 // for "") as gauges, read when scraped or pushed.
 func watchDeadlines(m *metrics.Metrics, st *store.Store, cfg config.Config, now func() time.Time, brand string, log *zap.Logger) {
 	m.WatchDeadlines(func(ctx context.Context) ([]metrics.Deadline, error) {
-		cs, err := selectedConnectors(ctx, st, brand)
+		cs, err := connectorsOf(ctx, st, brand)
 		if err != nil {
 			return nil, err
 		}
 		out := make([]metrics.Deadline, 0, len(cs))
 		for _, c := range cs {
-			d, err := connectorDeadline(ctx, st, cfg, c.ID, now())
+			at := now()
+			d, err := status.DeadlineOf(ctx, st, c.ID, at, nextScheduled(cfg, at))
 			if err != nil {
 				return nil, err
 			}

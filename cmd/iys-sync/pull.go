@@ -7,12 +7,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/config"
-	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/pull"
+	"github.com/iys-sync/iys-sync/internal/store"
 )
 
 func runPull(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "pull")
-	cf := config.RegisterFlags(fs)
+	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Pushgateway, config.Logging)
 	brand := fs.String("brand-code", "", "the connector's brand code")
 	reset := fs.Bool("reset-cursor", false, "forget the stored cursors and pull from the beginning of the 7 days İYS keeps (when İYS refuses a cursor)")
 	rest, err := parse(fs, args)
@@ -32,23 +33,16 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	log := newLogger(cfg, e.stderr)
 	defer log.Sync() //nolint:errcheck // stderr
 	m := pushMetrics(cfg)
-	s, err := newSyncer(ctx, cfg, log, m)
+	st, client, err := openIYS(ctx, cfg, log, observe(m)...)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	c, err := s.st.Connector(ctx, *brand)
+	defer st.Close()
+	c, err := st.Connector(ctx, *brand)
 	if err != nil {
 		return err
 	}
-	if *reset {
-		// Newest-wins makes the changes read again harmless.
-		if _, err := s.st.ResetPullCursors(ctx, c.ID); err != nil {
-			return err
-		}
-		log.Warn("pull cursors reset: pulling from the beginning of the days İYS keeps", zap.String("brand_code", c.BrandCode))
-	}
-	res, err := s.puller.PullConnector(ctx, consent.ConnectorRef{ID: c.ID, BrandCode: c.BrandCode, IYSCode: c.IYSCode, Active: true})
+	res, err := pullNow(ctx, st, newPuller(st, client, log, m), c, *reset, log)
 	pushPull(ctx, cfg, m, c.BrandCode, log)
 	if err != nil {
 		return err
@@ -59,4 +53,17 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout)
 	return nil
+}
+
+// pullNow pulls the connector's changes now; with reset, from the
+// beginning of the days İYS keeps.
+func pullNow(ctx context.Context, st *store.Store, puller *pull.Puller, c store.Connector, reset bool, log *zap.Logger) (pull.Result, error) {
+	if reset {
+		// Newest-wins makes the changes read again harmless.
+		if _, err := st.ResetPullCursors(ctx, c.ID); err != nil {
+			return pull.Result{}, err
+		}
+		log.Warn("pull cursors reset: pulling from the beginning of the days İYS keeps", zap.String("brand_code", c.BrandCode))
+	}
+	return puller.PullConnector(ctx, connectorRef(c))
 }

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
+	"time"
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -31,30 +30,9 @@ type reconcileJSON struct {
 	LookedUp        int                              `json:"lookedUp"`
 }
 
-// reconcileHeader is the CSV of the findings: one record a line, drift or
-// not (the drift column tells).
-var reconcileHeader = []string{"kind", "drift", "recipient", "recipientType", "type",
-	"ourStatus", "ourConsentDate", "ourSource", "ourState", "ourOutcome",
-	"iysStatus", "iysConsentDate", "iysSource", "iysCreationDate", "iysTransactionId", "fileLine", "lookedUp"}
-
-func findingFields(f reconcile.Finding) []string {
-	row := []string{string(f.Kind), strconv.FormatBool(f.Kind.Drift()), f.Key.Recipient, string(f.Key.RecipientType), string(f.Key.Type),
-		"", "", "", "", "", "", "", "", "", "", "", strconv.FormatBool(f.LookedUp)}
-	if o := f.Ours; o != nil {
-		row[5], row[6], row[7], row[8], row[9] = string(o.Status), o.ConsentDate.String(), string(o.Source), string(o.State), string(o.Outcome)
-	}
-	if h := f.IYS; h != nil {
-		row[10], row[11], row[12], row[13], row[14] = string(h.Status), h.ConsentDate.String(), string(h.Source), h.CreationDate.String(), h.TransactionID
-	}
-	if f.Line > 0 {
-		row[15] = strconv.Itoa(f.Line)
-	}
-	return row
-}
-
 func runReconcile(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "reconcile")
-	cf := config.RegisterFlags(fs)
+	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Logging)
 	brand := fs.String("brand-code", "", "the connector's brand code")
 	date := fs.String("date", "", "the Türkiye day to reconcile, YYYY-MM-DD (over already: İYS makes its file the day after)")
 	repair := fs.Bool("repair", false, "bring our records to İYS's state: İYS's newer records are applied, ours İYS does not hold are sent again")
@@ -70,15 +48,9 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 	if err := checkCode("brand-code", *brand); err != nil {
 		return err
 	}
-	if *date == "" {
-		return usagef("--date is required: the Türkiye day to reconcile, YYYY-MM-DD")
-	}
-	day, err := reconcile.ParseDay(*date)
+	day, err := reconcileDay(*date, e.now())
 	if err != nil {
-		return usagef("--date: %v", err)
-	}
-	if now := e.now(); day.End.After(now) {
-		return usagef("--date %s: the day is not over yet in Türkiye (İYS makes a day's file the day after)", day)
+		return err
 	}
 	if *asJSON && *csvOut == "-" {
 		return usagef("--json and --csv - both want stdout: give --csv a file")
@@ -87,16 +59,9 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.Require(config.NeedDatabase, config.NeedIYS); err != nil {
-		return err
-	}
 	log := newLogger(cfg, e.stderr)
 	defer log.Sync() //nolint:errcheck // stderr
-	client, err := newIYSClient(cfg, log)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, client, err := openIYS(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -105,55 +70,88 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := reconcile.Run(ctx, client, st, consent.ConnectorRef{ID: c.ID, BrandCode: c.BrandCode, IYSCode: c.IYSCode, Active: true},
-		day, *repair, log)
+	rep, err := reconcile.Run(ctx, client, st, connectorRef(c), day, *repair, log)
 	if err != nil {
 		return err
 	}
+	if err := printReconcileOutput(e, rep, *asJSON, *csvOut, *repair); err != nil {
+		return err
+	}
+	return reconcileOutcome(rep, *repair)
+}
 
+// reconcileDay reads --date: a Türkiye day that is over.
+func reconcileDay(date string, now time.Time) (reconcile.Day, error) {
+	if date == "" {
+		return reconcile.Day{}, usagef("--date is required: the Türkiye day to reconcile, YYYY-MM-DD")
+	}
+	day, err := reconcile.ParseDay(date)
+	if err != nil {
+		return day, usagef("--date: %v", err)
+	}
+	if !day.Over(now) {
+		return day, usagef("--date %s: the day is not over yet in Türkiye (İYS makes a day's file the day after)", day)
+	}
+	return day, nil
+}
+
+// printReconcileOutput writes the findings as CSV to csvOut (- for stdout,
+// and then the text goes to stderr), and the result as JSON or as text.
+func printReconcileOutput(e *env, rep *reconcile.Report, asJSON bool, csvOut string, repaired bool) error {
 	text := e.stdout
-	switch *csvOut {
+	switch csvOut {
 	case "":
 	case "-":
-		if err := writeFindings(e.stdout, rep.Findings); err != nil {
+		if err := reconcile.WriteCSV(e.stdout, rep.Findings); err != nil {
 			return err
 		}
 		text = e.stderr
 	default:
-		if err := writeFindingsFile(*csvOut, rep.Findings); err != nil {
+		if err := writeFindingsFile(csvOut, rep.Findings); err != nil {
 			return err
 		}
 	}
-	if *asJSON {
-		out := reconcileJSON{Date: day.String(), BrandCode: rep.BrandCode, Kinds: rep.Kinds(), Drift: rep.Drift(),
-			SummaryMismatch: rep.SummaryMismatch, Repaired: rep.Repaired, Unrepaired: rep.Unrepaired,
-			FileRows: rep.FileRows, UnreadableLines: rep.Unreadable, Records: rep.Records, LookedUp: rep.LookedUp}
-		if out.SummaryMismatch == nil {
-			out.SummaryMismatch = []reconcile.Mismatch{}
-		}
-		if out.UnreadableLines == nil {
-			out.UnreadableLines = []int{}
-		}
-		if len(rep.SummaryUnread) > 0 {
-			out.SummaryUnread = rep.SummaryUnread
-		}
-		b, err := json.MarshalIndent(out, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(e.stdout, string(b))
-	} else {
-		printReconcile(text, rep, *repair)
-	}
-	if rep.Clean(*repair) {
+	if !asJSON {
+		printReconcile(text, rep, repaired)
 		return nil
 	}
-	if *repair {
+	b, err := json.MarshalIndent(newReconcileJSON(rep), "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, string(b))
+	return nil
+}
+
+// newReconcileJSON is the report as reconcile --json: lists empty, never null.
+func newReconcileJSON(rep *reconcile.Report) reconcileJSON {
+	out := reconcileJSON{Date: rep.Day.String(), BrandCode: rep.BrandCode, Kinds: rep.Kinds(), Drift: rep.Drift(),
+		SummaryMismatch: rep.SummaryMismatch, Repaired: rep.Repaired, Unrepaired: rep.Unrepaired,
+		FileRows: rep.FileRows, UnreadableLines: rep.Unreadable, Records: rep.Records, LookedUp: rep.LookedUp}
+	if out.SummaryMismatch == nil {
+		out.SummaryMismatch = []reconcile.Mismatch{}
+	}
+	if out.UnreadableLines == nil {
+		out.UnreadableLines = []int{}
+	}
+	if len(rep.SummaryUnread) > 0 {
+		out.SummaryUnread = rep.SummaryUnread
+	}
+	return out
+}
+
+// reconcileOutcome is nil when nothing is left to look at, else exit 3
+// saying what is left.
+func reconcileOutcome(rep *reconcile.Report, repaired bool) error {
+	switch {
+	case rep.Clean(repaired):
+		return nil
+	case repaired:
 		return &partialError{msg: fmt.Sprintf("reconcile %s %s: %d drifting records left as they were, %d summary mismatches",
-			rep.BrandCode, day, rep.Unrepaired, len(rep.SummaryMismatch))}
+			rep.BrandCode, rep.Day, rep.Unrepaired, len(rep.SummaryMismatch))}
 	}
 	return &partialError{msg: fmt.Sprintf("reconcile %s %s: %s, %d summary mismatches (--repair brings our records to İYS's state)",
-		rep.BrandCode, day, plural(rep.Drift(), "drifting record", "drifting records"), len(rep.SummaryMismatch))}
+		rep.BrandCode, rep.Day, plural(rep.Drift(), "drifting record", "drifting records"), len(rep.SummaryMismatch))}
 }
 
 func printReconcile(w io.Writer, rep *reconcile.Report, repaired bool) {
@@ -203,23 +201,6 @@ func printReconcile(w io.Writer, rep *reconcile.Report, repaired bool) {
 	}
 }
 
-func writeFindings(w io.Writer, findings []reconcile.Finding) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(reconcileHeader); err != nil {
-		return fmt.Errorf("write findings: %w", err)
-	}
-	for _, f := range findings {
-		if err := cw.Write(findingFields(f)); err != nil {
-			return fmt.Errorf("write findings: %w", err)
-		}
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("write findings: %w", err)
-	}
-	return nil
-}
-
 // writeFindingsFile writes the CSV whole or not at all: a temporary file
 // beside it, renamed into place.
 func writeFindingsFile(path string, findings []reconcile.Finding) error {
@@ -228,7 +209,7 @@ func writeFindingsFile(path string, findings []reconcile.Finding) error {
 		return fmt.Errorf("write findings: %w", err)
 	}
 	defer os.Remove(tmp.Name()) //nolint:errcheck // gone after the rename
-	if err := writeFindings(tmp, findings); err != nil {
+	if err := reconcile.WriteCSV(tmp, findings); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/reconcile"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 )
 
@@ -177,10 +178,10 @@ func TestReconcileFindsRepairsDrift(t *testing.T) {
 	}
 	rows, err := csv.NewReader(f).ReadAll()
 	f.Close()
-	if err != nil || len(rows) != 6 || !slices.Equal(rows[0], reconcileHeader) {
+	if err != nil || len(rows) != 6 || !slices.Equal(rows[0], reconcile.CSVHeader) {
 		t.Fatalf("CSV: %v\n%v", err, rows)
 	}
-	col := func(row []string, name string) string { return row[slices.Index(reconcileHeader, name)] }
+	col := func(row []string, name string) string { return row[slices.Index(reconcile.CSVHeader, name)] }
 	got := map[string]string{}
 	for _, row := range rows[1:] {
 		got[col(row, "recipient")] = strings.Join([]string{col(row, "kind"), col(row, "drift"), col(row, "ourStatus"),

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ func csvText(s string) string {
 
 func runReport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "report")
-	cf := config.RegisterFlags(fs)
+	cf := settingFlags(fs, config.Database)
 	brand := fs.String("brand-code", "", "the connector's brand code")
 	state := fs.String("state", "", "only records in this state: pending, in_flight, synced, rejected or failed")
 	outcome := fs.String("outcome", "", "only records with this outcome (accepted, no_prior_record, ...)")
@@ -87,35 +88,18 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(e.stdout)
-	var emit func(reportRow) error
-	var finish func() error
-	if *format == "csv" {
-		cw := csv.NewWriter(w)
-		if err := cw.Write(reportHeader); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-		emit = func(r reportRow) error { return cw.Write(r.csvFields()) }
-		finish = func() error { cw.Flush(); return cw.Error() }
-	} else {
-		// A JSON array written as it goes: a report of millions stays small.
-		n := 0
-		fmt.Fprint(w, "[")
-		emit = func(r reportRow) error {
-			if n > 0 {
-				fmt.Fprint(w, ",\n")
-			}
-			n++
-			b, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			_, err = w.Write(b)
-			return err
-		}
-		finish = func() error { _, err := fmt.Fprintln(w, "]"); return err }
+	return writeReport(ctx, e.stdout, st, c.ID, f, *format)
+}
+
+// writeReport streams the connector's records that pass f as CSV or JSON:
+// a report of millions stays small.
+func writeReport(ctx context.Context, out io.Writer, st *store.Store, connectorID int64, f store.Filter, format string) error {
+	w := bufio.NewWriter(out)
+	emit, finish, err := reportEncoder(w, format)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
 	}
-	err = st.ConsentsOf(ctx, c.ID, f, func(rec store.Record) error {
+	err = st.ConsentsOf(ctx, connectorID, f, func(rec store.Record) error {
 		return emit(reportRow{
 			Recipient: rec.Recipient, RecipientType: string(rec.RecipientType), Type: string(rec.Type),
 			Status: string(rec.Status), ConsentDate: rec.ConsentDate.String(), Source: string(rec.Source),
@@ -130,4 +114,31 @@ func runReport(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return w.Flush()
+}
+
+// reportEncoder writes rows as CSV (a header first) or as a JSON array
+// written as it goes; finish ends the output.
+func reportEncoder(w io.Writer, format string) (emit func(reportRow) error, finish func() error, err error) {
+	if format == "csv" {
+		cw := csv.NewWriter(w)
+		if err := cw.Write(reportHeader); err != nil {
+			return nil, nil, err
+		}
+		return func(r reportRow) error { return cw.Write(r.csvFields()) }, func() error { cw.Flush(); return cw.Error() }, nil
+	}
+	n := 0
+	fmt.Fprint(w, "[")
+	emit = func(r reportRow) error {
+		if n > 0 {
+			fmt.Fprint(w, ",\n")
+		}
+		n++
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	return emit, func() error { _, err := fmt.Fprintln(w, "]"); return err }, nil
 }

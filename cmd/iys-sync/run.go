@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+
+	"github.com/iys-sync/iys-sync/internal/config"
 )
 
 // command is one subcommand of docs/cli.md.
@@ -37,12 +40,9 @@ func commands() []command {
 // (or --run-now).
 func run(ctx context.Context, args []string, e *env) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		for _, a := range args {
-			switch a {
-			case "-h", "-help", "--help":
-				printUsage(e.stdout)
-				return nil
-			}
+		if !isRunNow(args) && slices.ContainsFunc(args, isHelp) {
+			printUsage(e.stdout)
+			return nil
 		}
 		return runServeOrNow(ctx, e, args)
 	}
@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string, e *env) error {
 	return usagef("unknown command %q", name)
 }
 
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "iys-sync keeps İYS (İleti Yönetim Sistemi) in step with a brand's consents.")
 	fmt.Fprintln(w, "\nUsage: iys-sync COMMAND [flags]   (iys-sync COMMAND -h for its flags)")
@@ -66,15 +68,55 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "  %-11s %s\n", "--run-now", "run the sync now and exit: iys-sync --run-now [--brand-code B] [--max-duration D]")
-	fmt.Fprintln(w, "\nSettings come from IYS_* environment variables, flags of the same meaning, or --config FILE.")
+	fmt.Fprintf(w, "  %-11s %s\n", "--run-now", "run the sync now and exit: iys-sync --run-now [--brand-code B] [--max-duration D] [--json]")
+	fmt.Fprintln(w, "\nSettings come from IYS_* environment variables, --config FILE, or the flags of the commands that read them.")
 }
 
 // newFlagSet makes a command's flag set whose errors are usage errors.
 func newFlagSet(e *env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("iys-sync "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	fs.Usage = func() { printFlags(fs, nil) }
 	return fs
+}
+
+// settingFlags registers on fs the flags of the settings of groups, the
+// ones the command reads, and makes its help show them after its own.
+func settingFlags(fs *flag.FlagSet, groups ...config.Group) *config.Flags {
+	cf := config.RegisterFlags(fs, groups...)
+	fs.Usage = func() { printFlags(fs, cf) }
+	return cf
+}
+
+// settingsHeading introduces the settings flags of a command's help.
+const settingsHeading = "Settings (a flag overrides its environment variable, which overrides the --config file):"
+
+// printFlags is a command's help: its own flags, then the settings it
+// takes, under settingsHeading. The refused flags of secrets the command
+// does not read are left out.
+func printFlags(fs *flag.FlagSet, cf *config.Flags) {
+	own := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	set := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	fs.VisitAll(func(fl *flag.Flag) {
+		to := own
+		switch {
+		case cf != nil && cf.Takes(fl.Name):
+			to = set
+		case cf != nil && cf.Refused(fl.Name):
+			return
+		}
+		to.Var(fl.Value, fl.Name, fl.Usage)
+		to.Lookup(fl.Name).DefValue = fl.DefValue
+	})
+	w := fs.Output()
+	own.SetOutput(w)
+	set.SetOutput(w)
+	fmt.Fprintf(w, "Usage of %s:\n", fs.Name())
+	own.PrintDefaults()
+	if cf != nil {
+		fmt.Fprintf(w, "\n%s\n", settingsHeading)
+		set.PrintDefaults()
+	}
 }
 
 // parse parses args, flags and operands in any order, and returns the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/term"
@@ -18,17 +19,20 @@ import (
 
 // runServeOrNow is the command line without a command: serve, or --run-now.
 func runServeOrNow(ctx context.Context, e *env, args []string) error {
-	for _, a := range args {
-		if a == "--run-now" || a == "-run-now" {
-			return runNow(ctx, e, args)
-		}
+	if isRunNow(args) {
+		return runNow(ctx, e, args)
 	}
 	return runServe(ctx, e, args)
 }
 
+// isRunNow reports whether the command line asks for --run-now.
+func isRunNow(args []string) bool {
+	return slices.ContainsFunc(args, func(a string) bool { return a == "--run-now" || a == "-run-now" })
+}
+
 func runNow(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "--run-now")
-	cf := config.RegisterFlags(fs)
+	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Window, config.Push, config.Source, config.Pushgateway, config.Logging)
 	fs.Bool("run-now", true, "run the sync job now and exit")
 	brand := fs.String("brand-code", "", "only this connector (default: every active one)")
 	maxDur := fs.Duration("max-duration", 0, "stop cleanly after this long (default: IYS_WINDOW)")
@@ -73,7 +77,7 @@ func runNow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *jsonOut {
-		if err := json.NewEncoder(e.stdout).Encode(sum); err != nil {
+		if err := json.NewEncoder(e.stdout).Encode(newRunSummaryJSON(sum)); err != nil {
 			return fmt.Errorf("write summary: %w", err)
 		}
 	} else {

@@ -19,7 +19,8 @@ const stopTimeout = 2 * time.Minute
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve")
-	cf := config.RegisterFlags(fs)
+	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Schedule, config.Timezone, config.Window, config.Push,
+		config.Source, config.Intake, config.Metrics, config.Logging)
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	}
@@ -48,7 +49,24 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	job := func(ctx context.Context, night engine.Night, brandCodes []string) {
+	if err := watchConnectors(ctx, e, cfg, s, m, "", log); err != nil {
+		return err
+	}
+	// Unfinished: a night the process missed (restarted after the tick) or
+	// whose runs failed is run again for those connectors, within its window.
+	sched, err := engine.NewScheduler(engine.SchedulerOptions{Spec: cfg.Schedule, Location: cfg.Location(),
+		Window: cfg.Window, Job: scheduledRun(s, m, log), Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now})
+	if err != nil {
+		return err
+	}
+	sched.Start()
+	return serveUntilStopped(ctx, cfg, s, m, sched, startIntake, log)
+}
+
+// scheduledRun is the scheduler's job: a run over the night's connectors,
+// whose outcome goes to the metrics.
+func scheduledRun(s *syncer, m *metrics.Metrics, log *zap.Logger) func(context.Context, engine.Night, []string) {
+	return func(ctx context.Context, night engine.Night, brandCodes []string) {
 		sum, err := s.eng.Run(ctx, engine.RunRequest{Trigger: engine.TriggerSchedule, BrandCodes: brandCodes,
 			Deadline: night.Deadline})
 		if err != nil {
@@ -57,18 +75,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		m.Runs(sum, time.Now())
 	}
-	if err := watchConnectors(ctx, e, cfg, s, m, "", log); err != nil {
-		return err
-	}
-	// Unfinished: a night the process missed (restarted after the tick) or
-	// whose runs failed is run again for those connectors, within its window.
-	sched, err := engine.NewScheduler(engine.SchedulerOptions{Spec: cfg.Schedule, Location: cfg.Location(),
-		Window: cfg.Window, Job: job, Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now})
-	if err != nil {
-		return err
-	}
-	sched.Start()
+}
 
+// serveUntilStopped serves the metrics and the intake until ctx ends or a
+// listener fails, then stops the scheduler: the run in progress finishes
+// or hands back its batches.
+func serveUntilStopped(ctx context.Context, cfg config.Config, s *syncer, m *metrics.Metrics, sched *engine.Scheduler,
+	startIntake func(context.Context, chan<- error) func() error, log *zap.Logger) error {
 	errc := make(chan error, 1)
 	if cfg.MetricsAddr != "" {
 		go func() {

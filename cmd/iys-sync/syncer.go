@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/metrics"
 	"github.com/iys-sync/iys-sync/internal/pull"
@@ -33,23 +34,11 @@ type syncer struct {
 }
 
 func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metrics.Metrics) (*syncer, error) {
-	if err := cfg.Require(config.NeedDatabase, config.NeedIYS); err != nil {
-		return nil, err
-	}
-	var observe []iysclient.Option
-	if m != nil {
-		observe = append(observe, iysclient.WithObserver(m.Exchange))
-	}
-	client, err := newIYSClient(cfg, log, observe...)
+	st, client, err := openIYS(ctx, cfg, log, observe(m)...)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	puller := pull.New(st, client, log)
-	puller.Refresher = pull.NewRefresher(st, client, log, nil)
+	puller := newPuller(st, client, log, m)
 	// The brand's own database, read by connectors with a source query
 	// before each push (after İYS's changes); unset, such a connector's run
 	// reports that it cannot read its source, and pushes on.
@@ -65,8 +54,6 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 		Puller: source.Chain{puller, reader}, Transient: store.Transient}
 	if m != nil {
 		opts.Observer = m.Observer()
-		puller.Pulled = m.Pull
-		puller.Quarantined = m.PullQuarantined
 	}
 	eng, err := engine.New(st, iysadapter.New(client), opts)
 	if err != nil {
@@ -79,11 +66,90 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	return &syncer{st: st, client: client, eng: eng, puller: puller, source: reader, srcDB: srcDB}, nil
 }
 
+// openIYS opens the settings' database and makes their İYS client: what
+// every command that talks to İYS starts with. The caller closes the store.
+func openIYS(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...iysclient.Option) (*store.Store, *iysclient.Client, error) {
+	if err := cfg.Require(config.NeedDatabase, config.NeedIYS); err != nil {
+		return nil, nil, err
+	}
+	client, err := newIYSClient(cfg, log, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, client, nil
+}
+
+// newPuller is the pull of İYS's changes feed into st, with the refresh of
+// superseded records to what İYS holds; m, when set, hears of its pulls.
+func newPuller(st *store.Store, client *iysclient.Client, log *zap.Logger, m *metrics.Metrics) *pull.Puller {
+	puller := pull.New(st, client, log)
+	puller.Refresher = pull.NewRefresher(st, client, log, nil)
+	if m != nil {
+		puller.Pulled = m.Pull
+		puller.Quarantined = m.PullQuarantined
+	}
+	return puller
+}
+
+// observe is the client option that tells m of every exchange with İYS;
+// none when m is nil.
+func observe(m *metrics.Metrics) []iysclient.Option {
+	if m == nil {
+		return nil
+	}
+	return []iysclient.Option{iysclient.WithObserver(m.Exchange)}
+}
+
 func (s *syncer) Close() error {
 	if s.srcDB != nil {
 		s.srcDB.Close()
 	}
 	return s.st.Close()
+}
+
+// runSummaryJSON is --run-now --json: a run's summary, camelCase as every
+// JSON output. A count of records left that could not be read is null,
+// never 0.
+type runSummaryJSON struct {
+	Connectors []runConnectorJSON `json:"connectors"`
+	Pending    *int               `json:"pending"`
+	Failed     int                `json:"failed"`
+}
+
+type runConnectorJSON struct {
+	BrandCode string            `json:"brandCode"`
+	RunID     int64             `json:"runId"`  // 0 when skipped
+	Status    consent.RunStatus `json:"status"` // "" when skipped
+	Sent      int               `json:"sent"`
+	Accepted  int               `json:"accepted"`
+	Rejected  int               `json:"rejected"`
+	Retried   int               `json:"retried"`
+	Failed    int               `json:"failed"`
+	Pending   *int              `json:"pending"`
+	Skipped   bool              `json:"skipped"`
+	Error     string            `json:"error"`
+}
+
+func newRunSummaryJSON(sum engine.Summary) runSummaryJSON {
+	out := runSummaryJSON{Connectors: []runConnectorJSON{}, Pending: knownCount(sum.Pending), Failed: sum.Failed}
+	for _, c := range sum.Connectors {
+		out.Connectors = append(out.Connectors, runConnectorJSON{BrandCode: c.BrandCode, RunID: c.RunID, Status: c.Status,
+			Sent: c.Sent, Accepted: c.Accepted, Rejected: c.Rejected, Retried: c.Retried, Failed: c.Failed,
+			Pending: knownCount(c.Pending), Skipped: c.Skipped, Error: redact.String(c.Err)})
+	}
+	return out
+}
+
+// knownCount is a count of records left, nil when it could not be read.
+func knownCount(n int) *int {
+	if n == engine.PendingUnknown {
+		return nil
+	}
+	return &n
 }
 
 // printRunSummary writes one line per connector of a run.

@@ -5,6 +5,10 @@ package config
 
 import (
 	"time"
+
+	"github.com/iys-sync/iys-sync/internal/iysclient"
+	"github.com/iys-sync/iys-sync/internal/source"
+	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
 
 // Config holds every setting of docs/cli.md.
@@ -36,34 +40,45 @@ type Config struct {
 	PushgatewayURL string
 }
 
-// Default returns docs/cli.md's defaults.
+// Default returns docs/cli.md's defaults. A setting that a package also
+// defaults on its own (the engine's batch size and concurrency, the
+// client's rate, the source's statement timeout) takes that package's
+// default: one value, in one place.
 func Default() Config {
 	return Config{
 		APIURL:      "https://api.iys.org.tr",
 		Schedule:    "0 1 * * *",
 		Timezone:    "Europe/Istanbul",
 		Window:      6 * time.Hour,
-		BatchSize:   1000,
-		Concurrency: DefaultConcurrency,
-		RateLimit:   DefaultRateLimit,
+		BatchSize:   engine.DefaultBatchSize,
+		Concurrency: engine.DefaultConcurrency,
+		RateLimit:   iysclient.DefaultRateLimit,
 		LogLevel:    "info",
 		LogFormat:   "json",
 
-		SourceStatementTimeout: DefaultSourceStatementTimeout,
+		SourceStatementTimeout: source.DefaultStatementTimeout,
 	}
 }
 
-// Defaults the project chose where İYS and docs/cli.md leave room.
+// Group names settings that go together. A command takes as flags the
+// settings of the groups it reads; every command reads every setting from
+// the environment and the --config file, and ignores those it does not use.
+type Group int
+
+// The groups of settings.
 const (
-	// DefaultConcurrency keeps a few bulk requests polling while the next is sent.
-	DefaultConcurrency = 4
-	// DefaultRateLimit is one bulk request (up to 1000 consents) a second: İYS
-	// publishes no limit, integrations report per-second throttling, and 429s
-	// slow the client further on their own.
-	DefaultRateLimit = 1.0
-	// DefaultSourceStatementTimeout bounds one page of a source query: a
-	// page of 5,000 users over a sane query takes seconds.
-	DefaultSourceStatementTimeout = 5 * time.Minute
+	Database    Group = iota + 1 // IYS_DATABASE_URL
+	IYSAPI                       // IYS_API_URL, IYS_USERNAME, IYS_PASSWORD
+	Partner                      // IYS_INTEGRATOR_CODE
+	Logging                      // IYS_LOG_LEVEL, IYS_LOG_FORMAT
+	Schedule                     // IYS_SCHEDULE
+	Timezone                     // IYS_TIMEZONE
+	Window                       // IYS_WINDOW
+	Push                         // IYS_BATCH_SIZE, IYS_CONCURRENCY, IYS_RATE_LIMIT
+	Source                       // IYS_SOURCE_DATABASE_URL, IYS_SOURCE_STATEMENT_TIMEOUT
+	Intake                       // IYS_INTAKE_ADDR, IYS_INTAKE_TOKENS, IYS_INTAKE_TLS_CERT, IYS_INTAKE_TLS_KEY
+	Metrics                      // IYS_METRICS_ADDR
+	Pushgateway                  // IYS_PUSHGATEWAY_URL
 )
 
 // Need names a setting a command cannot do without.

@@ -3,20 +3,28 @@ package config
 import (
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/redact"
+	"github.com/iys-sync/iys-sync/internal/source"
+	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
+
+// every is every group of settings: each setting is a flag.
+var every = []Group{Database, IYSAPI, Partner, Logging, Schedule, Timezone, Window, Push, Source, Intake, Metrics, Pushgateway}
 
 func load(t *testing.T, env map[string]string, args ...string) (Config, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	f := RegisterFlags(fs)
+	f := RegisterFlags(fs, every...)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +111,7 @@ func TestSecretFlagsRefused(t *testing.T) {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		var out strings.Builder
 		fs.SetOutput(&out)
-		f := RegisterFlags(fs)
+		f := RegisterFlags(fs, Database)
 		if err := fs.Parse(args); err != nil {
 			t.Fatalf("%v: parse: %v", args, err)
 		}
@@ -299,5 +307,111 @@ func TestYAMLErrorsShowNoValue(t *testing.T) {
 		if strings.Contains(err.Error(), secret[:5]) || strings.Contains(err.Error(), secret[len(secret)-5:]) {
 			t.Errorf("%q: the error shows the value: %v", body, err)
 		}
+	}
+}
+
+// A command takes as flags the settings of the groups it reads, and every
+// secret's flag, refused; every setting still comes from the environment
+// and the file.
+func TestFlagsOfTheGroupsOnly(t *testing.T) {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := RegisterFlags(fs, Database)
+	var names []string
+	fs.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
+	if want := []string{"config", "database-url", "intake-tokens", "password", "source-database-url"}; !slices.Equal(names, want) {
+		t.Fatalf("flags %v, want %v", names, want)
+	}
+	for name, want := range map[string][2]bool{"config": {true, false}, "database-url": {true, true},
+		"password": {false, true}, "batch-size": {false, false}} {
+		if f.Takes(name) != want[0] || f.Refused(name) != want[1] {
+			t.Errorf("%s: takes %v refused %v, want %v", name, f.Takes(name), f.Refused(name), want)
+		}
+	}
+	if err := fs.Parse([]string{"--batch-size", "5"}); err == nil {
+		t.Fatal("--batch-size accepted by a command that does not read it")
+	}
+
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("concurrency: 7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs = flag.NewFlagSet("report", flag.ContinueOnError)
+	f = RegisterFlags(fs, Database)
+	if err := fs.Parse([]string{"--config", file}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.Load(func(k string) string { return map[string]string{"IYS_BATCH_SIZE": "5"}[k] })
+	if err != nil || cfg.BatchSize != 5 || cfg.Concurrency != 7 {
+		t.Fatalf("batch %d concurrency %d (%v): want 5 from the environment and 7 from the file", cfg.BatchSize, cfg.Concurrency, err)
+	}
+}
+
+// Every setting is in a group, so that some command takes it as a flag.
+func TestEverySettingHasAGroup(t *testing.T) {
+	for _, s := range settings {
+		if !slices.Contains(every, s.group) {
+			t.Errorf("%s is in no group", s.env)
+		}
+		if (s.get == nil) != s.secret {
+			t.Errorf("%s: a setting shows its default unless it is a secret", s.env)
+		}
+	}
+}
+
+// One default per setting: the packages' own, which they also use when
+// given nothing.
+func TestDefaultsAreThePackagesOwn(t *testing.T) {
+	d := Default()
+	if d.RateLimit != iysclient.DefaultRateLimit || iysclient.DefaultRateLimit != 1.0 || d.Concurrency != engine.DefaultConcurrency ||
+		d.BatchSize != engine.DefaultBatchSize || d.SourceStatementTimeout != source.DefaultStatementTimeout {
+		t.Fatalf("defaults %+v", d)
+	}
+	if got := (setting{get: func(c Config) string { return shortDuration(c.Window) }}).shownDefault(); got != ", default 6h" {
+		t.Errorf("window default shown as %q", got)
+	}
+	for d, want := range map[time.Duration]string{5 * time.Minute: "5m", 90 * time.Minute: "1h30m", 6 * time.Hour: "6h", 1500 * time.Millisecond: "1.5s"} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// docs/cli.md's settings table has a row for every setting: its flag (or
+// "refused" for a secret) and its default, as Default gives it.
+func TestCLIDocListsEverySetting(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "cli.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if cells := strings.Split(line, " | "); len(cells) == 4 && strings.HasPrefix(cells[0], "| `IYS_") {
+			rows[strings.Trim(cells[0], "| `")] = cells[1:]
+		}
+	}
+	for _, s := range settings {
+		row, ok := rows[s.env]
+		if !ok {
+			t.Errorf("docs/cli.md's settings table has no row for %s", s.env)
+			continue
+		}
+		delete(rows, s.env)
+		flagCell, def := row[0], strings.TrimSuffix(row[2], " |")
+		if wantFlag := "`--" + s.flag() + "`"; s.secret && !strings.HasPrefix(flagCell, "refused") || !s.secret && flagCell != wantFlag {
+			t.Errorf("%s: flag %q, want %q", s.env, flagCell, map[bool]string{true: "refused", false: wantFlag}[s.secret])
+		}
+		v := ""
+		if s.get != nil {
+			v = s.get(Default())
+		}
+		if v == "" && !strings.HasPrefix(def, "none") && !strings.HasPrefix(def, "empty") ||
+			v != "" && !strings.HasPrefix(def, "`"+v+"`") {
+			t.Errorf("%s: default %q in docs/cli.md, want `%s`", s.env, def, v)
+		}
+	}
+	delete(rows, "IYS_CONFIG")
+	for env := range rows {
+		t.Errorf("docs/cli.md lists %s, which is no setting", env)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -14,26 +15,60 @@ import (
 
 // Flags are the setting flags registered on one command's flag set.
 type Flags struct {
-	fs     *flag.FlagSet
-	file   *string
-	values map[string]*string
+	fs    *flag.FlagSet
+	file  *string
+	taken map[string]bool // the settings' flags the command takes, --config too
 }
 
-// RegisterFlags adds --config and one flag per setting to fs. A secret
-// setting's flag is refused (RefusedFlag): a flag shows in the process list
-// to every user of the machine. It is registered all the same, so that the
-// value given after it is taken in and dropped, never echoed as an operand.
-func RegisterFlags(fs *flag.FlagSet) *Flags {
-	f := &Flags{fs: fs, values: map[string]*string{}}
-	f.file = fs.String("config", "", "YAML file with the same keys as the environment (IYS_BATCH_SIZE → batch_size)")
+// RegisterFlags adds to fs --config and a flag for each setting of the
+// groups the command reads. A secret setting's flag is refused
+// (RefusedFlag): a flag shows in the process list to every user of the
+// machine. Every secret's flag is registered all the same, also on a
+// command that does not read it, so that the value given after it is taken
+// in and dropped, never echoed as an operand, and the refusal names the
+// variable to set.
+func RegisterFlags(fs *flag.FlagSet, groups ...Group) *Flags {
+	f := &Flags{fs: fs, taken: map[string]bool{"config": true}}
+	f.file = fs.String("config", "", "YAML file with the same keys as the environment (IYS_BATCH_SIZE → batch_size); env IYS_CONFIG")
 	for _, s := range settings {
-		if s.secret {
-			fs.Var(&refusedFlag{s: s}, s.flag(), "refused: "+s.usage+" is a secret: set "+s.env+" in the environment (or "+s.key()+" in --config)")
-			continue
+		reads := slices.Contains(groups, s.group)
+		if reads {
+			f.taken[s.flag()] = true
 		}
-		f.values[s.flag()] = fs.String(s.flag(), "", s.usage+" (env "+s.env+")")
+		switch {
+		case s.secret:
+			fs.Var(&refusedFlag{s: s}, s.flag(), "refused, a secret: set "+s.env+" in the environment (or "+s.key()+" in --config): "+s.usage)
+		case reads:
+			fs.String(s.flag(), "", s.usage+"; env "+s.env+s.shownDefault())
+		}
 	}
 	return f
+}
+
+// shownDefault is ", default X" for the help, or "" when the default is empty.
+func (s setting) shownDefault() string {
+	if s.get == nil {
+		return ""
+	}
+	if d := s.get(Default()); d != "" {
+		return ", default " + d
+	}
+	return ""
+}
+
+// Takes reports whether the flag name is a setting the command takes
+// (--config included): false for the command's own flags, and for the
+// refused flags of secrets it does not read, which its help leaves out.
+func (f *Flags) Takes(name string) bool { return f.taken[name] }
+
+// Refused reports whether the flag name is a secret setting's, refused.
+func (f *Flags) Refused(name string) bool {
+	fl := f.fs.Lookup(name)
+	if fl == nil {
+		return false
+	}
+	_, ok := fl.Value.(*refusedFlag)
+	return ok
 }
 
 // refusedFlag is a secret setting's flag: it keeps nothing of its value, and

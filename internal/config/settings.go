@@ -19,10 +19,12 @@ import (
 // environment, the flags, the YAML keys and the documentation.
 type setting struct {
 	env    string
+	group  Group // a command takes the setting as a flag when it reads the group
 	usage  string
 	secret bool // never a flag; registered with the process's scrubber
 	dsn    bool // a connection string: its password is the secret
 	set    func(*Config, string) error
+	get    func(Config) string // the value as written; nil for a secret
 }
 
 // Flag is the flag name of the setting: IYS_BATCH_SIZE → batch-size.
@@ -34,94 +36,106 @@ func (s setting) flag() string {
 func (s setting) key() string { return strings.ToLower(strings.TrimPrefix(s.env, "IYS_")) }
 
 var settings = []setting{
-	{env: "IYS_DATABASE_URL", usage: "PostgreSQL connection string", secret: true, dsn: true, set: func(c *Config, v string) error {
+	{env: "IYS_DATABASE_URL", group: Database, usage: "PostgreSQL connection string", secret: true, dsn: true, set: func(c *Config, v string) error {
 		if err := checkDSN(v); err != nil {
 			return err
 		}
 		c.DatabaseURL = v
 		return nil
 	}},
-	{env: "IYS_API_URL", usage: "base URL of the İYS API (https; plain http only for loopback)", set: func(c *Config, v string) error {
-		if err := CheckAPIURL(v); err != nil {
-			return err
-		}
-		c.APIURL = strings.TrimRight(v, "/")
-		return nil
-	}},
-	{env: "IYS_USERNAME", usage: "İYS API user", set: func(c *Config, v string) error { c.Username = v; return nil }},
-	{env: "IYS_PASSWORD", usage: "İYS API user's password (environment or config file only)", secret: true, set: func(c *Config, v string) error { c.Password = v; return nil }},
-	{env: "IYS_INTEGRATOR_CODE", usage: "solution partner's integrator code, when acting as a partner", set: func(c *Config, v string) error { c.IntegratorCode = v; return nil }},
-	{env: "IYS_SCHEDULE", usage: "cron spec of the nightly job", set: func(c *Config, v string) error {
-		if _, err := cron.ParseStandard(v); err != nil {
-			return fmt.Errorf("must be a 5-field cron spec such as \"0 1 * * *\": %v", err)
-		}
-		c.Schedule = v
-		return nil
-	}},
-	{env: "IYS_TIMEZONE", usage: "time zone of the schedule", set: func(c *Config, v string) error {
-		if _, err := time.LoadLocation(v); err != nil || v == "" {
-			return fmt.Errorf("must be a tz database name such as Europe/Istanbul")
-		}
-		c.Timezone = v
-		return nil
-	}},
-	{env: "IYS_WINDOW", usage: "how long one nightly run may go on", set: func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("must be a positive duration such as 6h or 90m, got %q", v)
-		}
-		c.Window = d
-		return nil
-	}},
-	{env: "IYS_BATCH_SIZE", usage: "consents per bulk request (1..1000)", set: func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return fmt.Errorf("must be a whole number from 1 to 1000, got %q", v)
-		}
-		c.BatchSize = n
-		return nil
-	}},
-	{env: "IYS_CONCURRENCY", usage: "bulk requests in flight at once (1..64)", set: func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 64 {
-			return fmt.Errorf("must be a whole number from 1 to 64, got %q", v)
-		}
-		c.Concurrency = n
-		return nil
-	}},
-	{env: "IYS_RATE_LIMIT", usage: "bulk requests per second sent to İYS (0 = no limit)", set: func(c *Config, v string) error {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || f > 1000 {
-			return fmt.Errorf("must be a number from 0 (no limit) to 1000, got %q", v)
-		}
-		c.RateLimit = f
-		return nil
-	}},
-	{env: "IYS_LOG_LEVEL", usage: "debug, info, warn or error", set: func(c *Config, v string) error {
-		switch v {
-		case "debug", "info", "warn", "error":
-			c.LogLevel = v
-			return nil
-		}
-		return fmt.Errorf("must be debug, info, warn or error, got %q", v)
-	}},
-	{env: "IYS_LOG_FORMAT", usage: "json or console", set: func(c *Config, v string) error {
-		if v != "json" && v != "console" {
-			return fmt.Errorf("must be json or console, got %q", v)
-		}
-		c.LogFormat = v
-		return nil
-	}},
-	{env: "IYS_INTAKE_ADDR", usage: "address of the HTTP intake API (empty disables it)", set: func(c *Config, v string) error {
-		if v != "" {
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return fmt.Errorf("must be host:port such as :8080, got %q", v)
+	{env: "IYS_API_URL", group: IYSAPI, usage: "base URL of the İYS API (https; plain http only for loopback)", get: func(c Config) string { return c.APIURL },
+		set: func(c *Config, v string) error {
+			if err := CheckAPIURL(v); err != nil {
+				return err
 			}
-		}
-		c.IntakeAddr = v
-		return nil
-	}},
-	{env: "IYS_INTAKE_TOKENS", usage: "intake bearer tokens: name:sha256hex[:brand,...] separated by spaces", secret: true, set: func(c *Config, v string) error {
+			c.APIURL = strings.TrimRight(v, "/")
+			return nil
+		}},
+	{env: "IYS_USERNAME", group: IYSAPI, usage: "İYS API user", get: func(c Config) string { return c.Username },
+		set: func(c *Config, v string) error { c.Username = v; return nil }},
+	{env: "IYS_PASSWORD", group: IYSAPI, usage: "İYS API user's password (environment or config file only)", secret: true, set: func(c *Config, v string) error { c.Password = v; return nil }},
+	{env: "IYS_INTEGRATOR_CODE", group: Partner, usage: "solution partner's integrator code, when acting as a partner", get: func(c Config) string { return c.IntegratorCode },
+		set: func(c *Config, v string) error { c.IntegratorCode = v; return nil }},
+	{env: "IYS_SCHEDULE", group: Schedule, usage: "cron spec of the nightly job", get: func(c Config) string { return c.Schedule },
+		set: func(c *Config, v string) error {
+			if _, err := cron.ParseStandard(v); err != nil {
+				return fmt.Errorf("must be a 5-field cron spec such as \"0 1 * * *\": %v", err)
+			}
+			c.Schedule = v
+			return nil
+		}},
+	{env: "IYS_TIMEZONE", group: Timezone, usage: "time zone of the schedule", get: func(c Config) string { return c.Timezone },
+		set: func(c *Config, v string) error {
+			if _, err := time.LoadLocation(v); err != nil || v == "" {
+				return fmt.Errorf("must be a tz database name such as Europe/Istanbul")
+			}
+			c.Timezone = v
+			return nil
+		}},
+	{env: "IYS_WINDOW", group: Window, usage: "how long one nightly run may go on", get: func(c Config) string { return shortDuration(c.Window) },
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("must be a positive duration such as 6h or 90m, got %q", v)
+			}
+			c.Window = d
+			return nil
+		}},
+	{env: "IYS_BATCH_SIZE", group: Push, usage: "consents per bulk request (1..1000)", get: func(c Config) string { return strconv.Itoa(c.BatchSize) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				return fmt.Errorf("must be a whole number from 1 to 1000, got %q", v)
+			}
+			c.BatchSize = n
+			return nil
+		}},
+	{env: "IYS_CONCURRENCY", group: Push, usage: "bulk requests in flight at once (1..64)", get: func(c Config) string { return strconv.Itoa(c.Concurrency) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 64 {
+				return fmt.Errorf("must be a whole number from 1 to 64, got %q", v)
+			}
+			c.Concurrency = n
+			return nil
+		}},
+	{env: "IYS_RATE_LIMIT", group: Push, usage: "bulk requests per second sent to İYS (0 = no limit)", get: func(c Config) string { return strconv.FormatFloat(c.RateLimit, 'g', -1, 64) },
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1000 {
+				return fmt.Errorf("must be a number from 0 (no limit) to 1000, got %q", v)
+			}
+			c.RateLimit = f
+			return nil
+		}},
+	{env: "IYS_LOG_LEVEL", group: Logging, usage: "debug, info, warn or error", get: func(c Config) string { return c.LogLevel },
+		set: func(c *Config, v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return fmt.Errorf("must be debug, info, warn or error, got %q", v)
+		}},
+	{env: "IYS_LOG_FORMAT", group: Logging, usage: "json or console", get: func(c Config) string { return c.LogFormat },
+		set: func(c *Config, v string) error {
+			if v != "json" && v != "console" {
+				return fmt.Errorf("must be json or console, got %q", v)
+			}
+			c.LogFormat = v
+			return nil
+		}},
+	{env: "IYS_INTAKE_ADDR", group: Intake, usage: "address of the HTTP intake API (empty disables it)", get: func(c Config) string { return c.IntakeAddr },
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return fmt.Errorf("must be host:port such as :8080, got %q", v)
+				}
+			}
+			c.IntakeAddr = v
+			return nil
+		}},
+	{env: "IYS_INTAKE_TOKENS", group: Intake, usage: "intake bearer tokens: name:sha256hex[:brand,...] separated by spaces", secret: true, set: func(c *Config, v string) error {
 		c.IntakeTokens = nil
 		for i, f := range strings.Fields(v) {
 			parts := strings.Split(f, ":")
@@ -136,48 +150,65 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{env: "IYS_INTAKE_TLS_CERT", usage: "PEM certificate (chain) file of the intake's HTTPS, with IYS_INTAKE_TLS_KEY; reloaded when it changes (empty: plain HTTP)", set: func(c *Config, v string) error {
-		c.IntakeTLSCert = v
-		return nil
-	}},
-	{env: "IYS_INTAKE_TLS_KEY", usage: "PEM private key file of IYS_INTAKE_TLS_CERT", set: func(c *Config, v string) error {
-		c.IntakeTLSKey = v
-		return nil
-	}},
-	{env: "IYS_SOURCE_DATABASE_URL", usage: "the brand's own database that connectors' --source-query reads (read-only use; empty: no source)", secret: true, dsn: true, set: func(c *Config, v string) error {
+	{env: "IYS_INTAKE_TLS_CERT", group: Intake, usage: "PEM certificate (chain) file of the intake's HTTPS, with IYS_INTAKE_TLS_KEY; reloaded when it changes (empty: plain HTTP)", get: func(c Config) string { return c.IntakeTLSCert },
+		set: func(c *Config, v string) error {
+			c.IntakeTLSCert = v
+			return nil
+		}},
+	{env: "IYS_INTAKE_TLS_KEY", group: Intake, usage: "PEM private key file of IYS_INTAKE_TLS_CERT", get: func(c Config) string { return c.IntakeTLSKey },
+		set: func(c *Config, v string) error {
+			c.IntakeTLSKey = v
+			return nil
+		}},
+	{env: "IYS_SOURCE_DATABASE_URL", group: Source, usage: "the brand's own database that connectors' --source-query reads (read-only use; empty: no source)", secret: true, dsn: true, set: func(c *Config, v string) error {
 		if err := checkDSN(v); err != nil {
 			return err
 		}
 		c.SourceDatabaseURL = v
 		return nil
 	}},
-	{env: "IYS_SOURCE_STATEMENT_TIMEOUT", usage: "longest one statement of a source query (a page) may run on the brand's database", set: func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second || d > 24*time.Hour {
-			return fmt.Errorf("must be a duration from 1s to 24h such as 5m, got %q", v)
-		}
-		c.SourceStatementTimeout = d
-		return nil
-	}},
-	{env: "IYS_METRICS_ADDR", usage: "address of /metrics, /healthz and /readyz (empty disables)", set: func(c *Config, v string) error {
-		if v != "" {
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return fmt.Errorf("must be host:port such as :9090, got %q", v)
+	{env: "IYS_SOURCE_STATEMENT_TIMEOUT", group: Source, usage: "longest one statement of a source query (a page) may run on the brand's database", get: func(c Config) string { return shortDuration(c.SourceStatementTimeout) },
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > 24*time.Hour {
+				return fmt.Errorf("must be a duration from 1s to 24h such as 5m, got %q", v)
 			}
-		}
-		c.MetricsAddr = v
-		return nil
-	}},
-	{env: "IYS_PUSHGATEWAY_URL", usage: "Prometheus Pushgateway that --run-now and pull push their metrics to when they end (empty: none)", set: func(c *Config, v string) error {
-		if v != "" {
-			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-				return fmt.Errorf("must be an http(s) URL without credentials, query or fragment, such as http://pushgateway:9091")
+			c.SourceStatementTimeout = d
+			return nil
+		}},
+	{env: "IYS_METRICS_ADDR", group: Metrics, usage: "address of /metrics, /healthz and /readyz (empty disables)", get: func(c Config) string { return c.MetricsAddr },
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return fmt.Errorf("must be host:port such as :9090, got %q", v)
+				}
 			}
-		}
-		c.PushgatewayURL = v
-		return nil
-	}},
+			c.MetricsAddr = v
+			return nil
+		}},
+	{env: "IYS_PUSHGATEWAY_URL", group: Pushgateway, usage: "Prometheus Pushgateway that --run-now and pull push their metrics to when they end (empty: none)", get: func(c Config) string { return c.PushgatewayURL },
+		set: func(c *Config, v string) error {
+			if v != "" {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+					return fmt.Errorf("must be an http(s) URL without credentials, query or fragment, such as http://pushgateway:9091")
+				}
+			}
+			c.PushgatewayURL = v
+			return nil
+		}},
+}
+
+// shortDuration writes d as it is usually written: 6h, not 6h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // checkDSN validates a PostgreSQL connection string as the driver will read

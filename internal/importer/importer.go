@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -62,10 +63,36 @@ type Importer struct {
 	tracker     *upload.Tracker // dry runs only: the database decides otherwise
 }
 
-// New checks the options. st may be nil only for a dry run.
-func New(st *store.Store, connectorID int64, opts Options) (*Importer, error) {
+// New checks the options. The files go to connector c in st: its default
+// source, and its recipient type unless opts give one, fill in what a line
+// leaves out, and it must sync every type the files hold. A dry run has no
+// connector (c and st nil): its recipients are BIREYSEL unless opts say
+// otherwise.
+func New(st *store.Store, c *store.Connector, opts Options) (*Importer, error) {
 	if err := opts.Upload.Validate(); err != nil {
 		return nil, err
+	}
+	types := opts.Upload.ConsentTypes()
+	var connectorID int64
+	switch {
+	case opts.DryRun:
+		if opts.RecipientType == "" {
+			opts.RecipientType = consent.Bireysel
+		}
+	case st == nil || c == nil:
+		return nil, fmt.Errorf("an import that is not a dry run needs the database and a connector")
+	default:
+		for _, t := range types {
+			if !slices.Contains(c.Channels, t) {
+				return nil, fmt.Errorf("connector %s does not sync %s consents (its channels: %s): reinstall it with that channel",
+					c.BrandCode, t, consent.JoinTypes(c.Channels, ","))
+			}
+		}
+		connectorID = c.ID
+		opts.Upload.DefaultSource = c.DefaultSource
+		if opts.RecipientType == "" {
+			opts.RecipientType = c.RecipientType
+		}
 	}
 	if _, err := consent.ParseRecipientType(string(opts.RecipientType)); err != nil {
 		return nil, err
@@ -73,11 +100,9 @@ func New(st *store.Store, connectorID int64, opts Options) (*Importer, error) {
 	if opts.Upload.Now.IsZero() {
 		opts.Upload.Now = consent.Now() // one moment for every file of the command
 	}
-	im := &Importer{store: st, connectorID: connectorID, opts: opts, types: opts.Upload.ConsentTypes()}
+	im := &Importer{store: st, connectorID: connectorID, opts: opts, types: types}
 	if opts.DryRun {
 		im.tracker = upload.NewTracker()
-	} else if st == nil {
-		return nil, fmt.Errorf("an import that is not a dry run needs the database")
 	}
 	return im, nil
 }

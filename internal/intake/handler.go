@@ -138,7 +138,7 @@ func (h *Handler) openAPI(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	brand := r.PathValue("brandCode")
-	log := h.log.With(zap.String("brand", brand))
+	log := h.log.With(zap.String("brand_code", brand))
 	fail := func(status int, code, msg string, fields ...zap.Field) {
 		// The message is ours: it holds no recipient and no value of the body.
 		lvl := zapcore.WarnLevel

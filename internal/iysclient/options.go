@@ -11,10 +11,11 @@ import (
 )
 
 // Defaults of New. The rate is a guess on the safe side: İYS publishes no
-// limit, and a 429 slows the client down by itself anyway.
+// limit, integrations report per-second throttling, and a 429 slows the
+// client down by itself anyway. It is also IYS_RATE_LIMIT's default.
 const (
 	DefaultTimeout       = 30 * time.Second // one HTTP exchange, body included
-	DefaultRateLimit     = 2.0              // bulk submissions per second (other calls are not paced)
+	DefaultRateLimit     = 1.0              // bulk submissions per second (other calls are not paced)
 	DefaultBurst         = 1
 	DefaultSlowdown      = time.Minute // how long a 429 halves the rate
 	DefaultInitialWait   = 500 * time.Millisecond

@@ -108,6 +108,11 @@ func ParseDay(s string) (Day, error) {
 // String is the day as YYYY-MM-DD.
 func (d Day) String() string { return d.Start.Format(iysclient.ReportDateLayout) }
 
+// Over reports whether the day has ended at now: İYS makes a day's change
+// file and summary the day after, so only a day that is over can be
+// reconciled.
+func (d Day) Over(now time.Time) bool { return !d.End.After(now) }
+
 // Contains reports whether t falls in the day.
 func (d Day) Contains(t time.Time) bool { return !t.Before(d.Start) && t.Before(d.End) }
 

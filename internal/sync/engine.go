@@ -258,14 +258,14 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	var runs []*connRun
 	for _, r := range active {
 		if !isLocked[r.ID] {
-			e.log.Info("connector skipped: another run holds it", zap.String("brand", r.BrandCode))
+			e.log.Info("connector skipped: another run holds it", zap.String("brand_code", r.BrandCode))
 			sum.Connectors = append(sum.Connectors, ConnectorSummary{BrandCode: r.BrandCode, Skipped: true,
 				Err: "another run (process or replica) is syncing this connector"})
 			continue
 		}
 		c := &connRun{ref: r, ctx: locks.connector(r.ID), lockInDoubt: locks.inDoubt(r.ID), started: time.Now(),
 			tally: consent.Tally{Outcomes: map[consent.Outcome]int{}}}
-		blog := e.log.With(zap.String("brand", r.BrandCode))
+		blog := e.log.With(zap.String("brand_code", r.BrandCode))
 		err := e.retryDB(c.ctx, blog, "start the run", func(ctx context.Context) error {
 			var err error
 			c.runID, err = e.st.StartRun(ctx, r.ID, req.Trigger)

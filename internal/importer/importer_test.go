@@ -1,0 +1,44 @@
+package importer
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/store"
+	"github.com/iys-sync/iys-sync/internal/upload"
+)
+
+// The files go to a connector that syncs their types, with its default
+// source and recipient type; a dry run has no connector.
+func TestNewTakesTheConnectors(t *testing.T) {
+	st := new(store.Store) // New only keeps it
+	sms := upload.Options{Channel: upload.SMS, Types: []consent.Type{consent.TypeMesaj, consent.TypeArama}}
+	emailOnly := &store.Connector{ID: 3, BrandCode: "600001", Channels: []consent.Type{consent.TypeEposta},
+		RecipientType: consent.Tacir, DefaultSource: consent.SourceWeb}
+	if _, err := New(st, emailOnly, Options{Upload: sms}); err == nil ||
+		err.Error() != "connector 600001 does not sync MESAJ consents (its channels: EPOSTA): reinstall it with that channel" {
+		t.Fatalf("SMS files to an email connector: %v", err)
+	}
+
+	both := &store.Connector{ID: 4, BrandCode: "600002", Channels: []consent.Type{consent.TypeMesaj, consent.TypeArama},
+		RecipientType: consent.Tacir, DefaultSource: consent.SourceMobil}
+	im, err := New(st, both, Options{Upload: sms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.connectorID != 4 || im.opts.RecipientType != consent.Tacir || im.opts.Upload.DefaultSource != consent.SourceMobil {
+		t.Errorf("connector %d, recipient type %s, default source %s: want the connector's", im.connectorID,
+			im.opts.RecipientType, im.opts.Upload.DefaultSource)
+	}
+	if im, err = New(st, both, Options{Upload: sms, RecipientType: consent.Bireysel}); err != nil || im.opts.RecipientType != consent.Bireysel {
+		t.Errorf("a recipient type given: %v, %v", im.opts.RecipientType, err)
+	}
+
+	if im, err = New(nil, nil, Options{Upload: sms, DryRun: true}); err != nil || im.opts.RecipientType != consent.Bireysel || im.connectorID != 0 {
+		t.Errorf("dry run: %v, %+v", err, im)
+	}
+	if _, err := New(nil, nil, Options{Upload: sms}); err == nil || !strings.Contains(err.Error(), "needs the database") {
+		t.Errorf("an import without a connector: %v", err)
+	}
+}
