@@ -135,9 +135,10 @@ func TestIYSClockBehind(t *testing.T) {
 		}
 	}
 
-	// B: refused once, pending with the try counted.
+	// B: refused once, pending with the try counted. Its retry is due in
+	// 2 s, after this run, which does not wait for it.
 	opts = e.fastOptions()
-	opts.RetryWait = -1
+	opts.RetryBase, opts.RetryMax, opts.RetryWait = 2*time.Second, 2*time.Second, -1
 	sum = e.run(e.engine(opts, nil), engine.RunRequest{BrandCodes: []string{b.BrandCode}})
 	cs = connSummary(t, sum, b.BrandCode)
 	if cs.Status != consent.RunPartial || cs.Retried != 10 || cs.Rejected != 0 || cs.Pending != 10 {
@@ -149,8 +150,10 @@ func TestIYSClockBehind(t *testing.T) {
 		}
 	}
 
-	// İYS's clock passes their date: the next run sends them.
+	// İYS's clock passes their date: the next run waits for their retry
+	// and sends them.
 	iysClock.Shift(2 * time.Minute)
+	opts.RetryWait = 10 * time.Second
 	sum = e.run(e.engine(opts, nil), engine.RunRequest{BrandCodes: []string{b.BrandCode}})
 	cs = connSummary(t, sum, b.BrandCode)
 	if cs.Status != consent.RunCompleted || cs.Accepted != 10 || cs.Pending != 0 {
