@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -16,44 +17,47 @@ import (
 // write its verdicts, recover what a dead run left. Each is one statement
 // or one short transaction; none makes a round trip per record.
 
-// claimBatch takes the oldest due pending records of a connector, at most
-// $3, skipping those another claim holds, and makes them one batch, in one
-// statement: the batch row, the records in flight in it, and its items with
-// the versions claimed. The consents key (connector, recipient, recipient
-// type, type) is unique, so a batch never holds a key twice.
-//
-// A record is due once its next try's time (written with the database's
-// clock) has come, unless it waits for its date (see early).
-var claimBatch = `
-WITH picked AS (
-    SELECT id FROM consents
-    WHERE connector_id = $1 AND state = 'pending' AND next_attempt_at <= now() AND NOT ` + early(4, 5) + `
-    ORDER BY consent_date, id
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-),
-batch AS (
-    INSERT INTO batches (connector_id, run_id, size)
-    SELECT $1, $2, count(*) FROM picked HAVING count(*) > 0
-    RETURNING id
-),
-claimed AS (
-    UPDATE consents c SET state = 'in_flight', batch_id = batch.id, updated_at = now()
-    FROM picked, batch
-    WHERE c.id = picked.id
-    RETURNING c.id, c.connector_id, c.version, c.recipient, c.recipient_type, c.type, c.status,
-              c.consent_date, c.source, c.external_id, c.attempts, batch.id AS batch_id
-),
-items AS (
-    INSERT INTO batch_items (batch_id, consent_id, version)
-    SELECT batch_id, id, version FROM claimed
+// batchRow is a batches row: one bulk request.
+type batchRow struct {
+	ID          int64              `db:"id"`
+	ConnectorID int64              `db:"connector_id"`
+	RunID       int64              `db:"run_id"`
+	RequestID   sql.NullString     `db:"request_id"` // saved before polling
+	State       consent.BatchState `db:"state"`
+	Size        int                `db:"size"`
+	CreatedAt   time.Time          `db:"created_at"`
+	SubmittedAt sql.NullTime       `db:"submitted_at"`
+	FinishedAt  sql.NullTime       `db:"finished_at"`
+}
+
+// batchItemRow is a batch_items row: a record of a batch, at the version sent.
+type batchItemRow struct {
+	BatchID      int64          `db:"batch_id"`
+	ConsentID    int64          `db:"consent_id"`
+	Version      int64          `db:"version"`
+	SubrequestID sql.NullString `db:"subrequest_id"` // İYS's, once submitted
+}
+
+// The engine's statements, of sql/consents.sql and sql/batches.sql.
+var (
+	claimBatch       = stmt("ClaimBatch")
+	saveSubmission   = stmt("SaveSubmission")
+	saveSubRequest   = stmt("SaveSubRequest")
+	lockBatch        = stmt("LockBatch")   // in key order (see retry.go)
+	finishBatch      = stmt("FinishBatch") // guarded by batch, state and version
+	closeBatch       = stmt("CloseBatch")
+	countInRun       = stmt("CountInRun")
+	releaseClaimed   = stmt("ReleaseClaimed") // in key order (see retry.go)
+	recoverSubmitted = stmt("RecoverSubmitted")
+	backlog          = stmt("Backlog")
 )
-SELECT * FROM claimed ORDER BY consent_date, id`
 
 // early is the condition of a record dated after the engine's clock (the
 // parameter now) by no more than consent.MaxAhead (the parameter tol, in
 // seconds): İYS refuses a date in the future, so it waits for its date. One
 // dated further ahead is not waited for: the engine's pre-check refuses it.
+// Statements of sql/ call it as {{early now tol}}, with their parameters'
+// numbers.
 func early(now, tol int) string {
 	return fmt.Sprintf(`(consent_date > $%[1]d::timestamptz AND consent_date <= $%[1]d::timestamptz + make_interval(secs => $%[2]d::float8))`,
 		now, tol)
@@ -61,27 +65,6 @@ func early(now, tol int) string {
 
 // maxAhead is consent.MaxAhead in seconds, for early's tol.
 var maxAhead = consent.MaxAhead.Seconds()
-
-// recordRow is a consent record as the engine reads it.
-type recordRow struct {
-	ID            int64                 `db:"id"`
-	ConnectorID   int64                 `db:"connector_id"`
-	Version       int64                 `db:"version"`
-	Recipient     string                `db:"recipient"`
-	RecipientType consent.RecipientType `db:"recipient_type"`
-	Type          consent.Type          `db:"type"`
-	Status        consent.Status        `db:"status"`
-	ConsentDate   consent.Date          `db:"consent_date"`
-	Source        consent.Source        `db:"source"`
-	ExternalID    string                `db:"external_id"`
-	Attempts      int                   `db:"attempts"`
-}
-
-func (r recordRow) record() consent.Record {
-	return consent.Record{ID: r.ID, ConnectorID: r.ConnectorID, Version: r.Version, ExternalID: r.ExternalID,
-		Attempts: r.Attempts, Consent: consent.Consent{Recipient: r.Recipient, RecipientType: r.RecipientType,
-			Type: r.Type, Status: r.Status, ConsentDate: r.ConsentDate, Source: r.Source}}
-}
 
 // ClaimBatch puts up to size due pending records of the connector in flight
 // in a new batch of the run, oldest consent first, and returns the batch
@@ -93,10 +76,7 @@ func (s *Store) ClaimBatch(ctx context.Context, connectorID, runID int64, size i
 	if size < 1 || size > consent.MaxBulkSize {
 		return 0, nil, fmt.Errorf("claim batch: size %d: want 1 to %d", size, consent.MaxBulkSize)
 	}
-	var rows []struct {
-		recordRow
-		BatchID int64 `db:"batch_id"`
-	}
+	var rows []Record
 	if err := s.db.SelectContext(ctx, &rows, claimBatch, connectorID, runID, size, now, maxAhead); err != nil {
 		return 0, nil, fmt.Errorf("claim batch: %w", err)
 	}
@@ -105,9 +85,9 @@ func (s *Store) ClaimBatch(ctx context.Context, connectorID, runID int64, size i
 	}
 	recs = make([]consent.Record, len(rows))
 	for i, r := range rows {
-		recs[i] = r.record()
+		recs[i] = r.sendable()
 	}
-	return rows[0].BatchID, recs, nil
+	return rows[0].BatchID.Int64, recs, nil
 }
 
 // ErrBatchMoved says a batch was no longer in the state the caller expected:
@@ -129,18 +109,7 @@ func (s *Store) SaveSubmission(ctx context.Context, batchID int64, requestID str
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var n int
-	err = tx.GetContext(ctx, &n, `
-		WITH b AS (
-		    UPDATE batches SET request_id = $2, state = 'submitted', submitted_at = now()
-		    WHERE id = $1 AND state = 'claimed'
-		    RETURNING id
-		), u AS (
-		    UPDATE batch_items bi SET subrequest_id = u.sub
-		    FROM b, unnest($3::bigint[], $4::text[]) AS u(consent_id, sub)
-		    WHERE bi.batch_id = b.id AND bi.consent_id = u.consent_id
-		    RETURNING 1
-		)
-		SELECT count(*) FROM u`, batchID, requestID, pq.Array(ids), pq.Array(subs))
+	err = tx.GetContext(ctx, &n, saveSubmission, batchID, requestID, pq.Array(ids), pq.Array(subs))
 	if err != nil {
 		return fmt.Errorf("save submission of batch %d: %w", batchID, err)
 	}
@@ -155,34 +124,6 @@ func (s *Store) SaveSubmission(ctx context.Context, batchID int64, requestID str
 	}
 	return nil
 }
-
-// saveSubRequest makes a bulk request carrying part of claimed batch $1 a
-// batch of its own (same connector and run), submitted with requestId $2:
-// the records still in flight in $1 move to it, and it gets their items with
-// the versions claimed and subrequestIds $4. It returns the new batch and
-// how many items it got.
-const saveSubRequest = `
-WITH parent AS (
-    SELECT connector_id, run_id FROM batches WHERE id = $1 AND state = 'claimed'
-),
-child AS (
-    INSERT INTO batches (connector_id, run_id, request_id, state, size, submitted_at)
-    SELECT connector_id, run_id, $2, 'submitted', cardinality($3::bigint[]), now() FROM parent
-    RETURNING id
-),
-moved AS (
-    UPDATE consents c SET batch_id = child.id, updated_at = now()
-    FROM child, unnest($3::bigint[]) AS u(id)
-    WHERE c.id = u.id AND c.batch_id = $1 AND c.state = 'in_flight'
-),
-items AS (
-    INSERT INTO batch_items (batch_id, consent_id, version, subrequest_id)
-    SELECT child.id, bi.consent_id, bi.version, u.sub
-    FROM child, unnest($3::bigint[], $4::text[]) AS u(id, sub)
-    JOIN batch_items bi ON bi.batch_id = $1 AND bi.consent_id = u.id
-    RETURNING 1
-)
-SELECT coalesce((SELECT id FROM child), 0) AS id, (SELECT count(*) FROM items) AS n`
 
 // SaveSubRequest records a bulk request that carries some of a claimed
 // batch's records: İYS refused the batch's request whole, and the records it
@@ -220,35 +161,6 @@ func (s *Store) SaveSubRequest(ctx context.Context, batchID int64, requestID str
 	}
 	return r.ID, nil
 }
-
-// lockBatch locks the records still in flight in a batch, in key order (see
-// retry.go), before finishBatch writes them: an UPDATE's join follows no
-// order. $1 is the batch, $2 the records' ids.
-const lockBatch = `
-SELECT c.id FROM consents c
-WHERE c.id = ANY($2::bigint[]) AND c.state = 'in_flight' AND c.batch_id = $1
-ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
-FOR NO KEY UPDATE`
-
-// finishBatch writes every verdict of a batch in one statement, guarded:
-// only a record still in flight in this batch at the version sent changes.
-const finishBatch = `
-UPDATE consents c SET
-    state           = v.state,
-    outcome         = NULLIF(v.outcome, ''),
-    iys_code        = NULLIF(v.code, ''),
-    iys_message     = NULLIF(v.message, ''),
-    transaction_id  = NULLIF(v.txn, ''),
-    attempts        = c.attempts + CASE WHEN v.tried THEN 1 ELSE 0 END,
-    next_attempt_at = CASE WHEN v.state = 'pending' THEN now() + make_interval(secs => v.retry_secs)
-                           ELSE c.next_attempt_at END,
-    synced_at       = CASE WHEN v.state = 'synced' THEN now() ELSE NULL END,
-    updated_at      = now()
-FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::bool[], $10::float8[])
-     AS v(id, version, state, outcome, code, message, txn, tried, retry_secs)
-WHERE c.id = v.id AND c.version = v.version AND c.state = 'in_flight' AND c.batch_id = $1
-RETURNING c.id`
 
 // FinishBatch writes the verdicts of a batch's records (one statement,
 // guarded by batch, state and version, so a newer consent that arrived
@@ -298,7 +210,8 @@ func (s *Store) FinishBatch(ctx context.Context, runID, batchID int64, sent int,
 }
 
 // finishBatch is one try of FinishBatch's transaction; args are the
-// finishBatch statement's.
+// finishBatch statement's. The records are locked first, in key order (see
+// retry.go): the UPDATE's join follows no order.
 func (s *Store) finishBatch(ctx context.Context, runID, batchID int64, sent int, state consent.BatchState,
 	vs []consent.Verdict, byID map[int64]int, args []any) (consent.Tally, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
@@ -333,19 +246,14 @@ func (s *Store) finishBatch(ctx context.Context, runID, batchID int64, sent int,
 			}
 		}
 	}
-	res, err := tx.ExecContext(ctx, `
-		UPDATE batches SET state = $2, finished_at = now() WHERE id = $1 AND state IN ('claimed', 'submitted')`,
-		batchID, state)
+	res, err := tx.ExecContext(ctx, closeBatch, batchID, state)
 	if err != nil {
 		return consent.Tally{}, err
 	}
 	if k, err := res.RowsAffected(); err != nil || k != 1 {
 		return consent.Tally{}, ErrBatchMoved
 	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE runs SET sent = sent + $2, accepted = accepted + $3, rejected = rejected + $4,
-		                retried = retried + $5, failed = failed + $6, heartbeat_at = now()
-		WHERE id = $1`, runID, t.Sent, t.Accepted, t.Rejected, t.Retried, t.Failed); err != nil {
+	if _, err := tx.ExecContext(ctx, countInRun, runID, t.Sent, t.Accepted, t.Rejected, t.Retried, t.Failed); err != nil {
 		return consent.Tally{}, fmt.Errorf("count in run %d: %w", runID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -385,41 +293,16 @@ func (s *Store) RecoverBatches(ctx context.Context, connectorID int64) (released
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	// The records are locked first, in key order (see retry.go).
-	err = tx.GetContext(ctx, &released, `
-		WITH b AS (
-		    UPDATE batches SET state = 'released', finished_at = now()
-		    WHERE connector_id = $1 AND state = 'claimed'
-		    RETURNING id
-		), locked AS MATERIALIZED (
-		    SELECT c.id FROM b JOIN batch_items bi ON bi.batch_id = b.id JOIN consents c ON c.id = bi.consent_id
-		    WHERE c.state = 'in_flight' AND c.batch_id = b.id
-		    ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
-		    FOR NO KEY UPDATE OF c
-		), r AS (
-		    UPDATE consents c SET state = 'pending', updated_at = now()
-		    FROM locked WHERE c.id = locked.id
-		    RETURNING 1
-		)
-		SELECT count(*) FROM r`, connectorID)
+	err = tx.GetContext(ctx, &released, releaseClaimed, connectorID)
 	if err != nil {
 		return 0, nil, fmt.Errorf("recover batches: release claimed: %w", err)
 	}
 	var rows []struct {
-		BatchID      int64  `db:"batch_id"`
-		RequestID    string `db:"request_id"`
-		SubrequestID string `db:"subrequest_id"`
-		SentVersion  int64  `db:"sent_version"`
-		recordRow
+		Batch  batchRow     `db:"b"`
+		Item   batchItemRow `db:"bi"`
+		Record Record       `db:"c"`
 	}
-	err = tx.SelectContext(ctx, &rows, `
-		SELECT b.id AS batch_id, b.request_id, coalesce(bi.subrequest_id, '') AS subrequest_id,
-		       bi.version AS sent_version, c.id, c.connector_id, c.version, c.recipient, c.recipient_type, c.type,
-		       c.status, c.consent_date, c.source, c.external_id, c.attempts
-		FROM batches b
-		JOIN batch_items bi ON bi.batch_id = b.id
-		JOIN consents c ON c.id = bi.consent_id
-		WHERE b.connector_id = $1 AND b.state = 'submitted'
-		ORDER BY b.id, bi.consent_id`, connectorID)
+	err = tx.SelectContext(ctx, &rows, recoverSubmitted, connectorID)
 	if err != nil {
 		return 0, nil, fmt.Errorf("recover batches: read submitted: %w", err)
 	}
@@ -427,13 +310,13 @@ func (s *Store) RecoverBatches(ctx context.Context, connectorID int64) (released
 		return 0, nil, fmt.Errorf("recover batches: %w", err)
 	}
 	for _, r := range rows {
-		if n := len(submitted); n == 0 || submitted[n-1].ID != r.BatchID {
-			submitted = append(submitted, consent.SubmittedBatch{ID: r.BatchID, RequestID: r.RequestID})
+		if n := len(submitted); n == 0 || submitted[n-1].ID != r.Batch.ID {
+			submitted = append(submitted, consent.SubmittedBatch{ID: r.Batch.ID, RequestID: r.Batch.RequestID.String})
 		}
-		rec := r.record()
-		rec.Version = r.SentVersion
+		rec := r.Record.sendable()
+		rec.Version = r.Item.Version // the version sent
 		b := &submitted[len(submitted)-1]
-		b.Items = append(b.Items, consent.SentRecord{Record: rec, SubrequestID: r.SubrequestID})
+		b.Items = append(b.Items, consent.SentRecord{Record: rec, SubrequestID: r.Item.SubrequestID.String})
 	}
 	return released, submitted, nil
 }
@@ -448,14 +331,7 @@ func (s *Store) Backlog(ctx context.Context, connectorID int64, now time.Time) (
 		InFlight int     `db:"in_flight"`
 		DueIn    float64 `db:"due_in"`
 	}
-	err := s.db.GetContext(ctx, &r, `
-		SELECT (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'pending') AS pending,
-		       (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'in_flight') AS in_flight,
-		       coalesce((SELECT min(CASE WHEN `+early(2, 3)+`
-		                                 THEN greatest(extract(epoch FROM next_attempt_at - now()),
-		                                               extract(epoch FROM consent_date - $2::timestamptz))
-		                                 ELSE extract(epoch FROM next_attempt_at - now()) END)::float8
-		                 FROM consents WHERE connector_id = $1 AND state = 'pending'), 0) AS due_in`, connectorID, now, maxAhead)
+	err := s.db.GetContext(ctx, &r, backlog, connectorID, now, maxAhead)
 	if err != nil {
 		return consent.Backlog{}, fmt.Errorf("backlog: %w", err)
 	}

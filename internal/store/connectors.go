@@ -43,7 +43,7 @@ type Connector struct {
 	SourceQuery string
 }
 
-// connectorRow is a connectors row as sqlx scans it.
+// connectorRow is a connectors row: the table's row type (see rowTypes).
 type connectorRow struct {
 	ID            int64          `db:"id"`
 	BrandCode     string         `db:"brand_code"`
@@ -56,10 +56,15 @@ type connectorRow struct {
 	FirstSyncAt   time.Time      `db:"first_sync_at"`
 	VerifiedAt    sql.NullTime   `db:"verified_at"`
 	SourceQuery   sql.NullString `db:"source_query"`
+	SourceReadAt  sql.NullTime   `db:"source_read_at"` // when the source was last read
 }
 
-const connectorColumns = `id, brand_code, iys_code, channels, recipient_type, default_source, state,
-	installed_at, first_sync_at, verified_at, source_query`
+// Statements of sql/connectors.sql.
+var (
+	installConnector = stmt("InstallConnector")
+	connectorByBrand = stmt("ConnectorByBrand")
+	listConnectors   = stmt("Connectors")
+)
 
 func (r connectorRow) connector() Connector {
 	c := Connector{
@@ -134,11 +139,7 @@ func (s *Store) InstallConnector(ctx context.Context, c Connector) (Connector, b
 		verified = sql.NullTime{Time: *c.VerifiedAt, Valid: true}
 	}
 	var row connectorRow
-	err = s.db.GetContext(ctx, &row, `
-		INSERT INTO connectors (brand_code, iys_code, channels, recipient_type, default_source, first_sync_at, verified_at, source_query)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, NULLIF($8, ''))
-		ON CONFLICT (brand_code) DO NOTHING
-		RETURNING `+connectorColumns,
+	err = s.db.GetContext(ctx, &row, installConnector,
 		c.BrandCode, c.IYSCode, chans, c.RecipientType, c.DefaultSource, c.FirstSyncAt, verified, c.SourceQuery)
 	if err == nil {
 		return row.connector(), true, nil
@@ -181,7 +182,7 @@ func differences(have, want Connector) string {
 // Connector returns the connector of a brand, or an error wrapping ErrNoConnector.
 func (s *Store) Connector(ctx context.Context, brandCode string) (Connector, error) {
 	var row connectorRow
-	err := s.db.GetContext(ctx, &row, "SELECT "+connectorColumns+" FROM connectors WHERE brand_code = $1", brandCode)
+	err := s.db.GetContext(ctx, &row, connectorByBrand, brandCode)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Connector{}, fmt.Errorf("connector %s: %w", brandCode, ErrNoConnector)
 	}
@@ -194,7 +195,7 @@ func (s *Store) Connector(ctx context.Context, brandCode string) (Connector, err
 // Connectors lists every connector by brand code.
 func (s *Store) Connectors(ctx context.Context) ([]Connector, error) {
 	var rows []connectorRow
-	if err := s.db.SelectContext(ctx, &rows, "SELECT "+connectorColumns+" FROM connectors ORDER BY brand_code"); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, listConnectors); err != nil {
 		return nil, fmt.Errorf("list connectors: %w", err)
 	}
 	out := make([]Connector, len(rows))

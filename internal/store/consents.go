@@ -9,7 +9,8 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
 
-// Record is a stored consent record with where it stands.
+// Record is a stored consent record with where it stands: the row type of
+// consents (see rowTypes), one field per column.
 type Record struct {
 	ID            int64                     `db:"id"`
 	ConnectorID   int64                     `db:"connector_id"`
@@ -40,6 +41,15 @@ func (r Record) Consent() consent.Consent {
 		Status: r.Status, ConsentDate: r.ConsentDate, Source: r.Source}
 }
 
+// sendable is the record as the engine sends it.
+func (r Record) sendable() consent.Record {
+	return consent.Record{ID: r.ID, ConnectorID: r.ConnectorID, Version: r.Version, ExternalID: r.ExternalID,
+		Attempts: r.Attempts, Consent: r.Consent()}
+}
+
+// consentsOf is sql/consents.sql's ConsentsOf.
+var consentsOf = stmt("ConsentsOf")
+
 // Filter narrows ConsentsOf; zero fields match everything.
 type Filter struct {
 	State   consent.State
@@ -50,19 +60,10 @@ type Filter struct {
 // filter, in id order, reading them as it goes (a report of millions of
 // records stays small). An error from fn stops it and is returned.
 func (s *Store) ConsentsOf(ctx context.Context, connectorID int64, f Filter, fn func(Record) error) error {
-	return s.eachRecord(ctx, fn, `
-		SELECT `+recordColumns+`
-		FROM consents c
-		WHERE c.connector_id = $1 AND ($2 = '' OR c.state = $2) AND ($3 = '' OR c.outcome = $3)
-		ORDER BY c.id`, connectorID, string(f.State), string(f.Outcome))
+	return s.eachRecord(ctx, fn, consentsOf, connectorID, string(f.State), string(f.Outcome))
 }
 
-// recordColumns are the columns of Record, from table alias c.
-const recordColumns = `c.id, c.connector_id, c.recipient, c.recipient_type, c.type, c.status, c.consent_date, c.source,
-       c.external_id, c.version, c.state, c.outcome, c.iys_code, c.iys_message, c.transaction_id, c.attempts,
-       c.next_attempt_at, c.batch_id, c.created_at, c.updated_at, c.synced_at`
-
-// eachRecord runs a query of recordColumns and calls fn with each record,
+// eachRecord runs a query of whole records and calls fn with each record,
 // reading them as it goes.
 func (s *Store) eachRecord(ctx context.Context, fn func(Record) error, query string, args ...any) error {
 	rows, err := s.db.QueryxContext(ctx, query, args...)

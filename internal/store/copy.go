@@ -6,6 +6,16 @@ import (
 	"fmt"
 )
 
+// copyStaging is sql/staging.sql's CopyStaging.
+var copyStaging = stmt("CopyStaging")
+
+// stagingValues are the staged values of row number seq, in the order of
+// the staging tables' columns (sql/staging.sql's StagingColumns).
+func stagingValues(seq int, r ImportRow) []any {
+	return []any{int64(seq), int64(r.Line), r.Recipient, string(r.RecipientType),
+		string(r.Type), string(r.Status), r.ConsentDate.Time(), string(r.Source), r.ExternalID}
+}
+
 // ctxCheckEvery is how many rows go by between context checks during COPY.
 const ctxCheckEvery = 4096
 
@@ -13,11 +23,11 @@ const ctxCheckEvery = 4096
 // sends them in 64 KiB messages, so nothing accumulates here. It returns the
 // number of rows and of distinct lines.
 func copyRows(ctx context.Context, tx *sql.Tx, channels []string, src RowSource) (rows, lines int, err error) {
-	stmt, err := tx.PrepareContext(ctx, copyStaging)
+	copyIn, err := tx.PrepareContext(ctx, copyStaging)
 	if err != nil {
 		return 0, 0, fmt.Errorf("copy: %w", err)
 	}
-	defer stmt.Close()
+	defer copyIn.Close()
 
 	var failed error // the first failure of emit: it stands even if src swallows it
 	prevLine := 0
@@ -35,8 +45,7 @@ func copyRows(ctx context.Context, tx *sql.Tx, channels []string, src RowSource)
 			failed = err
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, int64(rows), int64(r.Line), r.Recipient, string(r.RecipientType),
-			string(r.Type), string(r.Status), r.ConsentDate.Time(), string(r.Source), r.ExternalID); err != nil {
+		if _, err := copyIn.ExecContext(ctx, stagingValues(rows, r)...); err != nil {
 			failed = fmt.Errorf("copy: %w", err)
 			return failed
 		}
@@ -55,7 +64,7 @@ func copyRows(ctx context.Context, tx *sql.Tx, channels []string, src RowSource)
 		return 0, 0, fmt.Errorf("read rows: %w", srcErr)
 	}
 	// An Exec without arguments ends the COPY and reports the server's verdict.
-	if _, err := stmt.ExecContext(ctx); err != nil {
+	if _, err := copyIn.ExecContext(ctx); err != nil {
 		return 0, 0, fmt.Errorf("copy: %w", err)
 	}
 	return rows, lines, nil

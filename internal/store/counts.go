@@ -8,6 +8,12 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
 
+// Statements of sql/consents.sql.
+var (
+	countByState = stmt("CountByState")
+	notYetDue    = stmt("NotYetDue")
+)
+
 // StateCounts counts a connector's records by state; every state is present.
 type StateCounts map[consent.State]int
 
@@ -22,9 +28,7 @@ func (s *Store) Counts(ctx context.Context, connectorID int64) (StateCounts, Out
 		Outcome *string `db:"outcome"`
 		N       int     `db:"n"`
 	}
-	if err := s.db.SelectContext(ctx, &groups, `
-		SELECT state, outcome, count(*) AS n FROM consents WHERE connector_id = $1 GROUP BY state, outcome`,
-		connectorID); err != nil {
+	if err := s.db.SelectContext(ctx, &groups, countByState, connectorID); err != nil {
 		return nil, nil, fmt.Errorf("count records: %w", err)
 	}
 	states := make(StateCounts, len(consent.States))
@@ -49,10 +53,7 @@ func (s *Store) Counts(ctx context.Context, connectorID int64) (StateCounts, Out
 // wait for their date), or waiting for a retry's delay.
 func (s *Store) NotYetDue(ctx context.Context, connectorID int64, now time.Time) (int, error) {
 	var n int
-	if err := s.db.GetContext(ctx, &n, `
-		SELECT count(*) FROM consents
-		WHERE connector_id = $1 AND state = 'pending' AND (`+early(2, 3)+` OR next_attempt_at > now())`,
-		connectorID, now, maxAhead); err != nil {
+	if err := s.db.GetContext(ctx, &n, notYetDue, connectorID, now, maxAhead); err != nil {
 		return 0, fmt.Errorf("count records not yet due: %w", err)
 	}
 	return n, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/lib/pq"
 
@@ -57,6 +58,41 @@ type ImportResult struct {
 	SupersededLines int // lines that lost to a later line or to a newer stored record
 }
 
+// importRow is an imports row: what one file (or intake request, or read of
+// a user-table source, per channel) did; the table's row type (see rowTypes).
+type importRow struct {
+	ID          int64     `db:"id"`
+	ConnectorID int64     `db:"connector_id"`
+	Path        string    `db:"path"`
+	Channel     string    `db:"channel"` // "email" or "sms"
+	Lines       int       `db:"lines"`
+	Blank       int       `db:"blank"`
+	Valid       int       `db:"valid"`
+	Rejected    int       `db:"rejected"`
+	Superseded  int       `db:"superseded"`
+	Rows        int       `db:"rows"`
+	Inserted    int       `db:"inserted"`
+	Updated     int       `db:"updated"`
+	Unchanged   int       `db:"unchanged"`
+	ImportedAt  time.Time `db:"imported_at"`
+}
+
+// The import's statements, of sql/connectors.sql, sql/staging.sql and sql/imports.sql.
+var (
+	lockConnectorChannels = stmt("LockConnectorChannels") // what a foreign key check would take
+	createStaging         = stmt("CreateStaging")
+	insertImport          = stmt("InsertImport")
+)
+
+// recordImport writes the imports row r (its id and time are the table's).
+func recordImport(ctx context.Context, tx *sqlx.Tx, r importRow) error {
+	if _, err := tx.ExecContext(ctx, insertImport, r.ConnectorID, r.Path, r.Channel, r.Lines, r.Blank, r.Valid,
+		r.Rejected, r.Superseded, r.Rows, r.Inserted, r.Updated, r.Unchanged); err != nil {
+		return fmt.Errorf("record import: %w", err)
+	}
+	return nil
+}
+
 // importWorkMem bounds each sort and hash of the merge, for this transaction
 // only. Measured at a million rows, 4 MB to 512 MB import equally fast (the
 // sort spills, and spilling is cheap next to writing the records), so this
@@ -97,8 +133,7 @@ func beginImportOn(ctx context.Context, db interface {
 		return nil, nil, err
 	}
 	var channels []string
-	err = tx.QueryRowContext(ctx, "SELECT channels FROM connectors WHERE id = $1 FOR KEY SHARE", connectorID).
-		Scan((*stringArray)(&channels))
+	err = tx.QueryRowContext(ctx, lockConnectorChannels, connectorID).Scan((*stringArray)(&channels))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
 	}
@@ -129,13 +164,10 @@ func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID int64, p
 		if p == nil {
 			p = &ImportResult{}
 		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO imports (connector_id, path, channel, lines, blank, valid, rejected, superseded,
-			                     rows, inserted, updated, unchanged)
-			VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $11)`,
-			connectorID, path, c.Channel, c.Valid+c.Rejected, c.Valid, c.Rejected,
-			p.SupersededLines, p.Rows, p.Inserted, p.Updated, p.Unchanged); err != nil {
-			return fmt.Errorf("record import: %w", err)
+		if err := recordImport(ctx, tx, importRow{ConnectorID: connectorID, Path: path, Channel: c.Channel,
+			Lines: c.Valid + c.Rejected, Valid: c.Valid, Rejected: c.Rejected, Superseded: p.SupersededLines,
+			Rows: p.Rows, Inserted: p.Inserted, Updated: p.Updated, Unchanged: p.Unchanged}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -168,13 +200,11 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	}
 	res := ImportResult{Rows: rows, Inserted: m.inserted, Updated: m.updated,
 		Unchanged: m.keys - m.inserted - m.updated, SupersededLines: m.superseded}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO imports (connector_id, path, channel, lines, blank, valid, rejected, superseded,
-		                     rows, inserted, updated, unchanged)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		connectorID, meta.Path, meta.Channel, meta.Lines, meta.Blank, meta.Valid, meta.Rejected,
-		res.SupersededLines, res.Rows, res.Inserted, res.Updated, res.Unchanged); err != nil {
-		return ImportResult{}, fmt.Errorf("record import: %w", err)
+	if err := recordImport(ctx, tx, importRow{ConnectorID: connectorID, Path: meta.Path, Channel: meta.Channel,
+		Lines: meta.Lines, Blank: meta.Blank, Valid: meta.Valid, Rejected: meta.Rejected,
+		Superseded: res.SupersededLines, Rows: res.Rows, Inserted: res.Inserted, Updated: res.Updated,
+		Unchanged: res.Unchanged}); err != nil {
+		return ImportResult{}, err
 	}
 	if err := tx.Commit(); err != nil {
 		return ImportResult{}, err

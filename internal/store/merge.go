@@ -10,6 +10,12 @@ import (
 	"github.com/lib/pq/pqerror"
 )
 
+// Statements of sql/staging.sql.
+var (
+	mergeStaging = stmt("MergeStaging") // the merge of a file, counted
+	mergeItems   = stmt("MergeItems")   // the merge of an intake request, a verdict per row
+)
+
 // mergeCounts is what the merge statement reports.
 type mergeCounts struct {
 	keys, superseded, inserted, updated int
@@ -30,7 +36,7 @@ func merge(ctx context.Context, tx *sql.Tx, connectorID int64, fast bool) (merge
 	return m, err
 }
 
-// runMerge runs q, a statement built on mergeWrites, and hands its rows to
+// runMerge runs q, a statement built on sql/staging.sql's MergeWrites, and hands its rows to
 // read. On the fast path it runs inside a savepoint; if a concurrent writer
 // inserted one of the new records in the meantime, it rolls back to the
 // savepoint and runs q again off the fast path, which cannot conflict (read

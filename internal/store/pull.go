@@ -35,6 +35,30 @@ type PullCursor struct {
 	CompleteAt time.Time
 }
 
+// pullCursorRow is a pull_cursors row: the table's row type (see rowTypes).
+type pullCursorRow struct {
+	ConnectorID int64        `db:"connector_id"`
+	Source      string       `db:"source"`
+	After       string       `db:"after"`
+	PulledAt    sql.NullTime `db:"pulled_at"`
+	Applied     int64        `db:"applied"`
+	CompleteAt  sql.NullTime `db:"complete_at"`
+}
+
+func (r pullCursorRow) cursor() PullCursor {
+	return PullCursor{Source: r.Source, After: r.After, PulledAt: r.PulledAt.Time, Applied: r.Applied,
+		CompleteAt: r.CompleteAt.Time}
+}
+
+// The pull's statements, of sql/pull_cursors.sql, sql/consents.sql and sql/connectors.sql.
+var (
+	pullCursors      = stmt("PullCursors")
+	storeCursor      = stmt("StoreCursor")
+	resetPullCursors = stmt("ResetPullCursors")
+	applyChanges     = stmt("ApplyChanges") // newest-wins, in key order
+	lockConnector    = stmt("LockConnector")
+)
+
 // feedSources are the changes feed's two sources, each with its cursor.
 var feedSources = []string{"IYS", "HS"}
 
@@ -67,52 +91,16 @@ type FeedPage struct {
 // PullCursors returns the connector's cursors, by source; a source never
 // pulled is absent.
 func (s *Store) PullCursors(ctx context.Context, connectorID int64) (map[string]PullCursor, error) {
-	var rows []struct {
-		Source     string       `db:"source"`
-		After      string       `db:"after"`
-		PulledAt   sql.NullTime `db:"pulled_at"`
-		Applied    int64        `db:"applied"`
-		CompleteAt sql.NullTime `db:"complete_at"`
-	}
-	if err := s.db.SelectContext(ctx, &rows,
-		"SELECT source, after, pulled_at, applied, complete_at FROM pull_cursors WHERE connector_id = $1", connectorID); err != nil {
+	var rows []pullCursorRow
+	if err := s.db.SelectContext(ctx, &rows, pullCursors, connectorID); err != nil {
 		return nil, fmt.Errorf("read pull cursors: %w", err)
 	}
 	out := make(map[string]PullCursor, len(rows))
 	for _, r := range rows {
-		out[r.Source] = PullCursor{Source: r.Source, After: r.After, PulledAt: r.PulledAt.Time, Applied: r.Applied,
-			CompleteAt: r.CompleteAt.Time}
+		out[r.Source] = r.cursor()
 	}
 	return out, nil
 }
-
-// applyChanges applies a page of changes newest-wins: per key the latest
-// change of the page, and only where it is newer than our record. A newer
-// one replaces the record as synced with outcome from_iys, bumping its
-// version so that a result for the old version in flight is not written.
-// Ours, when newer, stays and goes to İYS. The upsert takes its rows in key
-// order, as every writer of consents does (see retry.go).
-const applyChanges = `
-WITH incoming AS (
-    SELECT DISTINCT ON (recipient, recipient_type, type) *
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
-         AS c(recipient, recipient_type, type, status, consent_date, source, transaction_id)
-    ORDER BY recipient, recipient_type, type, consent_date DESC
-), applied AS (
-    INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source,
-                               state, outcome, transaction_id, synced_at)
-    SELECT $1, recipient, recipient_type, type, status, consent_date, source, 'synced', 'from_iys', transaction_id, now()
-    FROM incoming
-    ORDER BY recipient, recipient_type, type
-    ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
-        status = excluded.status, consent_date = excluded.consent_date, source = excluded.source,
-        version = c.version + 1, state = 'synced', outcome = 'from_iys', iys_code = NULL, iys_message = NULL,
-        transaction_id = excluded.transaction_id, attempts = 0, next_attempt_at = now(), batch_id = NULL,
-        updated_at = now(), synced_at = now()
-    WHERE excluded.consent_date > c.consent_date
-    RETURNING 1
-)
-SELECT count(*) FROM applied`
 
 // ApplyChanges applies one page of the feed, keeps its unreadable entries
 // in quarantine and stores the cursor that follows it, all in the same
@@ -135,14 +123,7 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, page FeedPa
 		if err := quarantine(ctx, tx, connectorID, page.Source, page.Quarantined); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO pull_cursors (connector_id, source, after, pulled_at, applied, complete_at)
-			VALUES ($1, $2, $3, now(), $4, CASE WHEN $5 THEN now() END)
-			ON CONFLICT (connector_id, source) DO UPDATE SET
-				after = CASE WHEN excluded.after <> '' THEN excluded.after ELSE pull_cursors.after END,
-				pulled_at = now(), applied = pull_cursors.applied + excluded.applied,
-				complete_at = coalesce(excluded.complete_at, pull_cursors.complete_at)`,
-			connectorID, page.Source, page.After, applied, page.End); err != nil {
+		if _, err := tx.ExecContext(ctx, storeCursor, connectorID, page.Source, page.After, applied, page.End); err != nil {
 			return fmt.Errorf("store cursor: %w", err)
 		}
 		return nil
@@ -154,7 +135,7 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, page FeedPa
 // changes read again harmless). The way out when İYS refuses a stored
 // cursor. It reports how many cursors it reset.
 func (s *Store) ResetPullCursors(ctx context.Context, connectorID int64) (int, error) {
-	res, err := s.db.ExecContext(ctx, "UPDATE pull_cursors SET after = '' WHERE connector_id = $1 AND after <> ''", connectorID)
+	res, err := s.db.ExecContext(ctx, resetPullCursors, connectorID)
 	if err != nil {
 		return 0, fmt.Errorf("reset pull cursors: %w", err)
 	}
@@ -191,7 +172,7 @@ func (s *Store) applyOnce(ctx context.Context, connectorID int64, changes []Chan
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var id int64
-	if err := tx.QueryRowContext(ctx, "SELECT id FROM connectors WHERE id = $1 FOR KEY SHARE", connectorID).Scan(&id); err != nil {
+	if err := tx.QueryRowContext(ctx, lockConnector, connectorID).Scan(&id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
 		}

@@ -4,9 +4,26 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+)
+
+// quarantineRow is a pull_quarantine row: the table's row type (see rowTypes).
+type quarantineRow struct {
+	ID            int64     `db:"id"`
+	ConnectorID   int64     `db:"connector_id"`
+	Source        string    `db:"source"`
+	Raw           string    `db:"raw"` // personal data: never logged
+	Reason        string    `db:"reason"`
+	QuarantinedAt time.Time `db:"quarantined_at"`
+}
+
+// Statements of sql/pull_quarantine.sql.
+var (
+	quarantineEntries = stmt("Quarantine")
+	countQuarantined  = stmt("CountQuarantined")
 )
 
 // Quarantined is an entry of İYS's changes feed that the pull could not
@@ -26,11 +43,7 @@ func quarantine(ctx context.Context, tx *sqlx.Tx, connectorID int64, source stri
 	for i, q := range entries {
 		raws[i], reasons[i] = storableText(string(q.Raw)), storableText(q.Reason)
 	}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO pull_quarantine (connector_id, source, raw, reason)
-		SELECT $1, $2, raw, reason FROM unnest($3::text[], $4::text[]) AS q(raw, reason)
-		ON CONFLICT (connector_id, source, md5(raw)) DO NOTHING`,
-		connectorID, source, pq.Array(raws), pq.Array(reasons)); err != nil {
+	if _, err := tx.ExecContext(ctx, quarantineEntries, connectorID, source, pq.Array(raws), pq.Array(reasons)); err != nil {
 		return fmt.Errorf("quarantine unreadable changes: %w", err)
 	}
 	return nil
@@ -47,7 +60,7 @@ func storableText(s string) string {
 // quarantine.
 func (s *Store) QuarantinedChanges(ctx context.Context, connectorID int64) (int, error) {
 	var n int
-	if err := s.db.GetContext(ctx, &n, "SELECT count(*) FROM pull_quarantine WHERE connector_id = $1", connectorID); err != nil {
+	if err := s.db.GetContext(ctx, &n, countQuarantined, connectorID); err != nil {
 		return 0, fmt.Errorf("count quarantined changes: %w", err)
 	}
 	return n, nil

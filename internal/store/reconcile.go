@@ -15,6 +15,13 @@ import (
 // (applyChanges, newest-wins, outcome from_iys) but leaves the pull's
 // cursors alone: a day file is no page of the changes feed.
 
+// Statements of sql/consents.sql.
+var (
+	recordsOfKeys = stmt("RecordsOfKeys")
+	syncedBetween = stmt("SyncedBetween")
+	resend        = stmt("Resend") // synced records back to pending, locked in key order
+)
+
 // keysPerQuery bounds the keys one RecordsOfKeys statement looks up.
 const keysPerQuery = 5000
 
@@ -29,12 +36,7 @@ func (s *Store) RecordsOfKeys(ctx context.Context, connectorID int64, keys []con
 			recipients[i], rtypes[i], types[i] = k.Recipient, string(k.RecipientType), string(k.Type)
 		}
 		keys = keys[n:]
-		err := s.eachRecord(ctx, fn, `
-			SELECT `+recordColumns+`
-			FROM unnest($2::text[], $3::text[], $4::text[]) AS k(recipient, recipient_type, type)
-			JOIN consents c ON c.connector_id = $1 AND c.recipient = k.recipient
-			                AND c.recipient_type = k.recipient_type AND c.type = k.type`,
-			connectorID, pq.Array(recipients), pq.Array(rtypes), pq.Array(types))
+		err := s.eachRecord(ctx, fn, recordsOfKeys, connectorID, pq.Array(recipients), pq.Array(rtypes), pq.Array(types))
 		if err != nil {
 			return err
 		}
@@ -46,11 +48,7 @@ func (s *Store) RecordsOfKeys(ctx context.Context, connectorID int64, keys []con
 // whose synced_at is in [from, to), in id order. An error from fn stops it
 // and is returned.
 func (s *Store) SyncedBetween(ctx context.Context, connectorID int64, outcome consent.Outcome, from, to time.Time, fn func(Record) error) error {
-	return s.eachRecord(ctx, fn, `
-		SELECT `+recordColumns+`
-		FROM consents c
-		WHERE c.connector_id = $1 AND c.state = 'synced' AND c.outcome = $2 AND c.synced_at >= $3 AND c.synced_at < $4
-		ORDER BY c.id`, connectorID, string(outcome), from, to)
+	return s.eachRecord(ctx, fn, syncedBetween, connectorID, string(outcome), from, to)
 }
 
 // ApplyReconciled brings records to İYS's state as ApplyChanges does
@@ -74,22 +72,6 @@ type RecordVersion struct {
 	ID      int64
 	Version int64
 }
-
-// resend puts synced records back to pending, in one statement. The version
-// guard skips a record changed since it was read (a newer import, a pull);
-// only records of a brand source (HS_*) can be sent again. The records are
-// locked first, in key order (see retry.go).
-const resend = `
-WITH locked AS MATERIALIZED (
-    SELECT c.id FROM consents c JOIN unnest($2::bigint[], $3::bigint[]) AS v(id, version)
-                                 ON c.id = v.id AND c.version = v.version
-    WHERE c.connector_id = $1 AND c.state = 'synced' AND c.source LIKE 'HS\_%'
-    ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
-    FOR NO KEY UPDATE OF c
-)
-UPDATE consents c SET state = 'pending', outcome = NULL, iys_code = NULL, iys_message = NULL, transaction_id = NULL,
-    attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL
-FROM locked WHERE c.id = locked.id`
 
 // Resend sets synced records that İYS turns out not to hold back to
 // pending, so that the next run sends them again. A record whose version

@@ -13,7 +13,8 @@ import (
 	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
-// Run is one run of the sync engine over one connector.
+// Run is one run of the sync engine over one connector: the row type of
+// runs (see rowTypes).
 type Run struct {
 	ID          int64             `db:"id"`
 	ConnectorID int64             `db:"connector_id"`
@@ -30,23 +31,24 @@ type Run struct {
 	HeartbeatAt time.Time         `db:"heartbeat_at"`
 }
 
-const runColumns = `id, connector_id, trigger, started_at, finished_at, status, sent, accepted, rejected,
-	retried, failed, error, heartbeat_at`
+// Statements of sql/runs.sql and sql/connectors.sql.
+var (
+	syncConnectors   = stmt("SyncConnectors")
+	insertRun        = stmt("InsertRun")
+	closeDeadRuns    = stmt("CloseDeadRuns")
+	finishRun        = stmt("FinishRun")
+	lastRun          = stmt("LastRun")
+	lastFinishedRun  = stmt("LastFinishedRun")
+	runByID          = stmt("RunByID")
+	unfinishedNights = stmt("UnfinishedNights")
+)
 
 // SyncConnectors lists the connectors a run serves, by brand code: all of
 // them when brandCodes is nil (the engine skips paused ones), else the named
 // ones, failing with ErrNoConnector on a brand that is not installed.
 func (s *Store) SyncConnectors(ctx context.Context, brandCodes []string) ([]consent.ConnectorRef, error) {
-	var rows []struct {
-		ID        int64  `db:"id"`
-		BrandCode string `db:"brand_code"`
-		IYSCode   string `db:"iys_code"`
-		State     string `db:"state"`
-	}
-	err := s.db.SelectContext(ctx, &rows, `
-		SELECT id, brand_code, iys_code, state FROM connectors
-		WHERE $1::text[] IS NULL OR brand_code = ANY($1)
-		ORDER BY brand_code`, pq.Array(brandCodes))
+	var rows []connectorRow
+	err := s.db.SelectContext(ctx, &rows, syncConnectors, pq.Array(brandCodes))
 	if err != nil {
 		return nil, fmt.Errorf("list connectors to sync: %w", err)
 	}
@@ -78,13 +80,10 @@ func (s *Store) StartRun(ctx context.Context, connectorID int64, trigger consent
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var id int64
-	if err := tx.GetContext(ctx, &id, `
-		INSERT INTO runs (connector_id, trigger) VALUES ($1, $2) RETURNING id`, connectorID, trigger); err != nil {
+	if err := tx.GetContext(ctx, &id, insertRun, connectorID, trigger); err != nil {
 		return 0, fmt.Errorf("start run: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE runs SET status = 'failed', finished_at = now(), error = 'killed (closed by run ' || $2::bigint || ')'
-		WHERE connector_id = $1 AND status = 'running' AND id <> $2::bigint`, connectorID, id); err != nil {
+	if _, err := tx.ExecContext(ctx, closeDeadRuns, connectorID, id); err != nil {
 		return 0, fmt.Errorf("start run: close dead runs: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -102,9 +101,7 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, status consent.RunSt
 	default:
 		return fmt.Errorf("finish run %d: status %q: want completed, partial or failed", runID, status)
 	}
-	res, err := s.db.ExecContext(ctx, `
-		UPDATE runs SET status = $2, finished_at = now(), heartbeat_at = now(), error = NULLIF($3, '')
-		WHERE id = $1 AND status = 'running'`, runID, status, redact.String(errText)) // status shows it
+	res, err := s.db.ExecContext(ctx, finishRun, runID, status, redact.String(errText)) // status shows it
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", runID, err)
 	}
@@ -117,8 +114,7 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, status consent.RunSt
 // LastRun returns the connector's latest run (running or finished); ok is
 // false when it never ran.
 func (s *Store) LastRun(ctx context.Context, connectorID int64) (run Run, ok bool, err error) {
-	err = s.db.GetContext(ctx, &run, `SELECT `+runColumns+` FROM runs
-		WHERE connector_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1`, connectorID)
+	err = s.db.GetContext(ctx, &run, lastRun, connectorID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, false, nil
 	}
@@ -132,8 +128,7 @@ func (s *Store) LastRun(ctx context.Context, connectorID int64) (run Run, ok boo
 // (completed, partial or failed), for status's lastRun; ok is false when
 // none has.
 func (s *Store) LastFinishedRun(ctx context.Context, connectorID int64) (run Run, ok bool, err error) {
-	err = s.db.GetContext(ctx, &run, `SELECT `+runColumns+` FROM runs
-		WHERE connector_id = $1 AND status <> 'running' ORDER BY started_at DESC, id DESC LIMIT 1`, connectorID)
+	err = s.db.GetContext(ctx, &run, lastFinishedRun, connectorID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, false, nil
 	}
@@ -146,7 +141,7 @@ func (s *Store) LastFinishedRun(ctx context.Context, connectorID int64) (run Run
 // RunByID returns one run.
 func (s *Store) RunByID(ctx context.Context, runID int64) (Run, error) {
 	var run Run
-	if err := s.db.GetContext(ctx, &run, `SELECT `+runColumns+` FROM runs WHERE id = $1`, runID); err != nil {
+	if err := s.db.GetContext(ctx, &run, runByID, runID); err != nil {
 		return Run{}, fmt.Errorf("run %d: %w", runID, err)
 	}
 	return run, nil
@@ -165,18 +160,7 @@ func (s *Store) UnfinishedNights(ctx context.Context, tick time.Time) (map[strin
 		Status    sql.NullString `db:"status"`
 		Error     sql.NullString `db:"error"`
 	}
-	err := s.db.SelectContext(ctx, &rows, `
-		SELECT c.brand_code, r.id AS run_id, r.status, r.error
-		FROM connectors c
-		LEFT JOIN LATERAL (
-		    SELECT id, status, error FROM runs
-		    WHERE connector_id = c.id AND started_at >= $1
-		    ORDER BY started_at DESC, id DESC LIMIT 1
-		) r ON true
-		WHERE c.state = 'active' AND c.first_sync_at <= $1
-		  AND NOT EXISTS (SELECT 1 FROM runs d WHERE d.connector_id = c.id AND d.started_at >= $1
-		                  AND d.status IN ('completed', 'partial'))
-		ORDER BY c.brand_code`, tick)
+	err := s.db.SelectContext(ctx, &rows, unfinishedNights, tick)
 	if err != nil {
 		return nil, fmt.Errorf("unfinished nights: %w", err)
 	}

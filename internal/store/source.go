@@ -49,38 +49,32 @@ func (s *Store) ImportSource(ctx context.Context, connectorID int64, path string
 	return res, nil
 }
 
-// sourceChannelCounts is the merge's staged CTE (as mergeItems), counted
-// per channel with the rules of the merge's counts.
-const sourceChannelCounts = stagedCTE + `
-SELECT CASE WHEN type = 'EPOSTA' THEN 'email' ELSE 'sms' END AS channel,
-       count(*),
-       count(*) FILTER (WHERE winner AND stored_id IS NULL),
-       count(*) FILTER (WHERE winner AND stored_id IS NOT NULL AND NOT same AND consent_date >= stored_date),
-       count(*) FILTER (WHERE winner),
-       count(DISTINCT line) FILTER (WHERE (NOT winner OR stored_date > consent_date) AND NOT same)
-FROM staged
-GROUP BY 1`
+// sourceUserRow is a source_users row: a user (external id) a read of the
+// connector's source returned, and when last; the table's row type (see
+// rowTypes).
+type sourceUserRow struct {
+	ConnectorID int64     `db:"connector_id"`
+	ExternalID  string    `db:"external_id"`
+	SeenAt      time.Time `db:"seen_at"`
+}
+
+// The user-table source's statements, of sql/staging.sql,
+// sql/source_users.sql and sql/connectors.sql.
+var (
+	sourceChannelCounts = stmt("SourceChannelCounts") // the merge's Staged, counted per channel
+	createSpool         = stmt("CreateSpool")
+	dropSpool           = stmt("DropSpool")
+	copySpool           = stmt("CopySpool")
+	stageSpool          = stmt("StageSpool")
+	seeSourceUsers      = stmt("SeeSourceUsers")
+	markSourceRead      = stmt("MarkSourceRead")
+	connectorChannels   = stmt("ConnectorChannels")
+	countDisappeared    = stmt("CountDisappeared")
+	listDisappeared     = stmt("ListDisappeared")
+)
 
 // spoolChunk is the rows a spool's transaction COPYs at once.
 const spoolChunk = 5000
-
-// createSpool makes the session's spool: like the staging table, but it
-// outlives the chunks' transactions. Any left by an aborted read is dropped.
-const createSpool = `
-DROP TABLE IF EXISTS pg_temp.source_spool;
-CREATE TEMP TABLE source_spool (
-    seq            bigint,
-    line           int,
-    recipient      text,
-    recipient_type text,
-    type           text,
-    status         text,
-    consent_date   timestamptz,
-    source         text,
-    external_id    text
-)`
-
-const copySpool = `COPY source_spool (seq, line, recipient, recipient_type, type, status, consent_date, source, external_id) FROM STDIN`
 
 func (s *Store) importSource(ctx context.Context, connectorID int64, path string, countsFn func() []IntakeChannel, src RowSource) (SourceResult, error) {
 	conn, err := s.db.Connx(ctx)
@@ -94,7 +88,7 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 		// that cannot drop it is closed instead.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if _, err := conn.ExecContext(dctx, "DROP TABLE IF EXISTS pg_temp.source_spool"); err != nil {
+		if _, err := conn.ExecContext(dctx, dropSpool); err != nil {
 			conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck // ErrBadConn is the point
 		}
 	}()
@@ -109,7 +103,7 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 	if _, err := tx.ExecContext(ctx, untimed); err != nil {
 		return SourceResult{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO import_rows SELECT * FROM source_spool`); err != nil {
+	if _, err := tx.ExecContext(ctx, stageSpool); err != nil {
 		return SourceResult{}, fmt.Errorf("stage: %w", err)
 	}
 	channels := countsFn()
@@ -143,23 +137,10 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 		return SourceResult{}, err
 	}
 	// The users of this read, then those of earlier reads it has not.
-	// now() is the transaction's start: the same for every statement here.
-	if err := tx.QueryRowContext(ctx, `
-		WITH seen AS (
-		    INSERT INTO source_users (connector_id, external_id, seen_at)
-		    SELECT DISTINCT $1::bigint, external_id, now() FROM import_rows WHERE external_id <> ''
-		    ON CONFLICT (connector_id, external_id) DO UPDATE SET seen_at = EXCLUDED.seen_at
-		    RETURNING 1
-		)
-		SELECT (SELECT count(*) FROM seen),
-		       (SELECT count(*) FROM source_users u
-		        WHERE u.connector_id = $1 AND u.seen_at < now()
-		          AND NOT EXISTS (SELECT 1 FROM import_rows s WHERE s.external_id = u.external_id))`,
-		connectorID).Scan(&res.Users, &res.Disappeared); err != nil {
+	if err := tx.QueryRowContext(ctx, seeSourceUsers, connectorID).Scan(&res.Users, &res.Disappeared); err != nil {
 		return SourceResult{}, fmt.Errorf("source users: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE connectors SET source_read_at = now() WHERE id = $1`, connectorID); err != nil {
+	if _, err := tx.ExecContext(ctx, markSourceRead, connectorID); err != nil {
 		return SourceResult{}, fmt.Errorf("source users: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -173,15 +154,18 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 // src reads: only while a chunk is COPYed.
 func spoolRows(ctx context.Context, conn *sqlx.Conn, connectorID int64, src RowSource) (int, error) {
 	var channels []string
-	err := conn.QueryRowContext(ctx, "SELECT channels FROM connectors WHERE id = $1", connectorID).Scan((*stringArray)(&channels))
+	err := conn.QueryRowContext(ctx, connectorChannels, connectorID).Scan((*stringArray)(&channels))
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
 	}
 	if err != nil {
 		return 0, err
 	}
-	if _, err := conn.ExecContext(ctx, createSpool); err != nil {
-		return 0, fmt.Errorf("spool: %w", err)
+	// A spool left by an aborted read goes first.
+	for _, q := range []string{dropSpool, createSpool} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return 0, fmt.Errorf("spool: %w", err)
+		}
 	}
 	chunk := make([]ImportRow, 0, spoolChunk)
 	rows, prevLine := 0, 0
@@ -236,18 +220,17 @@ func copyChunk(ctx context.Context, conn *sqlx.Conn, seq int, rows []ImportRow) 
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	stmt, err := tx.PrepareContext(ctx, copySpool)
+	copyIn, err := tx.PrepareContext(ctx, copySpool)
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
+	defer copyIn.Close()
 	for i, r := range rows {
-		if _, err := stmt.ExecContext(ctx, int64(seq+i), int64(r.Line), r.Recipient, string(r.RecipientType),
-			string(r.Type), string(r.Status), r.ConsentDate.Time(), string(r.Source), r.ExternalID); err != nil {
+		if _, err := copyIn.ExecContext(ctx, stagingValues(seq+i, r)...); err != nil {
 			return err
 		}
 	}
-	if _, err := stmt.ExecContext(ctx); err != nil {
+	if _, err := copyIn.ExecContext(ctx); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -257,14 +240,12 @@ func copyChunk(ctx context.Context, conn *sqlx.Conn, seq int, rows []ImportRow) 
 // earlier read of the connector's source returned and its last read did
 // not, and counts all of them. Their consents are kept as they are.
 func (s *Store) SourceDisappeared(ctx context.Context, connectorID int64, limit int) (int, []string, error) {
-	const gone = `FROM source_users u JOIN connectors c ON c.id = u.connector_id
-		WHERE u.connector_id = $1 AND c.source_read_at IS NOT NULL AND u.seen_at < c.source_read_at`
 	var n int
-	if err := s.db.GetContext(ctx, &n, "SELECT count(*) "+gone, connectorID); err != nil {
+	if err := s.db.GetContext(ctx, &n, countDisappeared, connectorID); err != nil {
 		return 0, nil, fmt.Errorf("source disappeared: %w", err)
 	}
 	ids := []string{}
-	if err := s.db.SelectContext(ctx, &ids, "SELECT u.external_id "+gone+" ORDER BY u.external_id LIMIT $2", connectorID, limit); err != nil {
+	if err := s.db.SelectContext(ctx, &ids, listDisappeared, connectorID, limit); err != nil {
 		return 0, nil, fmt.Errorf("source disappeared: %w", err)
 	}
 	return n, ids, nil

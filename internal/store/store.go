@@ -7,6 +7,12 @@
 // transaction that inserts consents first locks its connector row with
 // SELECT ... FOR KEY SHARE, as the key check would, and a trigger keeps a
 // connector with records from being deleted.
+//
+// Its SQL is in sql/, one file per table, as named statements (see
+// statements.go); each table has one row type whose db tags name every
+// column (see rowTypes), and the statements that read a whole row take
+// their column list from it. Session settings, savepoints, advisory locks
+// and the migrator's own table stay beside their Go code.
 package store
 
 import (

@@ -1,0 +1,183 @@
+-- consents: the records, one per (connector, recipient, recipient type, type).
+-- Their row type is Record (consents.go); the import's merge is in staging.sql.
+--
+-- Every writer locks consent rows in key order (connector, recipient,
+-- recipient type, type): see retry.go. Keep that order in any statement here.
+
+-- name: ConsentsOf
+-- The connector's records that match a state and an outcome ('' matches all), in id order.
+SELECT {{columns "consents" "c"}}
+FROM consents c
+WHERE c.connector_id = $1 AND ($2 = '' OR c.state = $2) AND ($3 = '' OR c.outcome = $3)
+ORDER BY c.id;
+
+-- name: RecordsOfKeys
+-- The connector's records of the keys given as three arrays, in no order.
+SELECT {{columns "consents" "c"}}
+FROM unnest($2::text[], $3::text[], $4::text[]) AS k(recipient, recipient_type, type)
+JOIN consents c ON c.connector_id = $1 AND c.recipient = k.recipient
+                AND c.recipient_type = k.recipient_type AND c.type = k.type;
+
+-- name: SyncedBetween
+-- The connector's synced records of outcome $2 synced in [$3, $4), in id order.
+SELECT {{columns "consents" "c"}}
+FROM consents c
+WHERE c.connector_id = $1 AND c.state = 'synced' AND c.outcome = $2 AND c.synced_at >= $3 AND c.synced_at < $4
+ORDER BY c.id;
+
+-- name: SupersededRecords
+-- Up to $2 of the connector's superseded records, the longest-waiting first.
+SELECT {{columns "consents"}} FROM consents
+WHERE connector_id = $1 AND state = 'rejected' AND outcome = 'superseded'
+ORDER BY updated_at, id LIMIT $2;
+
+-- name: ReplaceFromIYS
+-- A superseded record becomes what İYS holds, if still that version and superseded.
+UPDATE consents SET status = $3, consent_date = $4, source = $5, transaction_id = $6,
+       version = version + 1, state = 'synced', outcome = 'from_iys', iys_code = NULL, iys_message = NULL,
+       updated_at = now(), synced_at = now()
+WHERE id = $1 AND version = $2 AND state = 'rejected' AND outcome = 'superseded';
+
+-- name: CountByState
+SELECT state, outcome, count(*) AS n FROM consents WHERE connector_id = $1 GROUP BY state, outcome;
+
+-- name: NotYetDue
+-- Pending records waiting for their date ($2 is now, $3 the tolerance) or a retry's delay.
+SELECT count(*) FROM consents
+WHERE connector_id = $1 AND state = 'pending' AND ({{early 2 3}} OR next_attempt_at > now());
+
+-- name: PendingGivenBefore
+SELECT count(*) FROM consents
+WHERE connector_id = $1 AND state = 'pending' AND consent_date < $2 AND source <> 'HS_2015';
+
+-- name: Backlog
+-- Pending and in-flight counts, and the seconds until the first pending is due by ClaimBatch's rule.
+SELECT (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'pending') AS pending,
+       (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'in_flight') AS in_flight,
+       coalesce((SELECT min(CASE WHEN {{early 2 3}}
+                                 THEN greatest(extract(epoch FROM next_attempt_at - now()),
+                                               extract(epoch FROM consent_date - $2::timestamptz))
+                                 ELSE extract(epoch FROM next_attempt_at - now()) END)::float8
+                 FROM consents WHERE connector_id = $1 AND state = 'pending'), 0) AS due_in;
+
+-- name: ClaimBatch
+-- Takes the oldest due pending records of connector $1, at most $3, skipping
+-- those another claim holds, and makes them one batch of run $2, in one
+-- statement: the batch row, the records in flight in it (returned whole), and
+-- its items with the versions claimed. The consents key is unique, so a batch
+-- never holds a key twice. A record is due once its next try's time (the
+-- database's clock) has come, unless it waits for its date ($4 now, $5 the
+-- tolerance: see early).
+WITH picked AS (
+    SELECT id FROM consents
+    WHERE connector_id = $1 AND state = 'pending' AND next_attempt_at <= now() AND NOT {{early 4 5}}
+    ORDER BY consent_date, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+),
+batch AS (
+    INSERT INTO batches (connector_id, run_id, size)
+    SELECT $1, $2, count(*) FROM picked HAVING count(*) > 0
+    RETURNING id
+),
+claimed AS (
+    UPDATE consents c SET state = 'in_flight', batch_id = batch.id, updated_at = now()
+    FROM picked, batch
+    WHERE c.id = picked.id
+    RETURNING {{columns "consents" "c"}}
+),
+items AS (
+    INSERT INTO batch_items (batch_id, consent_id, version)
+    SELECT batch_id, id, version FROM claimed
+)
+SELECT * FROM claimed ORDER BY consent_date, id;
+
+-- name: LockBatch
+-- Locks the records ($2) still in flight in batch $1, in key order, before
+-- FinishBatch writes them: an UPDATE's join follows no order.
+SELECT c.id FROM consents c
+WHERE c.id = ANY($2::bigint[]) AND c.state = 'in_flight' AND c.batch_id = $1
+ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
+FOR NO KEY UPDATE;
+
+-- name: FinishBatch
+-- Every verdict of batch $1 in one statement, guarded: only a record still
+-- in flight in this batch at the version sent changes.
+UPDATE consents c SET
+    state           = v.state,
+    outcome         = NULLIF(v.outcome, ''),
+    iys_code        = NULLIF(v.code, ''),
+    iys_message     = NULLIF(v.message, ''),
+    transaction_id  = NULLIF(v.txn, ''),
+    attempts        = c.attempts + CASE WHEN v.tried THEN 1 ELSE 0 END,
+    next_attempt_at = CASE WHEN v.state = 'pending' THEN now() + make_interval(secs => v.retry_secs)
+                           ELSE c.next_attempt_at END,
+    synced_at       = CASE WHEN v.state = 'synced' THEN now() ELSE NULL END,
+    updated_at      = now()
+FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::bool[], $10::float8[])
+     AS v(id, version, state, outcome, code, message, txn, tried, retry_secs)
+WHERE c.id = v.id AND c.version = v.version AND c.state = 'in_flight' AND c.batch_id = $1
+RETURNING c.id;
+
+-- name: ReleaseClaimed
+-- Releases connector $1's batches claimed without a requestId, and puts
+-- their records back to pending, locked first in key order; counts them.
+WITH b AS (
+    UPDATE batches SET state = 'released', finished_at = now()
+    WHERE connector_id = $1 AND state = 'claimed'
+    RETURNING id
+), locked AS MATERIALIZED (
+    SELECT c.id FROM b JOIN batch_items bi ON bi.batch_id = b.id JOIN consents c ON c.id = bi.consent_id
+    WHERE c.state = 'in_flight' AND c.batch_id = b.id
+    ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
+    FOR NO KEY UPDATE OF c
+), r AS (
+    UPDATE consents c SET state = 'pending', updated_at = now()
+    FROM locked WHERE c.id = locked.id
+    RETURNING 1
+)
+SELECT count(*) FROM r;
+
+-- name: Resend
+-- Puts synced records ($2 ids at $3 versions) back to pending. The version
+-- guard skips a record changed since it was read (a newer import, a pull);
+-- only records of a brand source (HS_*) can be sent again. The records are
+-- locked first, in key order.
+WITH locked AS MATERIALIZED (
+    SELECT c.id FROM consents c JOIN unnest($2::bigint[], $3::bigint[]) AS v(id, version)
+                                 ON c.id = v.id AND c.version = v.version
+    WHERE c.connector_id = $1 AND c.state = 'synced' AND c.source LIKE 'HS\_%'
+    ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
+    FOR NO KEY UPDATE OF c
+)
+UPDATE consents c SET state = 'pending', outcome = NULL, iys_code = NULL, iys_message = NULL, transaction_id = NULL,
+    attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL
+FROM locked WHERE c.id = locked.id;
+
+-- name: ApplyChanges
+-- Applies a page of İYS's changes newest-wins: per key the latest change of
+-- the page, and only where it is newer than our record. A newer one replaces
+-- the record as synced with outcome from_iys, bumping its version so that a
+-- result for the old version in flight is not written. Ours, when newer,
+-- stays and goes to İYS. The upsert takes its rows in key order.
+WITH incoming AS (
+    SELECT DISTINCT ON (recipient, recipient_type, type) *
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
+         AS c(recipient, recipient_type, type, status, consent_date, source, transaction_id)
+    ORDER BY recipient, recipient_type, type, consent_date DESC
+), applied AS (
+    INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source,
+                               state, outcome, transaction_id, synced_at)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, 'synced', 'from_iys', transaction_id, now()
+    FROM incoming
+    ORDER BY recipient, recipient_type, type
+    ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
+        status = excluded.status, consent_date = excluded.consent_date, source = excluded.source,
+        version = c.version + 1, state = 'synced', outcome = 'from_iys', iys_code = NULL, iys_message = NULL,
+        transaction_id = excluded.transaction_id, attempts = 0, next_attempt_at = now(), batch_id = NULL,
+        updated_at = now(), synced_at = now()
+    WHERE excluded.consent_date > c.consent_date
+    RETURNING 1
+)
+SELECT count(*) FROM applied;

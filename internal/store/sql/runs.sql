@@ -1,0 +1,46 @@
+-- runs: one row per connector per run of the engine. Its row type is Run
+-- (runs.go). The counters grow with every finished batch (CountInRun, in
+-- the batch's transaction).
+
+-- name: InsertRun
+INSERT INTO runs (connector_id, trigger) VALUES ($1, $2) RETURNING id;
+
+-- name: CloseDeadRuns
+-- The connector's runs left 'running' by a process that died, but run $2.
+UPDATE runs SET status = 'failed', finished_at = now(), error = 'killed (closed by run ' || $2::bigint || ')'
+WHERE connector_id = $1 AND status = 'running' AND id <> $2::bigint;
+
+-- name: FinishRun
+UPDATE runs SET status = $2, finished_at = now(), heartbeat_at = now(), error = NULLIF($3, '')
+WHERE id = $1 AND status = 'running';
+
+-- name: CountInRun
+UPDATE runs SET sent = sent + $2, accepted = accepted + $3, rejected = rejected + $4,
+                retried = retried + $5, failed = failed + $6, heartbeat_at = now()
+WHERE id = $1;
+
+-- name: LastRun
+SELECT {{columns "runs"}} FROM runs
+WHERE connector_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1;
+
+-- name: LastFinishedRun
+SELECT {{columns "runs"}} FROM runs
+WHERE connector_id = $1 AND status <> 'running' ORDER BY started_at DESC, id DESC LIMIT 1;
+
+-- name: RunByID
+SELECT {{columns "runs"}} FROM runs WHERE id = $1;
+
+-- name: UnfinishedNights
+-- Active connectors due at tick $1 with no completed or partial run since,
+-- each with its latest run since the tick, if any.
+SELECT c.brand_code, r.id AS run_id, r.status, r.error
+FROM connectors c
+LEFT JOIN LATERAL (
+    SELECT id, status, error FROM runs
+    WHERE connector_id = c.id AND started_at >= $1
+    ORDER BY started_at DESC, id DESC LIMIT 1
+) r ON true
+WHERE c.state = 'active' AND c.first_sync_at <= $1
+  AND NOT EXISTS (SELECT 1 FROM runs d WHERE d.connector_id = c.id AND d.started_at >= $1
+                  AND d.status IN ('completed', 'partial'))
+ORDER BY c.brand_code;

@@ -1,0 +1,166 @@
+-- The import path (files, the intake, the user-table source): rows are
+-- COPYed into a temporary staging table, import_rows, then merged into
+-- consents newest-wins in one statement. The user-table source first
+-- spools its rows into source_spool, a temporary table of its own session.
+-- The import was measured against a bare COPY (README's Performance): keep
+-- it to COPY and one merge statement.
+
+-- fragment: StagingColumns
+-- The staged rows' columns, in the order of the values stagingValues gives
+-- (copy.go): the COPYs below name no columns.
+seq            bigint,
+line           int,
+recipient      text,
+recipient_type text,
+type           text,
+status         text,
+consent_date   timestamptz,
+source         text,
+external_id    text
+
+-- name: CreateStaging
+-- One file's rows until the merge: temporary (no WAL, no other session sees
+-- it) and dropped with the transaction.
+CREATE TEMP TABLE import_rows (
+{{template "StagingColumns"}}
+) ON COMMIT DROP;
+
+-- name: CopyStaging
+COPY import_rows FROM STDIN;
+
+-- name: CreateSpool
+-- The user-table source's spool: like import_rows, but it outlives the
+-- chunks' transactions (DropSpool first drops one an aborted read left).
+CREATE TEMP TABLE source_spool (
+{{template "StagingColumns"}}
+);
+
+-- name: DropSpool
+DROP TABLE IF EXISTS pg_temp.source_spool;
+
+-- name: CopySpool
+COPY source_spool FROM STDIN;
+
+-- name: StageSpool
+INSERT INTO import_rows SELECT * FROM source_spool;
+
+-- fragment: Staged
+-- The first step of the merge, shared by every statement that must judge
+-- the staged rows exactly as the merge does (the merge itself, the intake's
+-- per-item verdicts, the user-table source's counts): each row, whether it
+-- wins its record within the file (latest consent date, then the later
+-- line, then the later row), the stored record it meets, and whether it is
+-- identical to it. $1 is the connector.
+WITH staged AS (
+    SELECT s.line, s.recipient, s.recipient_type, s.type, s.status, s.consent_date, s.source, s.external_id,
+           row_number() OVER (PARTITION BY s.recipient, s.recipient_type, s.type
+                              ORDER BY s.consent_date DESC, s.line DESC, s.seq DESC) = 1 AS winner,
+           c.id AS stored_id,
+           c.consent_date AS stored_date,
+           coalesce(c.consent_date = s.consent_date AND c.status = s.status
+                    AND c.source = s.source AND c.external_id = s.external_id, false) AS same
+    FROM import_rows s
+    LEFT JOIN consents c
+           ON c.connector_id = $1 AND c.recipient = s.recipient
+          AND c.recipient_type = s.recipient_type AND c.type = s.type
+)
+
+-- fragment: MergeWrites
+-- The writes of the merge, one statement with Staged, so that every part
+-- sees the records as they were before it. $1 is the connector, $2 the fast
+-- path.
+--
+--   - staged: Staged.
+--   - path: whether the fast path runs: $2, and the merge writes no stored
+--     record (only new ones).
+--   - fresh (fast path only): winners whose record did not exist, by plain
+--     INSERT. Speculative insertion (ON CONFLICT) costs a quarter of a large
+--     first import; if a concurrent writer inserted one of these keys
+--     meanwhile, the statement fails on consents_key and merge runs it
+--     again with $2 = false.
+--   - written: the other winners that change the stored record (all of them
+--     off the fast path), upserted. The DO UPDATE guard repeats the test
+--     against the row as locked, in case a concurrent writer changed it; a
+--     newer consent resets the record to pending whatever its state, and the
+--     version bump keeps an in-flight result from landing on it.
+--
+-- fresh and written take their rows in key order, as every writer of
+-- consents does (see retry.go), and never both: a plain INSERT of new keys
+-- and an upsert of stored ones would lock in two passes, out of that order.
+-- Both return the key written and whether it was inserted (an upsert that
+-- inserted has version 1, one that updated at least 2).
+{{template "Staged"}},
+path AS (
+    SELECT $2 AND NOT EXISTS (SELECT FROM staged
+                              WHERE winner AND stored_id IS NOT NULL AND NOT same AND consent_date >= stored_date) AS fast
+),
+fresh AS (
+    INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
+    FROM staged, path
+    WHERE path.fast AND winner AND stored_id IS NULL
+    ORDER BY recipient, recipient_type, type
+    RETURNING recipient, recipient_type, type, true AS inserted
+),
+written AS (
+    INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
+    FROM staged, path
+    WHERE winner AND NOT same AND (stored_id IS NULL OR consent_date >= stored_date)
+      AND NOT (path.fast AND stored_id IS NULL)
+    ORDER BY recipient, recipient_type, type
+    ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
+        status = EXCLUDED.status, consent_date = EXCLUDED.consent_date,
+        source = EXCLUDED.source, external_id = EXCLUDED.external_id,
+        version = c.version + 1, state = 'pending', outcome = NULL,
+        iys_code = NULL, iys_message = NULL, transaction_id = NULL, batch_id = NULL,
+        attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL
+    WHERE EXCLUDED.consent_date > c.consent_date
+       OR (EXCLUDED.consent_date = c.consent_date
+           AND (EXCLUDED.status, EXCLUDED.source, EXCLUDED.external_id)
+               IS DISTINCT FROM (c.status, c.source, c.external_id))
+    RETURNING c.recipient, c.recipient_type, c.type, c.version = 1 AS inserted
+)
+
+-- name: MergeStaging
+-- The merge of a file: MergeWrites, counted. Distinct records, superseded
+-- lines (a row that lost, unless it equals the stored record), inserted and
+-- updated records.
+{{template "MergeWrites"}}
+SELECT k.keys, k.superseded, f.inserted + w.inserted, w.updated
+FROM (SELECT count(*) FILTER (WHERE winner) AS keys,
+             count(DISTINCT line) FILTER (WHERE (NOT winner OR stored_date > consent_date) AND NOT same) AS superseded
+      FROM staged) k,
+     (SELECT count(*) AS inserted FROM fresh) f,
+     (SELECT count(*) FILTER (WHERE inserted) AS inserted,
+             count(*) FILTER (WHERE NOT inserted) AS updated
+      FROM written) w;
+
+-- name: MergeItems
+-- The merge of an intake request: MergeWrites, with each row's verdict, in
+-- line order. A winner whose record the merge wrote is accepted; a row
+-- identical to the stored record is unchanged; any other lost, to a later
+-- row of the request or to a newer stored record, be it one a concurrent
+-- writer stored meanwhile (the DO UPDATE guard). Since the verdicts are what
+-- the merge did, they cannot disagree with it.
+{{template "MergeWrites"}}
+SELECT s.line,
+       CASE WHEN w.inserted IS NOT NULL THEN 'accepted' WHEN s.same THEN 'unchanged' ELSE 'superseded' END,
+       s.winner, coalesce(w.inserted, false)
+FROM staged s
+LEFT JOIN (SELECT * FROM fresh UNION ALL SELECT * FROM written) w
+       ON s.winner AND w.recipient = s.recipient AND w.recipient_type = s.recipient_type AND w.type = s.type
+ORDER BY s.line;
+
+-- name: SourceChannelCounts
+-- Staged (as MergeItems), counted per channel with the rules of the merge's
+-- counts, read just before the merge.
+{{template "Staged"}}
+SELECT CASE WHEN type = 'EPOSTA' THEN 'email' ELSE 'sms' END AS channel,
+       count(*),
+       count(*) FILTER (WHERE winner AND stored_id IS NULL),
+       count(*) FILTER (WHERE winner AND stored_id IS NOT NULL AND NOT same AND consent_date >= stored_date),
+       count(*) FILTER (WHERE winner),
+       count(DISTINCT line) FILTER (WHERE (NOT winner OR stored_date > consent_date) AND NOT same)
+FROM staged
+GROUP BY 1;
