@@ -39,6 +39,7 @@ var (
 	finishRun        = stmt("FinishRun")
 	lastRun          = stmt("LastRun")
 	lastFinishedRun  = stmt("LastFinishedRun")
+	lastCompletedAt  = stmt("LastCompletedAt")
 	runByID          = stmt("RunByID")
 	unfinishedNights = stmt("UnfinishedNights")
 )
@@ -136,6 +137,17 @@ func (s *Store) LastFinishedRun(ctx context.Context, connectorID int64) (run Run
 		return Run{}, false, fmt.Errorf("last finished run: %w", err)
 	}
 	return run, true, nil
+}
+
+// LastCompletedAt is when the connector's latest completed run finished; ok
+// is false when none has. The metrics' success clock counts from it, also
+// across partial and failed runs after it.
+func (s *Store) LastCompletedAt(ctx context.Context, connectorID int64) (at time.Time, ok bool, err error) {
+	var t sql.NullTime
+	if err := s.db.GetContext(ctx, &t, lastCompletedAt, connectorID); err != nil {
+		return time.Time{}, false, fmt.Errorf("last completed run: %w", err)
+	}
+	return t.Time, t.Valid, nil
 }
 
 // RunByID returns one run.

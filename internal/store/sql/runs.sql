@@ -27,6 +27,10 @@ WHERE connector_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1;
 SELECT {{columns "runs"}} FROM runs
 WHERE connector_id = $1 AND status <> 'running' ORDER BY started_at DESC, id DESC LIMIT 1;
 
+-- name: LastCompletedAt
+-- When the connector's latest completed run finished: NULL when none has.
+SELECT max(finished_at) FROM runs WHERE connector_id = $1 AND status = 'completed';
+
 -- name: RunByID
 SELECT {{columns "runs"}} FROM runs WHERE id = $1;
 
