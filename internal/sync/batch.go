@@ -26,9 +26,14 @@ func (e *Engine) push(ctx context.Context, c *connRun) taskResult {
 		batchID int64
 		recs    []consent.Record
 	)
-	err := e.retryDB(ctx, c.log, "claim a batch", func(ctx context.Context) error {
+	err := e.retryDB(ctx, c.log, "claim a batch", func(tctx context.Context) error {
+		// A claim cut off by the run's end can commit unseen and leave its
+		// records in flight until the next run: once begun it completes,
+		// bounded by its try's timeout, and run hands the records back.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), e.opts.DBCallTimeout)
+		defer cancel()
 		var err error
-		batchID, recs, err = e.st.ClaimBatch(ctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now())
+		batchID, recs, err = e.st.ClaimBatch(cctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now())
 		return err
 	})
 	if err != nil {
