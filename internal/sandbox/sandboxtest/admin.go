@@ -88,6 +88,15 @@ type Stats struct {
 	Refused      map[consent.Code]int64 `json:"refused"`  // consents refused by a rule, by code
 }
 
+// Processed counts the consents İYS judged: recorded or refused by a rule.
+func (s Stats) Processed() int64 {
+	n := s.Recorded
+	for _, v := range s.Refused {
+		n += v
+	}
+	return n
+}
+
 // Rights is GET /_sandbox/rights: the brands whose partnership ended, and
 // the rules in force, the last match deciding.
 type Rights struct {
