@@ -466,8 +466,7 @@ func brandsOf(rs []engine.BatchReport) []string {
 // TestDeadlineStopsCleanly: the window ends mid-run: the run stops claiming,
 // finishes what is in flight, ends partial with nothing in flight; the next
 // run sends the rest, nothing twice.
-func TestDeadlineStopsCleanly(t *testing.T) {
-	t.Parallel()
+func TestDeadlineStopsCleanly(t *testing.T) { // not parallel: it times a 1 s deadline
 	e := newEnv(t, sandbox.Options{Latency: 50 * time.Millisecond, AsyncDelay: 50 * time.Millisecond})
 	c := e.install("DL")
 	e.importRows(c, smsRows(0, 2000))

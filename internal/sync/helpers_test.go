@@ -55,7 +55,8 @@ func newEnv(t *testing.T, sbOpts sandbox.Options, clientOpts ...iysclient.Option
 	return envOn(t, storedb.NewDB(t), sbOpts, clientOpts...)
 }
 
-// envOn is newEnv on a database of the caller's.
+// envOn is newEnv on a database of the caller's: one of the test's own
+// cluster, which the test may restart, or behind a gate it may close.
 func envOn(t *testing.T, url string, sbOpts sandbox.Options, clientOpts ...iysclient.Option) *env {
 	t.Helper()
 	e := &env{t: t, url: url}
