@@ -15,6 +15,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/redact"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 )
@@ -60,6 +61,7 @@ const stackedSourceQuery = sourceQuery + `) AS q0; COMMIT; SET default_transacti
 // set; a connector that holds it all the same (stored by an earlier
 // version) reads nothing at its run, and the victim lives.
 func TestStackedSourceQueryRefused(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	brandURL, brand := brandDB(t)
 	install := []string{"install", "--brand-code", "600001", "--iys-code", "700001", "--channels", "MESAJ,EPOSTA",
@@ -102,6 +104,7 @@ func TestStackedSourceQueryRefused(t *testing.T) {
 // install checks the query's columns and first page on the brand's database
 // when it is set, and says so when it is not.
 func TestInstallChecksSourceQuery(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	brandURL, _ := brandDB(t)
 	install := []string{"install", "--brand-code", "600001", "--iys-code", "700001", "--channels", "MESAJ,EPOSTA",
@@ -133,6 +136,7 @@ func TestInstallChecksSourceQuery(t *testing.T) {
 // shown. And a password that the brand's database echoes in an error
 // reaches no log line, no stdout, no runs.error and no status --json.
 func TestSourceURLNeverLeaks(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	brandURL, _ := brandDB(t)
 	const pw = "Src-Pw-77x"
@@ -197,8 +201,9 @@ func TestSourceURLNeverLeaks(t *testing.T) {
 // variable, their values shown nowhere; a plain token in IYS_INTAKE_TOKENS
 // is refused without being echoed.
 func TestSecretFlagsRefusedCLI(t *testing.T) {
+	t.Parallel()
 	const secret = "Flag-S3cret-9"
-	environ := map[string]string{"IYS_DATABASE_URL": pgtest.NewDB(t)}
+	environ := map[string]string{"IYS_DATABASE_URL": storedb.NewDB(t)}
 	for _, args := range [][]string{
 		{"status", "--database-url", "postgres://app:" + secret + "@db/iys"},
 		{"--run-now", "--source-database-url=postgres://app:" + secret + "@crm/crm"},
@@ -224,6 +229,7 @@ func TestSecretFlagsRefusedCLI(t *testing.T) {
 // YAML values are the strings written: password: 0123 logs in to İYS as
 // "0123", where YAML 1.1 would have sent 83.
 func TestConfigFileValuesAsWritten(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{Password: "0123"})
 	delete(environ, "IYS_PASSWORD")
 	cfgFile := filepath.Join(t.TempDir(), "c.yaml")

@@ -8,6 +8,7 @@ import (
 
 // The README's first command: the whole job on embedded defaults.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	r := runCmd(t, nil, "demo")
 	if r.code != 0 {
 		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)

@@ -9,6 +9,7 @@ import (
 // A consent stamped ahead of the clock (the import takes up to 5 minutes)
 // shows pending and not yet due.
 func TestStatusNotYetDue(t *testing.T) {
+	t.Parallel()
 	environ, _ := installed(t)
 	f := writeFile(t, "s.txt", "905331234562; SMS; ONAY; "+uploadTime(time.Now().Add(75*time.Second))+"\n"+
 		"905331234563; SMS; ONAY; "+uploadTime(time.Now().Add(-time.Hour))+"\n")

@@ -10,13 +10,13 @@ import (
 
 	_ "github.com/lib/pq"
 
-	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 )
 
 // installed returns the environment of a fresh database with connector B1.
 func installed(t *testing.T) (map[string]string, *sql.DB) {
 	t.Helper()
-	environ := map[string]string{"IYS_DATABASE_URL": pgtest.NewDB(t)}
+	environ := map[string]string{"IYS_DATABASE_URL": storedb.NewDB(t)}
 	if r := runCmd(t, environ, "install", "--brand-code", "B1", "--iys-code", "I1", "--skip-verify"); r.code != 0 {
 		t.Fatalf("install: exit %d, %s", r.code, r.stderr)
 	}
@@ -52,6 +52,7 @@ func records(t *testing.T, db *sql.DB) []string {
 }
 
 func TestInstallIsIdempotentAndRefusesConflicts(t *testing.T) {
+	t.Parallel()
 	environ, db := installed(t)
 	r := runCmd(t, environ, "install", "--brand-code", "B1", "--iys-code", "I1", "--skip-verify")
 	if r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
@@ -79,6 +80,7 @@ func TestInstallIsIdempotentAndRefusesConflicts(t *testing.T) {
 }
 
 func TestImportTwiceChangesNothingAndOlderLoses(t *testing.T) {
+	t.Parallel()
 	environ, db := installed(t)
 	t1 := time.Now().Add(-2 * time.Hour)
 	t0 := t1.Add(-time.Hour)
@@ -118,6 +120,7 @@ func TestImportTwiceChangesNothingAndOlderLoses(t *testing.T) {
 }
 
 func TestImportNeedsAnInstalledConnectorWithTheChannel(t *testing.T) {
+	t.Parallel()
 	environ, _ := installed(t)
 	f := writeFile(t, "a.txt", "905331234562; SMS; ONAY; "+uploadTime(time.Now())+"\n")
 	if r := runCmd(t, environ, "import", "--brand-code", "NOPE", "--channel", "sms", f); r.code != exitFatal || !strings.Contains(r.stderr, "install") {
@@ -132,6 +135,7 @@ func TestImportNeedsAnInstalledConnectorWithTheChannel(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
+	t.Parallel()
 	environ, db := installed(t)
 	f := writeFile(t, "a.txt", "905331234562; SMS; ONAY; "+uploadTime(time.Now().Add(-time.Hour))+"; ext,1\n905331234563; SMS; RET; "+uploadTime(time.Now().Add(-time.Hour))+"\n")
 	if r := runCmd(t, environ, "import", "--brand-code", "B1", "--channel", "sms", f); r.code != 0 {

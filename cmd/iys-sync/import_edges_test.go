@@ -154,6 +154,7 @@ func TestImportOfDevZeroStopsOnSIGTERM(t *testing.T) {
 // imported, a write to it that fails stops the import (the file is rolled
 // back) with exit 1, and it may not be one of the files to import.
 func TestErrorsOutFailuresAreErrors(t *testing.T) {
+	t.Parallel()
 	environ, db := installed(t)
 	now := uploadTime(time.Now().Add(-time.Hour))
 	content := "905331234562; SMS; ONAY; " + now + "\n905331234563; SMS; Onay; " + now + "\n905331234564; SMS; ONAY; " + now + "\n"
@@ -199,6 +200,7 @@ func TestErrorsOutFailuresAreErrors(t *testing.T) {
 // carries no 3-business-day warning; 10 digits starting with 5 are kept and
 // counted, in the JSON and the text summary.
 func TestImportAppliesSourceRulesAndFlagsPhones(t *testing.T) {
+	t.Parallel()
 	environ, db := installed(t)
 	now := uploadTime(time.Now().Add(-time.Hour))
 	file := writeFile(t, "sms.txt", strings.Join([]string{
@@ -247,6 +249,7 @@ func TestImportAppliesSourceRulesAndFlagsPhones(t *testing.T) {
 // by every command that takes one, with the shape of a code, and echoed
 // quoted, so that no escape sequence reaches the terminal.
 func TestCodesAreChecked(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"..", "60/01", "600001\n", "\x1b[31m600001", "600 001", "60%2F01", strings.Repeat("9", 21), "şirket"} {
 		for _, args := range [][]string{
 			{"install", "--brand-code", bad, "--iys-code", "700001"},
@@ -269,6 +272,7 @@ func TestCodesAreChecked(t *testing.T) {
 // like a formula is prefixed with ' in the CSV; recipients (E.164, ours)
 // stay as they are; JSON is unchanged.
 func TestReportNeutralisesFormulas(t *testing.T) {
+	t.Parallel()
 	environ, db := installed(t)
 	now := uploadTime(time.Now().Add(-time.Hour))
 	ids := []string{"=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(1)", "plain-1", "ok=1"}

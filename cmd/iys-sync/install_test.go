@@ -2,28 +2,24 @@ package main
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 func sandboxEnv(t *testing.T, opts sandbox.Options) map[string]string {
 	t.Helper()
 	opts.Brands = append(opts.Brands, sandbox.Brand{IYSCode: "700001", BrandCode: "600001", Name: "Demo"})
-	sb, err := sandbox.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb.Handler())
-	t.Cleanup(srv.Close)
-	return map[string]string{"IYS_DATABASE_URL": pgtest.NewDB(t), "IYS_API_URL": srv.URL,
+	sb := sandboxtest.Start(t, opts)
+	return map[string]string{"IYS_DATABASE_URL": storedb.NewDB(t), "IYS_API_URL": sb.URL,
 		"IYS_USERNAME": sandbox.DefaultUsername, "IYS_PASSWORD": sandbox.DefaultPassword, "IYS_INTEGRATOR_CODE": "900001"}
 }
 
 func TestInstallAsksIYS(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{DenyBrands: []string{"600001"}})
 	r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001")
 	if r.code != exitFatal || !strings.Contains(r.stderr, "İş Ortaklığı") || !strings.Contains(r.stderr, "Mutabakat Yönetimi") {
@@ -60,6 +56,7 @@ func TestInstallAsksIYS(t *testing.T) {
 // yet, with the panel's steps; as the brand's own user, that
 // IYS_INTEGRATOR_CODE may be missing.
 func TestInstallUnknownBrandNamesBothCauses(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	r := runCmd(t, environ, "install", "--brand-code", "600999", "--iys-code", "700001")
 	for _, w := range []string{"İYS lists no brand 600999 under İYS code 700001 for solution partner 900001", "codes are wrong",

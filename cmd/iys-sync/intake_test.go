@@ -88,6 +88,7 @@ func TestServeRunsTheIntake(t *testing.T) {
 // TestServeIntakeNeedsTokens: an intake address without tokens stops serve
 // before any work, naming the variable.
 func TestServeIntakeNeedsTokens(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	environ["IYS_INTAKE_ADDR"] = "127.0.0.1:0"
 	r := runCmd(t, environ, "serve")
@@ -99,6 +100,7 @@ func TestServeIntakeNeedsTokens(t *testing.T) {
 // TestServeIntakeTLSNeedsBoth: a certificate without its key stops serve
 // before any work, naming both variables.
 func TestServeIntakeTLSNeedsBoth(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	environ["IYS_INTAKE_ADDR"] = "127.0.0.1:0"
 	environ["IYS_INTAKE_TOKENS"] = "crm:" + strings.Repeat("ab", 32)

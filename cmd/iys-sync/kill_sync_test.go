@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
 
@@ -30,9 +29,8 @@ import (
 // DefaultPollInitial: the binary sets no other), so every batch spends
 // about 2 s submitted: the window in which a kill finds requests in flight.
 const (
-	ksUser      = "kill-sync-test"
-	ksPassword  = "kill-sync-test-pass"
-	ksBulkRoute = "POST /sps/{iysCode}/brands/{brandCode}/consents/request"
+	ksUser     = "kill-sync-test"
+	ksPassword = "kill-sync-test-pass"
 
 	ksLines       = 25_000 // lines of the upload file; --type MESAJ,ARAMA makes two records of each
 	ksRecords     = 2 * ksLines
@@ -52,24 +50,14 @@ type ksWant struct {
 type ksWorld struct {
 	environ map[string]string
 	db      *sql.DB
-	sb      *sandbox.Sandbox
-	srv     *httptest.Server
+	sb      *sandboxtest.Server
 }
 
 func newKSWorld(t *testing.T, sbOpts sandbox.Options) *ksWorld {
 	t.Helper()
 	environ, db := installed(t)
 	sbOpts.Username, sbOpts.Password = ksUser, ksPassword
-	if sbOpts.Seed == 0 {
-		sbOpts.Seed = 1
-	}
-	sb, err := sandbox.New(sbOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb.Handler()) // 127.0.0.1: plain http is allowed for loopback
-	t.Cleanup(srv.Close)
-	return &ksWorld{environ: environ, db: db, sb: sb, srv: srv}
+	return &ksWorld{environ: environ, db: db, sb: sandboxtest.Start(t, sbOpts)}
 }
 
 // ksPlatforms cycle through the lines, with the source each maps to.
@@ -143,7 +131,7 @@ func (w *ksWorld) startRunNow(t *testing.T, name string, args ...string) *ksChil
 	c.cmd = exec.Command(os.Args[0], append([]string{"--run-now", "--json"}, args...)...)
 	c.cmd.Env = append(withoutIYS(os.Environ()), runMainEnv+"=1",
 		"IYS_DATABASE_URL="+withAppName(t, w.environ["IYS_DATABASE_URL"], c.app),
-		"IYS_API_URL="+w.srv.URL, "IYS_USERNAME="+ksUser, "IYS_PASSWORD="+ksPassword,
+		"IYS_API_URL="+w.sb.URL, "IYS_USERNAME="+ksUser, "IYS_PASSWORD="+ksPassword,
 		fmt.Sprintf("IYS_BATCH_SIZE=%d", ksBatchSize), fmt.Sprintf("IYS_CONCURRENCY=%d", ksConcurrency),
 		"IYS_RATE_LIMIT=0", "IYS_LOG_LEVEL=info", "IYS_LOG_FORMAT=json")
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
@@ -284,65 +272,6 @@ func (w *ksWorld) progress(t *testing.T) string {
 	return s
 }
 
-// ksStats is the part of GET /_sandbox/stats these tests read.
-type ksStats struct {
-	Requests map[string]int64 `json:"requests"`
-	Recorded int64            `json:"recorded"`
-	Refused  map[string]int64 `json:"refused"`
-}
-
-// items is every consent İYS processed: recorded or refused by a rule.
-func (s ksStats) items() int64 {
-	n := s.Recorded
-	for _, v := range s.Refused {
-		n += v
-	}
-	return n
-}
-
-func (w *ksWorld) stats(t *testing.T) ksStats {
-	t.Helper()
-	var s ksStats
-	w.getJSON(t, "/_sandbox/stats", &s)
-	return s
-}
-
-// ksHeld is a record of GET /_sandbox/consents.
-type ksHeld struct {
-	IYSCode, BrandCode, Recipient, RecipientType, Type, Status, ConsentDate, Source, TransactionID string
-}
-
-// held reads what İYS holds for a brand, by recipient/recipientType/type.
-func (w *ksWorld) held(t *testing.T, brand string) map[string]ksHeld {
-	t.Helper()
-	var recs []ksHeld
-	w.getJSON(t, "/_sandbox/consents?brandCode="+brand, &recs)
-	out := make(map[string]ksHeld, len(recs))
-	for _, r := range recs {
-		k := r.Recipient + "/" + r.RecipientType + "/" + r.Type
-		if _, dup := out[k]; dup {
-			t.Fatalf("the sandbox holds %s twice", k)
-		}
-		out[k] = r
-	}
-	return out
-}
-
-func (w *ksWorld) getJSON(t *testing.T, path string, out any) {
-	t.Helper()
-	resp, err := http.Get(w.srv.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", path, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-}
-
 // ksDBRecord is a consent record as the database holds it at the end.
 type ksDBRecord struct {
 	status, date, source, state, outcome, code, txn string
@@ -381,7 +310,7 @@ func (w *ksWorld) dbRecords(t *testing.T, brand string) map[string]ksDBRecord {
 // resend after a kill). It returns the number of already_in_iys records.
 func (w *ksWorld) checkSynced(t *testing.T, brand string, want map[string]ksWant, allowAlready bool) int {
 	t.Helper()
-	held := w.held(t, brand)
+	held := w.sb.Admin.Held(brand)
 	db := w.dbRecords(t, brand)
 	if len(db) != len(want) {
 		t.Fatalf("%s: %d records in the database, want %d", brand, len(db), len(want))
@@ -546,8 +475,8 @@ func TestSyncKilledThreeTimesLosesNothing(t *testing.T) {
 		count(*) FILTER (WHERE request_id IS NOT NULL) FROM batches`).Scan(&unsavedBatches, &unsavedRecords, &savedBatches); err != nil {
 		t.Fatal(err)
 	}
-	st := w.stats(t)
-	items, bulk := st.items(), st.Requests[ksBulkRoute]
+	st := w.sb.Admin.Stats()
+	items, bulk := st.Processed(), st.Requests[sandboxtest.RouteSubmitBulk]
 	t.Logf("İYS got %d bulk requests (%d saved, %d batches released unsaved holding %d records), %d consents: %d recorded, refused %v; %d records already_in_iys",
 		bulk, savedBatches, unsavedBatches, unsavedRecords, items, st.Recorded, st.Refused, already)
 	if unsavedBatches > ksKills*ksConcurrency {
@@ -649,22 +578,22 @@ func TestTwoWorkersNeverSendARecordTwice(t *testing.T) {
 	codes := map[*ksChild]int{a: a.wait(t, 2*time.Minute), b: b.wait(t, 2*time.Minute)}
 	t.Logf("both processes ended in %v: exit %d and %d", time.Since(start).Round(time.Millisecond), codes[a], codes[b])
 
-	st := w.stats(t)
+	st := w.sb.Admin.Stats()
 	var saved int
 	if err := w.db.QueryRow(`SELECT count(*) FROM batches WHERE request_id IS NOT NULL`).Scan(&saved); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("İYS got %d bulk requests, %d consents: %d recorded, refused %v", st.Requests[ksBulkRoute], st.items(), st.Recorded, st.Refused)
+	t.Logf("İYS got %d bulk requests, %d consents: %d recorded, refused %v", st.Requests[sandboxtest.RouteSubmitBulk], st.Processed(), st.Recorded, st.Refused)
 	// İYS got exactly as many consents as there are keys, and holds every
 	// key (checkSynced below): each was sent exactly once.
-	if st.items() != int64(total) || st.Recorded != int64(total) || len(st.Refused) != 0 {
+	if st.Processed() != int64(total) || st.Recorded != int64(total) || len(st.Refused) != 0 {
 		t.Fatalf("İYS processed %d consents (%d recorded, refused %v) for %d records: some were sent twice",
-			st.items(), st.Recorded, st.Refused, total)
+			st.Processed(), st.Recorded, st.Refused, total)
 	}
 	// One bulk request per saved batch. (Claims running at once may split
 	// the last records of a connector: a batch may hold fewer than 1000.)
-	if st.Requests[ksBulkRoute] != int64(saved) || saved < total/ksBatchSize {
-		t.Fatalf("%d bulk requests for %d saved batches, want one each and at least %d", st.Requests[ksBulkRoute], saved, total/ksBatchSize)
+	if st.Requests[sandboxtest.RouteSubmitBulk] != int64(saved) || saved < total/ksBatchSize {
+		t.Fatalf("%d bulk requests for %d saved batches, want one each and at least %d", st.Requests[sandboxtest.RouteSubmitBulk], saved, total/ksBatchSize)
 	}
 	for _, br := range brands {
 		if n := w.checkSynced(t, br, want[br], false); n != 0 {

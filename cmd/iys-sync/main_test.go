@@ -69,6 +69,7 @@ func decodeImport(t *testing.T, r result) importSummary {
 }
 
 func TestImportDryRunSamples(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ channel, file string }{
 		{"email", "email-sample.txt"}, {"sms", "sms-sample.txt"},
 	} {
@@ -90,6 +91,7 @@ func TestImportDryRunSamples(t *testing.T) {
 }
 
 func TestImportDryRunReportsEachBadLine(t *testing.T) {
+	t.Parallel()
 	now := uploadTime(time.Now().Add(-time.Hour))
 	future := uploadTime(time.Now().Add(time.Hour))
 	content := strings.Join([]string{
@@ -141,6 +143,7 @@ func TestImportDryRunReportsEachBadLine(t *testing.T) {
 }
 
 func TestImportExitCodes(t *testing.T) {
+	t.Parallel()
 	good := writeFile(t, "ok.txt", "user@example.com; web; ONAY; "+uploadTime(time.Now())+"\n")
 	if r := runCmd(t, nil, "import", "--dry-run", "--channel", "email", good); r.code != 0 {
 		t.Errorf("a good file: exit %d, stderr %s", r.code, r.stderr)
@@ -171,6 +174,7 @@ func TestImportExitCodes(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheVariableAndHideSecrets(t *testing.T) {
+	t.Parallel()
 	r := runCmd(t, map[string]string{"IYS_BATCH_SIZE": "5000"}, "status")
 	if r.code != exitFatal || !strings.Contains(r.stderr, "IYS_BATCH_SIZE") {
 		t.Errorf("exit %d, stderr %s", r.code, r.stderr)

@@ -3,12 +3,11 @@ package main
 import (
 	"database/sql"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 )
 
@@ -16,16 +15,17 @@ import (
 // changes come back whole; a refused cursor says how to get out and keeps
 // the watchdog where it was; --reset-cursor gets out.
 func TestPullFollowsThePageCappedFeedAndResetsARefusedCursor(t *testing.T) {
+	t.Parallel()
 	url := startSandboxCmd(t, "--page-cap", "100", "--brand", "700001:600001:Demo", "--seed", "9")
-	environ := map[string]string{"IYS_DATABASE_URL": pgtest.NewDB(t), "IYS_API_URL": url,
+	environ := map[string]string{"IYS_DATABASE_URL": storedb.NewDB(t), "IYS_API_URL": url,
 		"IYS_USERNAME": sandbox.DefaultUsername, "IYS_PASSWORD": sandbox.DefaultPassword}
 	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	const n = 1200
+	admin := sandboxAdmin(t, environ)
 	for i := range n {
-		reconcileAdmin(t, environ, http.MethodPost, "/_sandbox/citizen",
-			map[string]string{"recipient": fmt.Sprintf("+90533%07d", i), "status": "RET", "source": "IYS_MOBIL"})
+		admin.Citizen(sandboxRecord(fmt.Sprintf("+90533%07d", i), "RET", "IYS_MOBIL"))
 	}
 	r := runCmd(t, environ, "pull", "--brand-code", "600001")
 	if want := fmt.Sprintf("%d changes read in 14 pages, %d applied", n, n); r.code != 0 || !strings.Contains(r.stdout, want) {
@@ -66,6 +66,7 @@ func TestPullFollowsThePageCappedFeedAndResetsARefusedCursor(t *testing.T) {
 // An entry the pull cannot read is kept in quarantine and shown by pull and
 // status; the rest is applied.
 func TestPullShowsQuarantinedChanges(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{FeedEntry: func(_, _ string, m map[string]any) {
 		if m["recipient"] == "+905330000002" {
 			delete(m, "recipientType")
@@ -75,7 +76,7 @@ func TestPullShowsQuarantinedChanges(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	for _, p := range []string{"+905330000001", "+905330000002"} {
-		reconcileAdmin(t, environ, http.MethodPost, "/_sandbox/citizen", map[string]string{"recipient": p, "status": "RET", "source": "IYS_WEB"})
+		sandboxAdmin(t, environ).Citizen(sandboxRecord(p, "RET", "IYS_WEB"))
 	}
 	r := runCmd(t, environ, "pull", "--brand-code", "600001")
 	if r.code != 0 || !strings.Contains(r.stdout, "2 changes read in 3 pages, 1 applied") ||

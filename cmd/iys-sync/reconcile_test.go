@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +15,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/reconcile"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 // reconcileClock is the real time plus an offset the test moves: the sandbox
@@ -53,27 +52,16 @@ func reconcileAwayFromMidnight(t *testing.T) {
 	}
 }
 
-// reconcileAdmin calls an admin endpoint of the sandbox.
-func reconcileAdmin(t *testing.T, environ map[string]string, method, path string, body map[string]string) {
-	t.Helper()
-	body["iysCode"], body["brandCode"] = "700001", "600001"
-	if body["recipientType"] == "" {
-		body["recipientType"], body["type"] = "BIREYSEL", "MESAJ"
-	}
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(method, environ["IYS_API_URL"]+path, bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s %v: %s", method, path, body, resp.Status)
-	}
+// sandboxRecord names the MESAJ record of a recipient of brand 600001 at
+// the sandbox, with the status and source to set ("" for none).
+func sandboxRecord(recipient, status, source string) sandboxtest.Change {
+	return sandboxtest.Change{IYSCode: "700001", BrandCode: "600001", Recipient: recipient, RecipientType: "BIREYSEL",
+		Type: "MESAJ", Status: status, Source: source}
+}
+
+// sandboxAdmin is a client of the admin endpoints of environ's sandbox.
+func sandboxAdmin(t *testing.T, environ map[string]string) *sandboxtest.Admin {
+	return sandboxtest.NewAdmin(t, environ["IYS_API_URL"])
 }
 
 func decodeReconcile(t *testing.T, r result) reconcileJSON {
@@ -112,6 +100,7 @@ func reconcileRecords(t *testing.T, environ map[string]string) map[string]report
 }
 
 func TestReconcileFindsRepairsDrift(t *testing.T) {
+	t.Parallel()
 	reconcileAwayFromMidnight(t)
 	clock := &reconcileClock{}
 	environ := sandboxEnv(t, sandbox.Options{Now: clock.Now, Seed: 5})
@@ -134,17 +123,18 @@ func TestReconcileFindsRepairsDrift(t *testing.T) {
 		t.Fatalf("--run-now: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	// p5's citizen opt-out is pulled: not drift.
-	reconcileAdmin(t, environ, http.MethodPost, "/_sandbox/citizen", map[string]string{"recipient": p(5), "status": "RET", "source": "IYS_MOBIL"})
+	admin := sandboxAdmin(t, environ)
+	admin.Citizen(sandboxRecord(p(5), "RET", "IYS_MOBIL"))
 	if r := runCmd(t, environ, "pull", "--brand-code", "600001"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	// Behind our back: p1 opts out through İYS (not pulled), p6 opts in
 	// (a recipient we hold nothing of), İYS overwrites p2 silently and
 	// forgets p3. p4 is left alone. Ours for p7 moves on: a newer RET, unsent.
-	reconcileAdmin(t, environ, http.MethodPost, "/_sandbox/citizen", map[string]string{"recipient": p(1), "status": "RET", "source": "IYS_MOBIL"})
-	reconcileAdmin(t, environ, http.MethodPost, "/_sandbox/citizen", map[string]string{"recipient": p(6), "status": "ONAY", "source": "IYS_WEB"})
-	reconcileAdmin(t, environ, http.MethodPut, "/_sandbox/consents", map[string]string{"recipient": p(2), "status": "RET", "source": "HS_CAGRI_MERKEZI"})
-	reconcileAdmin(t, environ, http.MethodDelete, "/_sandbox/consents", map[string]string{"recipient": p(3)})
+	admin.Citizen(sandboxRecord(p(1), "RET", "IYS_MOBIL"))
+	admin.Citizen(sandboxRecord(p(6), "ONAY", "IYS_WEB"))
+	admin.PutConsent(sandboxRecord(p(2), "RET", "HS_CAGRI_MERKEZI"))
+	admin.DeleteConsent(sandboxRecord(p(3), "", ""))
 	if r := runCmd(t, environ, "import", "--brand-code", "600001", "--channel", "sms",
 		writeFile(t, "s2.txt", strings.TrimPrefix(p(7), "+")+"; SMS; RET; "+uploadTime(time.Now().Add(-time.Minute))+"\n")); r.code != 0 {
 		t.Fatal(r.stderr)
@@ -239,6 +229,7 @@ func TestReconcileFindsRepairsDrift(t *testing.T) {
 }
 
 func TestReconcileUsage(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"reconcile", "--date", "2025-06-10"},                                                   // no brand
 		{"reconcile", "--brand-code", "600001"},                                                 // no date

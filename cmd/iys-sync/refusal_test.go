@@ -11,7 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
-	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 )
 
@@ -19,6 +19,7 @@ import (
 // so refuses whole every bulk request holding one) ends in one run: exit
 // 0, the refused records rejected as invalid, every other one synced.
 func TestRunNowIsolatesRefusedRecipients(t *testing.T) {
+	t.Parallel()
 	for _, extra := range [][]string{nil, {"--refusal-without-index"}} {
 		name := "with index"
 		if extra != nil {
@@ -27,7 +28,7 @@ func TestRunNowIsolatesRefusedRecipients(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			url := startSandboxCmd(t, append([]string{"--seed", "5", "--brand", "700001:600001",
 				"--invalid-recipient", `^\+90533123450[27]$`}, extra...)...)
-			environ := map[string]string{"IYS_DATABASE_URL": pgtest.NewDB(t), "IYS_API_URL": url,
+			environ := map[string]string{"IYS_DATABASE_URL": storedb.NewDB(t), "IYS_API_URL": url,
 				"IYS_USERNAME": sandbox.DefaultUsername, "IYS_PASSWORD": sandbox.DefaultPassword,
 				"IYS_INTEGRATOR_CODE": "900001", "IYS_RATE_LIMIT": "0"}
 			if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
@@ -123,7 +124,7 @@ func TestSyncKilledWhileIsolatingLosesNothing(t *testing.T) {
 	if len(sum.Connectors) != 1 || sum.Connectors[0].Status != consent.RunCompleted || sum.Pending != 0 || sum.Failed != 0 {
 		t.Fatalf("final summary %+v, want completed with nothing left", sum)
 	}
-	held := w.held(t, "B1")
+	held := w.sb.Admin.Held("B1")
 	db := w.dbRecords(t, "B1")
 	if len(db) != len(want) || len(held) != len(want)-14 {
 		t.Fatalf("%d records in the database, İYS holds %d; want %d and %d", len(db), len(held), len(want), len(want)-14)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestRunNowExitCodesAndStatus(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
 		t.Fatal(r.stderr)

@@ -10,6 +10,8 @@ import (
 	gosync "sync"
 	"testing"
 	"time"
+
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 // lockedBuffer is written by the command while the test reads it.
@@ -33,6 +35,7 @@ func (l *lockedBuffer) String() string {
 // The sandbox command on its own: it says where it listens, and each admin
 // endpoint of docs/cli.md works.
 func TestSandboxCommand(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb lockedBuffer
 	done := make(chan error, 1)
@@ -50,48 +53,30 @@ func TestSandboxCommand(t *testing.T) {
 		cancel()
 		t.Fatalf("no 'listening on' line: %q %q", out.String(), errb.String())
 	}
-	call := func(method, path string, body any) (int, []byte) {
-		t.Helper()
-		var r io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			r = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, base+path, r)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
-	citizen := map[string]string{"iysCode": "700001", "brandCode": "600001", "recipient": "+905331234562",
-		"recipientType": "BIREYSEL", "type": "MESAJ", "status": "RET", "source": "IYS_MOBIL"}
-	if code, b := call("POST", "/_sandbox/citizen", citizen); code/100 != 2 {
-		t.Fatalf("citizen: %d %s", code, b)
-	}
-	var recs []map[string]string
-	code, b := call("GET", "/_sandbox/consents?brandCode=600001", nil)
-	if err := json.Unmarshal(b, &recs); code != 200 || err != nil || len(recs) != 1 || recs[0]["status"] != "RET" ||
-		recs[0]["source"] != "IYS_MOBIL" || recs[0]["recipient"] != "+905331234562" || recs[0]["transactionId"] == "" {
-		t.Fatalf("consents: %d %s", code, b)
+	admin := sandboxtest.NewAdmin(t, base)
+	admin.Citizen(sandboxtest.Change{IYSCode: "700001", BrandCode: "600001", Recipient: "+905331234562",
+		RecipientType: "BIREYSEL", Type: "MESAJ", Status: "RET", Source: "IYS_MOBIL"})
+	if recs := admin.Consents("600001"); len(recs) != 1 || recs[0].Status != "RET" || recs[0].Source != "IYS_MOBIL" ||
+		recs[0].Recipient != "+905331234562" || recs[0].TransactionID == "" {
+		t.Fatalf("consents: %+v", recs)
 	}
 	// The İYS API answers too: a token for the one user it accepts.
-	code, b = call("POST", "/oauth2/token", map[string]string{"username": "sandbox", "password": "sandbox", "grant_type": "password"})
-	if code != 200 || !bytes.Contains(b, []byte("access_token")) {
-		t.Fatalf("token: %d %s", code, b)
+	b, _ := json.Marshal(map[string]string{"username": "sandbox", "password": "sandbox", "grant_type": "password"})
+	resp, err := http.Post(base+"/oauth2/token", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
 	}
-	var stats map[string]any
-	if code, b = call("GET", "/_sandbox/stats", nil); code != 200 || json.Unmarshal(b, &stats) != nil || stats["requests"] == nil {
-		t.Fatalf("stats: %d %s", code, b)
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte("access_token")) {
+		t.Fatalf("token: %d %s", resp.StatusCode, b)
 	}
-	if code, b = call("POST", "/_sandbox/reset", nil); code/100 != 2 {
-		t.Fatalf("reset: %d %s", code, b)
+	if st := admin.Stats(); st.Requests[sandboxtest.RouteToken] != 1 {
+		t.Fatalf("stats: %+v", st)
 	}
-	if _, b = call("GET", "/_sandbox/consents", nil); string(bytes.TrimSpace(b)) != "[]" {
-		t.Fatalf("after reset: %s", b)
+	admin.Reset()
+	if recs := admin.Consents(""); len(recs) != 0 {
+		t.Fatalf("after reset: %+v", recs)
 	}
 	cancel()
 	select {

@@ -50,6 +50,7 @@ func waitLog(t *testing.T, logs *lockedBuffer, msg string) {
 // within the window, runs the night it missed at once, saying why; started
 // again, it does not run the night a second time.
 func TestServeCatchesUpAfterARestart(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	tick := time.Now().In(istanbulZone(t)).Add(-3 * time.Minute)
 	environ["IYS_SCHEDULE"] = fmt.Sprintf("%d %d * * *", tick.Minute(), tick.Hour())

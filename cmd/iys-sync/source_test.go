@@ -21,6 +21,7 @@ FROM users`
 // and --run-now reads the source before the push: its users reach İYS, and
 // a later run sends only the user whose permission changed.
 func TestSourceQueryInstallAndRun(t *testing.T) {
+	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	brandURL := pgtest.NewDB(t)
 	brand, err := sql.Open("postgres", brandURL)

@@ -23,6 +23,7 @@ func statusAt(t *testing.T, now time.Time, environ map[string]string) connectorS
 // Wednesday 14 May 2025, 12:00 in Istanbul; the schedule's next run is
 // Thursday 01:00.
 func TestStatusDeadline(t *testing.T) {
+	t.Parallel()
 	environ, _ := installed(t)
 	f := writeFile(t, "d.txt", strings.Join([]string{
 		"905331234561; SMS; ONAY; 08.05.2025 10:00:00", // Thursday: deadline Tuesday 13th, too old
@@ -47,6 +48,7 @@ func TestStatusDeadline(t *testing.T) {
 
 // The pull watchdog: never pulled, the lag counts from installation.
 func TestStatusPullWatchdog(t *testing.T) {
+	t.Parallel()
 	environ, _ := installed(t)
 	now := time.Now()
 	if p := statusAt(t, now, environ).Pull; p == nil || p.Warning != "" || p.LastPulledAt != "" {

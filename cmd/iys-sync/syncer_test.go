@@ -14,6 +14,7 @@ import (
 // A summary whose records left could not be read says unknown, in text and
 // as JSON null, never 0, and the command exits 3.
 func TestRunSummaryUnknownBacklog(t *testing.T) {
+	t.Parallel()
 	sum := engine.Summary{Pending: engine.PendingUnknown, Connectors: []engine.ConnectorSummary{
 		{BrandCode: "600001", RunID: 7, Status: "failed", Sent: 1000, Accepted: 1000, Pending: engine.PendingUnknown,
 			Err: "records left unknown: backlog: dial tcp: connect: connection refused"},

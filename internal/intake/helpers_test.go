@@ -18,6 +18,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -53,7 +54,7 @@ type env struct {
 
 func newEnv(t testing.TB, log *zap.Logger, opts ...Option) *env {
 	t.Helper()
-	url := pgtest.NewDB(t)
+	url := storedb.NewDB(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
 	if err != nil {

@@ -49,6 +49,7 @@ func bulkItem(i int) map[string]string {
 // of 5,000: each is stored once, pending, with its values; posting them all
 // again changes nothing.
 func TestBulkPostsArePendingOnceAndIdempotent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	const total, batch = 100000, 5000
 	post := func(want string) {
@@ -128,6 +129,7 @@ func fileVerdict(t *testing.T, ch upload.Channel, line string) *upload.Rejection
 // each bad one gets the field and message the file import gives the same
 // value, the good ones are stored.
 func TestBadItemsAreRejectedLikeFileLines(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	good := func(n int) map[string]string {
 		return map[string]string{"recipient": fmt.Sprintf("9053300000%02d", n), "type": "MESAJ", "status": "ONAY",
@@ -209,6 +211,7 @@ func TestBadItemsAreRejectedLikeFileLines(t *testing.T) {
 // TestItemFieldsOfTheAPI covers what files do not have: type, channel,
 // recipient type, source; and verdicts within one body.
 func TestItemFieldsOfTheAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	mail := "x" + at + "example.com"
 	base := func(kv ...string) map[string]string {
@@ -286,6 +289,7 @@ func TestItemFieldsOfTheAPI(t *testing.T) {
 // TestTokensAreChecked: no token, a wrong one, another scheme, and another
 // connector's token are refused, and nothing is written.
 func TestTokensAreChecked(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	body, _ := json.Marshal([]map[string]string{{"recipient": "905331234562", "type": "MESAJ", "status": "ONAY",
 		"consentDate": "2025-05-15 14:23:00", "platform": "web"}})
@@ -331,6 +335,7 @@ func TestTokensAreChecked(t *testing.T) {
 }
 
 func TestNewRefusesBadTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	h := hashOf("x")
 	for _, entries := range [][]string{nil, {"a"}, {"a:" + h[:62]}, {"a:" + h[:63] + "g"}, {"a:" + h + ":"},
@@ -347,6 +352,7 @@ func TestNewRefusesBadTokens(t *testing.T) {
 // TestBodyLimitsAndErrors: 413, 415, 422, 404 and 405, each with a JSON
 // error, and nothing written.
 func TestBodyLimitsAndErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, WithMaxItems(3), WithMaxBytes(1000))
 	item := `{"recipient":"905331234562","type":"MESAJ","status":"ONAY","consentDate":"2025-05-15 14:23:00","platform":"web"}`
 	before := e.written(t)
@@ -397,6 +403,7 @@ func TestBodyLimitsAndErrors(t *testing.T) {
 // TestDateFormatsGiveTheSameMoment: RFC 3339 (any offset) and İYS's format
 // (Türkiye time) store the same moment, and are the same consent.
 func TestDateFormatsGiveTheSameMoment(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	stamps := []string{"2025-05-15 14:23:00", "2025-05-15T14:23:00+03:00", "2025-05-15T11:23:00Z", "2025-05-15T13:23:00.4+02:00"}
 	var items []map[string]string
@@ -440,6 +447,7 @@ func TestDateFormatsGiveTheSameMoment(t *testing.T) {
 // file, valid JSON, and names exactly the item keys the handler reads and
 // the statuses it answers.
 func TestOpenAPIMatchesTheHandler(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/openapi.json", nil)
 	a := do(t, req)
@@ -496,6 +504,7 @@ func TestOpenAPIMatchesTheHandler(t *testing.T) {
 // TestLogsHoldNoPersonalData: recipients, rejected or stored, never reach
 // the logs.
 func TestLogsHoldNoPersonalData(t *testing.T) {
+	t.Parallel()
 	core, logs := observer.New(zap.DebugLevel)
 	e := newEnv(t, zap.New(core))
 	mail := "secret.person" + at + "example.com"

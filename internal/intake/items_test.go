@@ -12,6 +12,7 @@ import (
 // TestPhonesAsPeopleWriteThem: E.164 and the files' digits give the same
 // record; 10 digits starting with 5 are kept with a warning.
 func TestPhonesAsPeopleWriteThem(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	item := func(phone string) map[string]string {
 		return map[string]string{"recipient": phone, "type": "MESAJ", "status": "ONAY", "consentDate": "2025-05-19 14:23:00", "platform": "sms"}
@@ -44,6 +45,7 @@ func TestPhonesAsPeopleWriteThem(t *testing.T) {
 // are refused here, naming the field to fix and the rule, not at sync.
 // HS_2015 carries no 3-business-day warning.
 func TestSourceRulesAtIntake(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	item := func(phone string, kv ...string) map[string]string {
 		m := map[string]string{"recipient": phone, "type": "MESAJ", "status": "ONAY", "consentDate": "2025-05-19 14:23:00"}
@@ -92,6 +94,7 @@ func TestSourceRulesAtIntake(t *testing.T) {
 // TestBrandCodeInThePath: a path segment that is no brand code is refused
 // with the shape of a code, and nothing reaches the store.
 func TestBrandCodeInThePath(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	body := []byte(`[{"recipient":"905331234562","type":"MESAJ","status":"ONAY","consentDate":"2025-05-19 14:23:00","platform":"sms"}]`)
 	before := e.written(t)

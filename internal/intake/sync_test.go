@@ -18,9 +18,11 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
-	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/iysclient/iysclienttest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/pull"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 	"github.com/iys-sync/iys-sync/internal/sync/iysadapter"
@@ -63,7 +65,7 @@ func TestIntakeDuringASync(t *testing.T) {
 		batchSize = 300
 	)
 	ctx := context.Background()
-	url := pgtest.NewDB(t)
+	url := storedb.NewDB(t)
 	st, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -75,19 +77,9 @@ func TestIntakeDuringASync(t *testing.T) {
 	}
 	defer db.Close()
 
-	sb, err := sandbox.New(sandbox.Options{Seed: 1, Username: "u", Password: "p", AsyncDelay: 5 * time.Millisecond,
+	sb := sandboxtest.Start(t, sandbox.Options{Username: "u", Password: "p", AsyncDelay: 5 * time.Millisecond,
 		Latency: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sbSrv := httptest.NewServer(sb.Handler())
-	defer sbSrv.Close()
-	client, err := iysclient.New(sbSrv.URL, iysclient.Credentials{Username: "u", Password: "p"},
-		iysclient.WithBackoff(2*time.Millisecond, 40*time.Millisecond), iysclient.WithRetry(15*time.Second),
-		iysclient.WithRateLimit(0, 0), iysclient.WithTimeout(15*time.Second), iysclient.WithMaxRetryAfter(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := iysclienttest.New(t, sb.URL, iysclient.Credentials{Username: "u", Password: "p"})
 	conn, _, err := st.InstallConnector(ctx, store.Connector{BrandCode: "600001", IYSCode: "700001", FirstSyncAt: time.Now(),
 		Channels: []consent.Type{consent.TypeMesaj, consent.TypeEposta}})
 	if err != nil {
@@ -247,17 +239,7 @@ func TestIntakeDuringASync(t *testing.T) {
 
 	// Every record holds its newest consent, synced, and İYS its status.
 	held := map[string]string{}
-	resp, err := http.Get(sbSrv.URL + "/_sandbox/consents?brandCode=600001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []struct{ Recipient, Type, Status string }
-	err = json.NewDecoder(resp.Body).Decode(&recs)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
+	for _, r := range sb.Admin.Consents("600001") {
 		held[r.Recipient+"/"+r.Type] = r.Status
 	}
 	got := map[string]store.Record{}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -90,7 +91,8 @@ func TestDatabaseDownIs503(t *testing.T) {
 // TestLockTimeoutIs503: a record locked past lock_timeout by a stuck
 // session gets 503 with Retry-After; the same request later is stored.
 func TestLockTimeoutIs503(t *testing.T) {
-	u, err := neturl.Parse(pgtest.NewDB(t))
+	t.Parallel()
+	u, err := neturl.Parse(storedb.NewDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +153,7 @@ func (b countingBody) Read(p []byte) (int, error) {
 // TestBusyIs503: with every slot taken, a request waits a bounded time for
 // its turn, then gets 503 with Retry-After, its body never read.
 func TestBusyIs503(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, WithConcurrency(1), WithQueueWait(100*time.Millisecond))
 	h := e.srv.Config.Handler.(*Handler)
 	var read atomic.Int64 // of the bodies of requests marked X-Count
@@ -203,6 +206,7 @@ func TestBusyIs503(t *testing.T) {
 // TestRefusalsLogTheClient: a 401 or 403 names the client's address in the
 // log, and never the token presented.
 func TestRefusalsLogTheClient(t *testing.T) {
+	t.Parallel()
 	core, logs := observer.New(zap.DebugLevel)
 	e := newEnv(t, zap.New(core))
 	e.post(t, "B", "not-a-token-at-all", "application/json", []byte(oneItem))
@@ -233,6 +237,7 @@ func TestRefusalsLogTheClient(t *testing.T) {
 // TestDuplicateKeysAreRefused: an item that gives a key twice, in any case,
 // is refused with 422 naming the item and the key; nothing is stored.
 func TestDuplicateKeysAreRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	before := e.written(t)
 	for _, c := range []struct{ body, want string }{
@@ -255,6 +260,7 @@ func TestDuplicateKeysAreRefused(t *testing.T) {
 
 // TestServerTimeouts: the intake's server has every timeout.
 func TestServerTimeouts(t *testing.T) {
+	t.Parallel()
 	s := newServer(http.NotFoundHandler(), nil, zap.NewNop()).HTTP()
 	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes <= 0 {
 		t.Fatalf("timeouts %v %v %v %v, header bytes %d", s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes)
@@ -298,6 +304,7 @@ func writeCert(t *testing.T, certFile, keyFile string, serial int64) *x509.Certi
 // HTTPS; when the files are replaced, the next connection gets the new
 // certificate with no restart; a broken replacement keeps the last good one.
 func TestTLSServesAndReloads(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	first := writeCert(t, certFile, keyFile, 1)
@@ -369,6 +376,7 @@ func TestTLSServesAndReloads(t *testing.T) {
 }
 
 func TestLoadTLSChecksItsFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	writeCert(t, certFile, keyFile, 1)

@@ -11,6 +11,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 // The fates a consent of the big bulk request is built for.
@@ -34,6 +35,7 @@ var fateClass = [fates]consent.Class{consent.ClassAccepted, consent.ClassNoPrior
 // an index counting from 1: WaitBulk sees them enqueue first, and
 // MatchResults must give every consent its own verdict.
 func TestSandboxBulkOutOfOrder(t *testing.T) {
+	t.Parallel()
 	const n = 500
 	e := startSandbox(t, sandbox.Options{AsyncDelay: 400 * time.Millisecond, Seed: 7})
 	ctx := context.Background()
@@ -68,7 +70,7 @@ func TestSandboxBulkOutOfOrder(t *testing.T) {
 			t.Fatalf("prior %s: %+v, want accepted", r.Consent.Recipient, r.Result)
 		}
 	}
-	held := e.records(sbBrand)
+	held := e.admin.Held(sbBrand)
 
 	req, err := c.SubmitBulk(ctx, sbIYS, sbBrand, items)
 	if err != nil {
@@ -153,7 +155,7 @@ func TestSandboxBulkOutOfOrder(t *testing.T) {
 			t.Fatalf("the order changed between polls at %d", k)
 		}
 	}
-	if polls := e.stats().Requests[routePoll]; polls < 4 {
+	if polls := e.admin.Stats().Requests[sandboxtest.RoutePollBulk]; polls < 4 {
 		t.Fatalf("%d polls in all, want the prior request's, the first, the raw one and at least one of WaitBulk", polls)
 	}
 
@@ -172,7 +174,7 @@ func TestSandboxBulkOutOfOrder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("MatchResults: %v", err)
 	}
-	after := e.records(sbBrand)
+	after := e.admin.Held(sbBrand)
 	counts := map[consent.Class]int{}
 	for i, m := range matched {
 		f := fateOf[i]
@@ -218,6 +220,7 @@ func TestSandboxBulkOutOfOrder(t *testing.T) {
 // TestSandboxMatchResultsRefusesForeignResults: the results of another
 // request, or a request's results missing one, are not matched.
 func TestSandboxMatchResultsRefusesForeignResults(t *testing.T) {
+	t.Parallel()
 	e := startSandbox(t, sandbox.Options{})
 	c := e.client()
 	a, _ := submitAndWait(t, c, sbBrand, []consent.Consent{onay(phone(1), e.clock.ago(time.Hour)), onay(phone(2), e.clock.ago(time.Hour))})

@@ -14,12 +14,15 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
+	"github.com/iys-sync/iys-sync/internal/iysclient/iysclienttest"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 // TestSandboxLogin: one login serves every call of a client, also
 // concurrent ones; a wrong password is ErrLoginRefused, tried once.
 func TestSandboxLogin(t *testing.T) {
+	t.Parallel()
 	e := startSandbox(t, sandbox.Options{})
 	ctx := context.Background()
 	c := e.client()
@@ -41,7 +44,7 @@ func TestSandboxLogin(t *testing.T) {
 			t.Fatalf("AddConsent: %v", err)
 		}
 	}
-	s := e.stats()
+	s := e.admin.Stats()
 	if s.Tokens.Logins != 1 || s.Tokens.Refreshes != 0 || s.Unauthorized != 0 {
 		t.Fatalf("8 concurrent calls: %d logins, %d refreshes, %d 401s; want one login, shared", s.Tokens.Logins, s.Tokens.Refreshes, s.Unauthorized)
 	}
@@ -49,12 +52,8 @@ func TestSandboxLogin(t *testing.T) {
 		t.Fatalf("recorded %d, want 8", s.Recorded)
 	}
 
-	bad, err := iysclient.New(e.url, iysclient.Credentials{Username: sbUser, Password: "wrong"},
-		iysclient.WithBackoff(time.Millisecond, 5*time.Millisecond), iysclient.WithRateLimit(0, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = bad.Brands(ctx, sbIYS)
+	bad := iysclienttest.New(t, e.url, iysclient.Credentials{Username: sbUser, Password: "wrong"})
+	_, err := bad.Brands(ctx, sbIYS)
 	if !errors.Is(err, iysclient.ErrLoginRefused) {
 		t.Fatalf("wrong password: %v, want ErrLoginRefused", err)
 	}
@@ -64,8 +63,8 @@ func TestSandboxLogin(t *testing.T) {
 	if strings.Contains(err.Error(), "wrong") {
 		t.Fatalf("error shows the password: %v", err)
 	}
-	s2 := e.stats()
-	if got := s2.Requests[routeToken] - s.Requests[routeToken]; got != 1 {
+	s2 := e.admin.Stats()
+	if got := s2.Requests[sandboxtest.RouteToken] - s.Requests[sandboxtest.RouteToken]; got != 1 {
 		t.Fatalf("a refused login was tried %d times, want once", got)
 	}
 }
@@ -73,6 +72,7 @@ func TestSandboxLogin(t *testing.T) {
 // TestSandboxSingleConsent covers AddConsent, ConsentStatus (found and
 // ErrNoRecord) and RecipientsStatus.
 func TestSandboxSingleConsent(t *testing.T) {
+	t.Parallel()
 	e := startSandbox(t, sandbox.Options{})
 	ctx := context.Background()
 	c := e.client()
@@ -96,7 +96,7 @@ func TestSandboxSingleConsent(t *testing.T) {
 	utc := onay(phone(3), consent.NewDate(time.Date(2025, 5, 14, 5, 0, 0, 0, time.UTC)))
 	utc.Type = consent.TypeArama
 	mustAdd(t, c, sbBrand, utc)
-	if r := e.records(sbBrand)[recKey(utc)]; r.ConsentDate != "2025-05-14 08:00:00" {
+	if r := e.admin.Held(sbBrand)[recKey(utc)]; r.ConsentDate != "2025-05-14 08:00:00" {
 		t.Fatalf("a consent given at 05:00 UTC is recorded at %q, want 2025-05-14 08:00:00 (Türkiye time)", r.ConsentDate)
 	}
 
@@ -160,7 +160,7 @@ func TestSandboxSingleConsent(t *testing.T) {
 	}
 
 	// What İYS holds agrees with what the client was told.
-	recs := e.records(sbBrand)
+	recs := e.admin.Held(sbBrand)
 	if len(recs) != 4 {
 		t.Fatalf("sandbox holds %d records, want 4: %v", len(recs), sortedKeys(recs))
 	}
@@ -179,6 +179,7 @@ func recordEqual(a, b iysclient.Record) bool {
 // without partnership (403, configuration, not retried) and a withdrawn
 // right.
 func TestSandboxBrandsAndRights(t *testing.T) {
+	t.Parallel()
 	const (
 		brand2     = "800200"
 		denied     = "800300"
@@ -247,22 +248,22 @@ func TestSandboxBrandsAndRights(t *testing.T) {
 	wantAPIError(t, "IntegratorRights(another integrator)", err, http.StatusForbidden, consent.CodeNotPermitted2, consent.ClassConfiguration)
 
 	// A denied brand: 403 H353 on every path, never retried, nothing recorded.
-	before := e.stats()
+	before := e.admin.Stats()
 	_, err = c.AddConsent(ctx, sbIYS, denied, onay(phone(3), e.clock.ago(time.Hour)))
 	wantAPIError(t, "AddConsent(denied brand)", err, http.StatusForbidden, consent.CodeNotPermitted, consent.ClassConfiguration)
 	_, err = c.SubmitBulk(ctx, sbIYS, denied, []consent.Consent{onay(phone(3), e.clock.ago(time.Hour))})
 	wantAPIError(t, "SubmitBulk(denied brand)", err, http.StatusForbidden, consent.CodeNotPermitted, consent.ClassConfiguration)
 	_, err = c.Changes(ctx, sbIYS, denied, iysclient.ChangesQuery{Source: iysclient.ChangesByCitizens})
 	wantAPIError(t, "Changes(denied brand)", err, http.StatusForbidden, consent.CodeNotPermitted, consent.ClassConfiguration)
-	after := e.stats()
-	if got := after.Requests[routeAdd] - before.Requests[routeAdd]; got != 1 {
+	after := e.admin.Stats()
+	if got := after.Requests[sandboxtest.RouteAddConsent] - before.Requests[sandboxtest.RouteAddConsent]; got != 1 {
 		t.Fatalf("a 403 was sent %d times, want once: no retry mends missing rights", got)
 	}
-	if got := after.Requests[routeSubmit] - before.Requests[routeSubmit]; got != 1 {
+	if got := after.Requests[sandboxtest.RouteSubmitBulk] - before.Requests[sandboxtest.RouteSubmitBulk]; got != 1 {
 		t.Fatalf("a refused bulk request was sent %d times, want once", got)
 	}
-	if after.Forbidden-before.Forbidden != 3 || len(e.records(denied)) != 0 {
-		t.Fatalf("denied brand: %d 403s, %d records; want 3 and none", after.Forbidden-before.Forbidden, len(e.records(denied)))
+	if after.Forbidden-before.Forbidden != 3 || len(e.admin.Held(denied)) != 0 {
+		t.Fatalf("denied brand: %d 403s, %d records; want 3 and none", after.Forbidden-before.Forbidden, len(e.admin.Held(denied)))
 	}
 
 	// A withdrawn right: ARAMA on brand2 is refused, MESAJ is not.
@@ -306,6 +307,7 @@ func changesOf(list []iysclient.Record) []change {
 // brand's (HS), paging with Limit and the returned cursor, and the cursor
 // of the last page seeing only what came after it.
 func TestSandboxChangesFeed(t *testing.T) {
+	t.Parallel()
 	e := startSandbox(t, sandbox.Options{})
 	ctx := context.Background()
 	c := e.client()
@@ -398,6 +400,7 @@ func TestSandboxChangesFeed(t *testing.T) {
 // TestSandboxChangeFileAndSummary covers ChangeFile with ReadChangeFile
 // and ChangeSummary: a day's file exists once the day is over.
 func TestSandboxChangeFileAndSummary(t *testing.T) {
+	t.Parallel()
 	e := startSandbox(t, sandbox.Options{TokenTTL: 72 * time.Hour, RefreshTTL: 96 * time.Hour})
 	ctx := context.Background()
 	c := e.client()

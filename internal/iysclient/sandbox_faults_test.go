@@ -11,13 +11,14 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 // checkRecordedOnce: İYS holds exactly the sent consents, each once, and
 // recorded nothing else nor refused anything (a resend would be H174).
-func checkRecordedOnce(t *testing.T, e *sbEnv, sent []consent.Consent) sbStats {
+func checkRecordedOnce(t *testing.T, e *sbEnv, sent []consent.Consent) sandboxtest.Stats {
 	t.Helper()
-	recs := e.records(sbBrand)
+	recs := e.admin.Held(sbBrand)
 	if len(recs) != len(sent) {
 		t.Fatalf("İYS holds %d records, want the %d sent", len(recs), len(sent))
 	}
@@ -27,7 +28,7 @@ func checkRecordedOnce(t *testing.T, e *sbEnv, sent []consent.Consent) sbStats {
 			t.Fatalf("İYS holds %+v for %s, want %s of %s", r, c.Recipient, c.Status, c.ConsentDate)
 		}
 	}
-	s := e.stats()
+	s := e.admin.Stats()
 	if s.Recorded != int64(len(sent)) || len(s.Refused) != 0 {
 		t.Fatalf("İYS recorded %d consents and refused %v, want %d recorded once and none refused", s.Recorded, s.Refused, len(sent))
 	}
@@ -39,6 +40,7 @@ func checkRecordedOnce(t *testing.T, e *sbEnv, sent []consent.Consent) sbStats {
 // calls of one client all get through, every consent is recorded exactly
 // once, and the changes feed, read page by page, lists each once.
 func TestSandboxFaults(t *testing.T) {
+	t.Parallel()
 	const bulks, perBulk, workers, singles = 8, 100, 4, 10
 	e := startSandbox(t, sandbox.Options{FailRate: 0.3, Seed: 42, AsyncDelay: 30 * time.Millisecond})
 	c := e.client()
@@ -60,9 +62,9 @@ func TestSandboxFaults(t *testing.T) {
 		reqs = append(reqs, req)
 		sent = append(sent, items...)
 	}
-	s := e.stats()
-	if s.Faults == 0 || s.Requests[routeSubmit] <= bulks {
-		t.Fatalf("%d faults, %d submissions for %d bulk requests: want retried submissions", s.Faults, s.Requests[routeSubmit], bulks)
+	s := e.admin.Stats()
+	if s.Faults == 0 || s.Requests[sandboxtest.RouteSubmitBulk] <= bulks {
+		t.Fatalf("%d faults, %d submissions for %d bulk requests: want retried submissions", s.Faults, s.Requests[sandboxtest.RouteSubmitBulk], bulks)
 	}
 
 	// Then concurrently: each worker polls two requests and adds singles.
@@ -118,9 +120,9 @@ func TestSandboxFaults(t *testing.T) {
 	}
 
 	s = checkRecordedOnce(t, e, sent)
-	if s.Requests[routeAdd] <= workers*singles || s.Requests[routePoll] <= bulks {
-		t.Fatalf("%d adds for %d consents, %d polls for %d requests: nothing was retried", s.Requests[routeAdd],
-			workers*singles, s.Requests[routePoll], bulks)
+	if s.Requests[sandboxtest.RouteAddConsent] <= workers*singles || s.Requests[sandboxtest.RoutePollBulk] <= bulks {
+		t.Fatalf("%d adds for %d consents, %d polls for %d requests: nothing was retried", s.Requests[sandboxtest.RouteAddConsent],
+			workers*singles, s.Requests[sandboxtest.RoutePollBulk], bulks)
 	}
 	if s.Tokens.Logins != 1 || s.Unauthorized != 0 {
 		t.Fatalf("%d logins, %d 401s: want one login shared, also when the token endpoint fails", s.Tokens.Logins, s.Unauthorized)
@@ -141,7 +143,7 @@ func TestSandboxFaults(t *testing.T) {
 			t.Fatalf("the feed goes on past page %d", page)
 		}
 		for _, r := range entries(t, p.Entries) {
-			listed[r.Recipient+"|"+string(r.RecipientType)+"|"+string(r.Type)]++
+			listed[sandboxtest.Key(r.Recipient, r.RecipientType, r.Type)]++
 		}
 		after = p.After
 	}
@@ -153,7 +155,7 @@ func TestSandboxFaults(t *testing.T) {
 			t.Fatalf("the feed lists %s %d times, want once", cn.Recipient, listed[recKey(cn)])
 		}
 	}
-	t.Logf("faults %d, requests %v", e.stats().Faults, e.stats().Requests)
+	t.Logf("faults %d, requests %v", e.admin.Stats().Faults, e.admin.Stats().Requests)
 }
 
 // TestSandboxThrottled: beyond İYS's bulk rate the client gets 429 with
@@ -190,7 +192,7 @@ func TestSandboxThrottled(t *testing.T) {
 	if s.Throttled > bulks-rate+1 {
 		t.Fatalf("%d 429s for %d bulk requests beyond a burst of %d: the client does not wait Retry-After", s.Throttled, bulks, rate)
 	}
-	if got := s.Requests[routeSubmit]; got != bulks+s.Throttled {
+	if got := s.Requests[sandboxtest.RouteSubmitBulk]; got != bulks+s.Throttled {
 		t.Fatalf("%d submissions: want %d bulk requests plus one retry per 429 (%d)", got, bulks, s.Throttled)
 	}
 
@@ -249,7 +251,7 @@ func TestSandboxTokenRefresh(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	s := e.stats()
+	s := e.admin.Stats()
 	if s.Tokens.Logins != 1 || s.Tokens.Refreshes < 2 || s.Unauthorized != 0 {
 		t.Fatalf("over %v with 2 s tokens: %d logins, %d refreshes, %d 401s; want 1 login, >= 2 refreshes, no 401",
 			time.Since(start), s.Tokens.Logins, s.Tokens.Refreshes, s.Unauthorized)
@@ -275,12 +277,12 @@ func TestSandboxTokenExpiredMidRun(t *testing.T) {
 
 	e.clock.Jump(3 * time.Hour) // past the access token (2 h), not the refresh token (4 h)
 	mustAdd(t, c, sbBrand, onay(phone(2), e.clock.ago(time.Hour)))
-	s := e.stats()
+	s := e.admin.Stats()
 	if s.Tokens.Logins != 2 || s.Tokens.Refreshes != 0 || s.Unauthorized != 1 {
 		t.Fatalf("after İYS expired the token: %d logins, %d refreshes, %d 401s; want one 401 and one new login",
 			s.Tokens.Logins, s.Tokens.Refreshes, s.Unauthorized)
 	}
-	if n := s.Requests[routeAdd]; n != 3 {
+	if n := s.Requests[sandboxtest.RouteAddConsent]; n != 3 {
 		t.Fatalf("%d adds for 2 consents: want the refused one sent again once", n)
 	}
 
@@ -290,7 +292,7 @@ func TestSandboxTokenExpiredMidRun(t *testing.T) {
 	if err != nil || rec.Status != consent.StatusOnay {
 		t.Fatalf("ConsentStatus after a second expiry = %+v, %v", rec, err)
 	}
-	if s := e.stats(); s.Tokens.Logins != 3 || s.Unauthorized != 2 {
+	if s := e.admin.Stats(); s.Tokens.Logins != 3 || s.Unauthorized != 2 {
 		t.Fatalf("after a second expiry: %d logins, %d 401s; want 3 and 2", s.Tokens.Logins, s.Unauthorized)
 	}
 }
@@ -321,8 +323,8 @@ func TestSandboxLoginLimit(t *testing.T) {
 			}
 		}
 	}
-	s := e.stats()
-	if n := s.Requests[routeToken]; n != 2 {
+	s := e.admin.Stats()
+	if n := s.Requests[sandboxtest.RouteToken]; n != 2 {
 		t.Fatalf("%d token requests, want 2: the paused client must not try again", n)
 	}
 	if _, ok := s.Requests["GET /sps/{iysCode}/brands"]; ok {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -17,13 +16,15 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
+	"github.com/iys-sync/iys-sync/internal/iysclient/iysclienttest"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 // These tests run the real client over real HTTP against the sandbox, the
-// project's independent implementation of docs/iys-api.md. They speak to the
-// sandbox's admin endpoints (/_sandbox/...) with plain HTTP to check what
-// İYS ended up holding, and to the İYS API with plain HTTP where the
+// project's independent implementation of docs/iys-api.md. They read what
+// İYS ended up holding through the sandbox's admin endpoints
+// (sandboxtest.Admin), and speak to the İYS API with plain HTTP where the
 // client's own view could hide a mistake (the raw order and index of bulk
 // results, the codes of requests the client refuses to send).
 
@@ -58,52 +59,30 @@ func (c *sbClock) ago(d time.Duration) consent.Date { return consent.NewDate(c.N
 
 type sbEnv struct {
 	t     *testing.T
-	sb    *sandbox.Sandbox
-	srv   *httptest.Server
+	sb    *sandboxtest.Server
+	admin *sandboxtest.Admin
 	url   string
 	clock *sbClock
 }
 
 // startSandbox serves a sandbox on a loopback port, on the test clock, with
-// the test's API user and, unless set, seed 1.
+// the test's API user.
 func startSandbox(t *testing.T, opts sandbox.Options) *sbEnv {
 	t.Helper()
 	e := &sbEnv{t: t, clock: &sbClock{start: time.Now()}}
 	if opts.Now == nil {
 		opts.Now = e.clock.Now
 	}
-	if opts.Seed == 0 {
-		opts.Seed = 1
-	}
 	opts.Username, opts.Password = sbUser, sbPassword
-	sb, err := sandbox.New(opts)
-	if err != nil {
-		t.Fatalf("sandbox.New: %v", err)
-	}
-	e.sb = sb
-	e.srv = httptest.NewServer(sb.Handler())
-	t.Cleanup(e.srv.Close)
-	e.url = e.srv.URL
+	e.sb = sandboxtest.Start(t, opts)
+	e.admin, e.url = e.sb.Admin, e.sb.URL
 	return e
 }
 
-// client is the production client with short waits: retries back off from
-// 2 ms to 40 ms within 15 s, there is no pacing, and a Retry-After is
-// capped at 1 s (tests may cap it lower).
+// client is the production client with short waits (iysclienttest.Fast).
 func (e *sbEnv) client(opts ...iysclient.Option) *iysclient.Client {
 	e.t.Helper()
-	base := []iysclient.Option{
-		iysclient.WithBackoff(2*time.Millisecond, 40*time.Millisecond),
-		iysclient.WithRetry(15 * time.Second),
-		iysclient.WithRateLimit(0, 0),
-		iysclient.WithTimeout(15 * time.Second),
-		iysclient.WithMaxRetryAfter(time.Second),
-	}
-	c, err := iysclient.New(e.url, iysclient.Credentials{Username: sbUser, Password: sbPassword}, append(base, opts...)...)
-	if err != nil {
-		e.t.Fatalf("iysclient.New: %v", err)
-	}
-	return c
+	return iysclienttest.New(e.t, e.url, iysclient.Credentials{Username: sbUser, Password: sbPassword}, opts...)
 }
 
 // raw sends one plain HTTP request and returns the status and body.
@@ -127,7 +106,7 @@ func (e *sbEnv) raw(method, path, token string, body any) (int, []byte) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := e.srv.Client().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -164,78 +143,14 @@ func (e *sbEnv) rawToken() string {
 	return tok.AccessToken
 }
 
-type sbStats struct {
-	Requests  map[string]int64 `json:"requests"`
-	Throttled int64            `json:"throttled"`
-	Faults    int64            `json:"faults"`
-	Tokens    struct {
-		Logins    int64 `json:"logins"`
-		Refreshes int64 `json:"refreshes"`
-	} `json:"tokens"`
-	Unauthorized int64                  `json:"unauthorized"`
-	Forbidden    int64                  `json:"forbidden"`
-	Recorded     int64                  `json:"recorded"`
-	Refused      map[consent.Code]int64 `json:"refused"`
-}
-
-func (e *sbEnv) stats() sbStats {
-	e.t.Helper()
-	var s sbStats
-	e.rawJSON(http.MethodGet, "/_sandbox/stats", "", nil, http.StatusOK, &s)
-	return s
-}
-
-// Route patterns of the sandbox's stats, per endpoint.
-const (
-	routeToken  = "POST /oauth2/token"
-	routeAdd    = "POST /sps/{iysCode}/brands/{brandCode}/consents"
-	routeSubmit = "POST /sps/{iysCode}/brands/{brandCode}/consents/request"
-	routePoll   = "GET /sps/{iysCode}/brands/{brandCode}/consents/request/{requestId}"
-)
-
-// sbRecord is a record as GET /_sandbox/consents lists it.
-type sbRecord struct {
-	IYSCode       string `json:"iysCode"`
-	BrandCode     string `json:"brandCode"`
-	Recipient     string `json:"recipient"`
-	RecipientType string `json:"recipientType"`
-	Type          string `json:"type"`
-	Status        string `json:"status"`
-	ConsentDate   string `json:"consentDate"`
-	Source        string `json:"source"`
-	CreationDate  string `json:"creationDate"`
-	TransactionID string `json:"transactionId"`
-}
-
-// records lists what İYS holds for a brand, by recipient|recipientType|type.
-func (e *sbEnv) records(brandCode string) map[string]sbRecord {
-	e.t.Helper()
-	var list []sbRecord
-	e.rawJSON(http.MethodGet, "/_sandbox/consents?brandCode="+brandCode, "", nil, http.StatusOK, &list)
-	out := make(map[string]sbRecord, len(list))
-	for _, r := range list {
-		k := r.Recipient + "|" + r.RecipientType + "|" + r.Type
-		if _, dup := out[k]; dup {
-			e.t.Fatalf("sandbox lists %s twice", k)
-		}
-		out[k] = r
-	}
-	return out
-}
-
-func recKey(c consent.Consent) string {
-	return c.Recipient + "|" + string(c.RecipientType) + "|" + string(c.Type)
-}
+// recKey is the key of a consent's record in sandboxtest.Admin.Held.
+func recKey(c consent.Consent) string { return sandboxtest.Key(c.Recipient, c.RecipientType, c.Type) }
 
 // citizen records a change a citizen made through İYS.
-func (e *sbEnv) citizen(brandCode, recipient string, t consent.Type, st consent.Status, src consent.Source) sbRecord {
+func (e *sbEnv) citizen(brandCode, recipient string, t consent.Type, st consent.Status, src consent.Source) sandboxtest.Record {
 	e.t.Helper()
-	var r sbRecord
-	e.rawJSON(http.MethodPost, "/_sandbox/citizen", "", map[string]string{
-		"iysCode": sbIYS, "brandCode": brandCode, "recipient": recipient, "recipientType": string(consent.Bireysel),
-		"type": string(t), "status": string(st), "source": string(src),
-	}, http.StatusOK, &r)
-	return r
+	return e.admin.Citizen(sandboxtest.Change{IYSCode: sbIYS, BrandCode: brandCode, Recipient: recipient,
+		RecipientType: string(consent.Bireysel), Type: string(t), Status: string(st), Source: string(src)})
 }
 
 // phone is a distinct valid Turkish mobile number per n.

@@ -15,6 +15,7 @@ import (
 // the client reads which ones from the errors' indexes, and reads nothing
 // from errors that carry none.
 func TestSubmitBulkRefusedForItems(t *testing.T) {
+	t.Parallel()
 	bad := regexp.MustCompile(`^\+90533000000[37]$`)
 	for _, withIndex := range []bool{true, false} {
 		e := startSandbox(t, sandbox.Options{InvalidRecipient: bad, RefusalWithoutIndex: !withIndex})
@@ -36,7 +37,7 @@ func TestSubmitBulkRefusedForItems(t *testing.T) {
 		case !withIndex && ok:
 			t.Fatalf("without index: %+v, want nothing concluded", named)
 		}
-		if st := e.stats(); st.Recorded != 0 {
+		if st := e.admin.Stats(); st.Recorded != 0 {
 			t.Fatalf("a refused request recorded %d consents", st.Recorded)
 		}
 		// Without them, the rest goes through.

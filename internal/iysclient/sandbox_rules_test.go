@@ -10,6 +10,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 // ruleCase is one of İYS's rules, broken by one consent: prior is recorded
@@ -60,6 +61,7 @@ func ruleCases(clk *sbClock, base int) []ruleCase {
 // and as a bulk item's result (a failure with the code and class), while
 // İYS keeps what it held.
 func TestSandboxRuleCodes(t *testing.T) {
+	t.Parallel()
 	e := startSandbox(t, sandbox.Options{})
 	ctx := context.Background()
 	c := e.client()
@@ -72,15 +74,15 @@ func TestSandboxRuleCodes(t *testing.T) {
 			}
 		}
 		for _, tc := range cases {
-			before := e.stats()
+			before := e.admin.Stats()
 			_, err := c.AddConsent(ctx, sbIYS, sbBrand, tc.broken)
 			wantAPIError(t, tc.name, err, tc.status, tc.code, tc.class)
 			apiErr := apiError(t, err)
 			if len(apiErr.Errors) != 1 || apiErr.Errors[0].Class() != tc.class || apiErr.Message == "" {
 				t.Fatalf("%s: errors %+v, want one entry of class %s with a message", tc.name, apiErr.Errors, tc.class)
 			}
-			after := e.stats()
-			if n := after.Requests[routeAdd] - before.Requests[routeAdd]; n != 1 {
+			after := e.admin.Stats()
+			if n := after.Requests[sandboxtest.RouteAddConsent] - before.Requests[sandboxtest.RouteAddConsent]; n != 1 {
 				t.Fatalf("%s: sent %d times, want once: a verdict is not retried", tc.name, n)
 			}
 			if n := after.Refused[tc.code] - before.Refused[tc.code]; n != 1 {
@@ -131,7 +133,7 @@ func TestSandboxRuleCodes(t *testing.T) {
 			t.Fatalf("the good consent among the broken ones: %+v, want accepted with a transaction", r.Result)
 		}
 		checkKept(t, e, cases)
-		if recs := e.records(sbBrand); recs[recKey(good)].Status != "ONAY" {
+		if recs := e.admin.Held(sbBrand); recs[recKey(good)].Status != "ONAY" {
 			t.Fatalf("the good consent is not recorded: %+v", recs[recKey(good)])
 		}
 	})
@@ -140,7 +142,7 @@ func TestSandboxRuleCodes(t *testing.T) {
 // checkKept: a refused consent changes nothing at İYS.
 func checkKept(t *testing.T, e *sbEnv, cases []ruleCase) {
 	t.Helper()
-	recs := e.records(sbBrand)
+	recs := e.admin.Held(sbBrand)
 	for _, tc := range cases {
 		r, held := recs[recKey(tc.broken)]
 		switch {
@@ -156,6 +158,7 @@ func checkKept(t *testing.T, e *sbEnv, cases []ruleCase) {
 // 1000 consents, one key twice, none) the sandbox refuses too, whole, with
 // İYS's codes H125 and H194, so that both sides agree on the limits.
 func TestSandboxBulkRefusedWhole(t *testing.T) {
+	t.Parallel()
 	e := startSandbox(t, sandbox.Options{})
 	ctx := context.Background()
 	c := e.client()
@@ -187,12 +190,12 @@ func TestSandboxBulkRefusedWhole(t *testing.T) {
 		{"a phone twice", dupPhone, iysclient.ErrDuplicateKey, consent.CodeDuplicateInRequest, 3},
 		{"an email twice, in another case", dupMail, iysclient.ErrDuplicateKey, consent.CodeDuplicateInRequest, 2},
 	} {
-		before := e.stats().Requests[routeSubmit]
+		before := e.admin.Stats().Requests[sandboxtest.RouteSubmitBulk]
 		_, err := c.SubmitBulk(ctx, sbIYS, sbBrand, tc.items)
 		if !errors.Is(err, tc.err) || iysclient.ErrorClass(err) != consent.ClassOurBug {
 			t.Fatalf("%s: SubmitBulk = %v (class %s), want %v, our bug", tc.name, err, iysclient.ErrorClass(err), tc.err)
 		}
-		if n := e.stats().Requests[routeSubmit] - before; n != 0 {
+		if n := e.admin.Stats().Requests[sandboxtest.RouteSubmitBulk] - before; n != 0 {
 			t.Fatalf("%s: the client sent it (%d requests)", tc.name, n)
 		}
 
@@ -214,7 +217,7 @@ func TestSandboxBulkRefusedWhole(t *testing.T) {
 	if _, err := c.SubmitBulk(ctx, sbIYS, sbBrand, nil); !errors.Is(err, iysclient.ErrBulkSize) {
 		t.Fatalf("SubmitBulk(none) = %v, want ErrBulkSize", err)
 	}
-	if n := len(e.records(sbBrand)); n != 0 {
+	if n := len(e.admin.Held(sbBrand)); n != 0 {
 		t.Fatalf("refused requests recorded %d consents", n)
 	}
 
@@ -227,10 +230,10 @@ func TestSandboxBulkRefusedWhole(t *testing.T) {
 				r.Result.Status, r.Result.Error)
 		}
 	}
-	if n := len(e.records(sbBrand)); n != consent.MaxBulkSize+3 {
+	if n := len(e.admin.Held(sbBrand)); n != consent.MaxBulkSize+3 {
 		t.Fatalf("İYS holds %d records, want %d", n, consent.MaxBulkSize+3)
 	}
-	if s := e.stats(); s.Recorded != consent.MaxBulkSize+3 {
+	if s := e.admin.Stats(); s.Recorded != consent.MaxBulkSize+3 {
 		t.Fatalf("recorded %d, want %d", s.Recorded, consent.MaxBulkSize+3)
 	}
 }

@@ -13,6 +13,7 @@ const goodEntry = `{"consentDate":"2025-05-15 14:23:00","creationDate":"2025-05-
 	`"recipient":"+905331234562","recipientType":"BIREYSEL","status":"RET","type":"MESAJ","transactionId":"tx1"}`
 
 func TestReadEntry(t *testing.T) {
+	t.Parallel()
 	edit := func(from, to string) string { return strings.Replace(goodEntry, from, to, 1) }
 	for _, tt := range []struct{ entry, reason string }{
 		{goodEntry, ""},

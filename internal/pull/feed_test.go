@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,23 +14,6 @@ import (
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
-
-// withSandbox points e at a sandbox of its own with these options.
-func (e *env) withSandbox(opts sandbox.Options) {
-	e.t.Helper()
-	sb, err := sandbox.New(opts)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb.Handler())
-	e.t.Cleanup(srv.Close)
-	e.client, err = iysclient.New(srv.URL, iysclient.Credentials{Username: sandbox.DefaultUsername, Password: sandbox.DefaultPassword},
-		iysclient.WithBackoff(time.Millisecond, 10*time.Millisecond))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.url = srv.URL
-}
 
 func (e *env) cursors() map[string]store.PullCursor {
 	e.t.Helper()
@@ -45,6 +27,7 @@ func (e *env) cursors() map[string]store.PullCursor {
 // İYS may answer fewer changes than the limit asked: the pull follows the
 // cursor to the feed's end, never stopping at a short page.
 func TestPullFollowsShortPagesToTheEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.withSandbox(sandbox.Options{Seed: 7, FeedPageCap: 100})
 	const n = 1200
@@ -112,6 +95,7 @@ func entries(from, to int) []json.RawMessage {
 // The feed ends at an empty page, or where the cursor is missing or stops
 // moving; not before.
 func TestPullEndsWhereTheFeedDoes(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		pages  []iysclient.ChangesPage
@@ -127,6 +111,7 @@ func TestPullEndsWhereTheFeedDoes(t *testing.T) {
 			{After: "c3", Entries: entries(3, 4)}}, 4, []string{"", "c1"}, "c1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			feed := &scriptedFeed{pages: tt.pages}
 			p := New(e.st, feed, nil)
@@ -154,6 +139,7 @@ func (f *endlessFeed) Changes(_ context.Context, _, _ string, q iysclient.Change
 }
 
 func TestPullBoundsAFeedThatNeverEnds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := New(e.st, &endlessFeed{}, nil)
 	p.MaxPages = 5
@@ -170,6 +156,7 @@ func TestPullBoundsAFeedThatNeverEnds(t *testing.T) {
 // A page with entries that cannot be read applies the rest and keeps those
 // in quarantine, raw, with their reasons, in the page's transaction.
 func TestPullQuarantinesWhatItCannotRead(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bad := map[string]func(map[string]any){
 		phone(2): func(m map[string]any) { m["consentDate"] = "15.05.2025 14:23" },
@@ -240,6 +227,7 @@ func TestPullQuarantinesWhatItCannotRead(t *testing.T) {
 // The watchdog counts from the last pull that reached the feed's end: one
 // that fails on the way leaves it red.
 func TestWatchdogStaysRedAfterAPullFailedMidFeed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	for i := range 12 {
@@ -284,6 +272,7 @@ func TestWatchdogStaysRedAfterAPullFailedMidFeed(t *testing.T) {
 // A cursor İYS refuses says what to do, on every pull, until it is reset;
 // a refusal that is not about the cursor does not.
 func TestRejectedCursorAndItsReset(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.citizen(phone(1), consent.TypeMesaj, consent.StatusRet, "IYS_WEB")

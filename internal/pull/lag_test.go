@@ -6,6 +6,7 @@ import (
 )
 
 func TestLag(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	installed := now.Add(-30 * 24 * time.Hour)
 	tests := []struct {

@@ -1,21 +1,20 @@
 package pull
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
+	"github.com/iys-sync/iys-sync/internal/iysclient/iysclienttest"
 	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -26,14 +25,14 @@ type env struct {
 	db     *sql.DB // the same database, to set up states only a run would make
 	st     *store.Store
 	client *iysclient.Client
-	url    string
+	sb     *sandboxtest.Server
 	conn   store.Connector
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	dbURL := pgtest.NewDB(t)
+	dbURL := storedb.NewDB(t)
 	st, err := store.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -44,23 +43,21 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	sb, err := sandbox.New(sandbox.Options{Seed: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb.Handler())
-	t.Cleanup(srv.Close)
-	client, err := iysclient.New(srv.URL, iysclient.Credentials{Username: sandbox.DefaultUsername, Password: sandbox.DefaultPassword},
-		iysclient.WithBackoff(time.Millisecond, 10*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
 	c, _, err := st.InstallConnector(ctx, store.Connector{BrandCode: "600001", IYSCode: "700001",
 		Channels: []consent.Type{consent.TypeMesaj, consent.TypeArama, consent.TypeEposta}, FirstSyncAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, db: db, st: st, client: client, url: srv.URL, conn: c}
+	e := &env{t: t, db: db, st: st, conn: c}
+	e.withSandbox(sandbox.Options{Seed: 7})
+	return e
+}
+
+// withSandbox points e at a sandbox of its own with these options.
+func (e *env) withSandbox(opts sandbox.Options) {
+	e.t.Helper()
+	e.sb = sandboxtest.Start(e.t, opts)
+	e.client = iysclienttest.New(e.t, e.sb.URL, iysclient.Credentials{Username: sandbox.DefaultUsername, Password: sandbox.DefaultPassword})
 }
 
 func (e *env) ref() consent.ConnectorRef {
@@ -70,16 +67,8 @@ func (e *env) ref() consent.ConnectorRef {
 // citizen records a change made through İYS (consent date: now).
 func (e *env) citizen(recipient string, typ consent.Type, st consent.Status, src string) {
 	e.t.Helper()
-	b, _ := json.Marshal(map[string]string{"iysCode": "700001", "brandCode": "600001", "recipient": recipient,
-		"recipientType": "BIREYSEL", "type": string(typ), "status": string(st), "source": src})
-	resp, err := http.Post(e.url+"/_sandbox/citizen", "application/json", bytes.NewReader(b))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		e.t.Fatalf("citizen change: %s", resp.Status)
-	}
+	e.sb.Admin.Citizen(sandboxtest.Change{IYSCode: "700001", BrandCode: "600001", Recipient: recipient,
+		RecipientType: "BIREYSEL", Type: string(typ), Status: string(st), Source: src})
 }
 
 // importOne stores one consent of ours as pending, through the real import.
@@ -114,6 +103,7 @@ func (e *env) record(recipient string) store.Record {
 func phone(i int) string { return fmt.Sprintf("+90533%07d", i) }
 
 func TestPullAppliesCitizensChangesNewestWinsOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	// Ours: an ONAY given an hour ago (older than the citizen's RET to come),
@@ -167,6 +157,7 @@ func (f *failingFeed) Changes(ctx context.Context, iysCode, brandCode string, q 
 }
 
 func TestCrashBetweenPagesAppliesEachChangeOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	const n = 23

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRefreshSupersededToWhatIYSHolds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	held := consent.NewDate(time.Now().Add(-time.Hour))

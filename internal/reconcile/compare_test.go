@@ -55,6 +55,7 @@ func ours(st consent.Status, when string, state consent.State, outcome consent.O
 }
 
 func TestParseDay(t *testing.T) {
+	t.Parallel()
 	d := mustDay("2025-03-30")
 	if d.Start.Format(time.RFC3339) != "2025-03-30T00:00:00+03:00" || d.End.Format(time.RFC3339) != "2025-03-31T00:00:00+03:00" {
 		t.Errorf("day %v..%v", d.Start, d.End)
@@ -74,6 +75,7 @@ func TestParseDay(t *testing.T) {
 }
 
 func TestReadFile(t *testing.T) {
+	t.Parallel()
 	csv := "consentDate;creationDate;source;recipient;recipientType;status;type;transactionId\n" +
 		"2025-06-10 09:00:00;2025-06-10 09:00:05;HS_WEB;905330000001;BIREYSEL;ONAY;MESAJ;t1\n" + // no +: normalised
 		"2025-06-10 11:00:00;2025-06-10 11:00:00;IYS_MOBIL;+905330000001;BIREYSEL;RET;MESAJ;t2\n" + // later: wins
@@ -119,6 +121,7 @@ func TestReadFile(t *testing.T) {
 // TestCompareKinds is the table of kinds: our record against İYS's, from
 // the file or looked up.
 func TestCompareKinds(t *testing.T) {
+	t.Parallel()
 	const (
 		onay, ret = consent.StatusOnay, consent.StatusRet
 		synced    = consent.StateSynced
@@ -197,6 +200,7 @@ func TestCompareKinds(t *testing.T) {
 }
 
 func TestCompareKeysOfInterestAndOrder(t *testing.T) {
+	t.Parallel()
 	in := Input{Day: testDay, File: map[consent.Key]FileChange{
 		mesaj(3): fileChange(2, consent.StatusOnay, "09:00", "IYS_WEB"), // missing here
 		mesaj(1): fileChange(3, consent.StatusRet, "11:00", "IYS_WEB"),  // status differs
@@ -225,6 +229,7 @@ func TestCompareKeysOfInterestAndOrder(t *testing.T) {
 }
 
 func TestNeedsLookup(t *testing.T) {
+	t.Parallel()
 	const onay, ret = consent.StatusOnay, consent.StatusRet
 	acc := func(st consent.Status, when string) Ours {
 		return ours(st, when, consent.StateSynced, consent.OutcomeAccepted, "09:30")
@@ -271,6 +276,7 @@ func TestNeedsLookup(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestAcceptedCounts(t *testing.T) {
+	t.Parallel()
 	in := Input{Day: testDay, File: map[consent.Key]FileChange{
 		mesaj(1): fileChange(2, consent.StatusOnay, "09:00", "HS_WEB"),
 		mesaj(3): fileChange(3, consent.StatusOnay, "08:00", "HS_WEB"),

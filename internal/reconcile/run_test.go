@@ -16,6 +16,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -73,7 +74,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	url := pgtest.NewDB(t)
+	url := storedb.NewDB(t)
 	st, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +146,7 @@ func fileLine(k consent.Key, st consent.Status, when string, src consent.Source)
 func summaryJSON(rows ...string) string { return `{"list":[` + strings.Join(rows, ",") + `]}` }
 
 func TestRunFindsAndRepairs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	const onay, ret = consent.StatusOnay, consent.StatusRet
@@ -253,6 +255,7 @@ func TestRunFindsAndRepairs(t *testing.T) {
 }
 
 func TestRunComparesTheSummary(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.record(mesaj(1), consent.StatusOnay, "09:00", consent.SourceWeb, consent.StateSynced, consent.OutcomeAccepted, "09:01")
 	e.record(mesaj(2), consent.StatusOnay, "09:00", consent.SourceWeb, consent.StateSynced, consent.OutcomeAccepted, "09:01")
@@ -283,6 +286,7 @@ func TestRunComparesTheSummary(t *testing.T) {
 }
 
 func TestRunAsksInBulkByTheThousand(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var b strings.Builder
 	b.WriteString(fileHead)
@@ -310,6 +314,7 @@ func TestRunAsksInBulkByTheThousand(t *testing.T) {
 }
 
 func TestResendIsGuarded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.record(mesaj(1), consent.StatusOnay, "09:00", consent.SourceWeb, consent.StateSynced, consent.OutcomeAccepted, "09:01")

@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseSummaryShapes(t *testing.T) {
+	t.Parallel()
 	const b = consent.Bireysel
 	cases := []struct {
 		name, raw string
@@ -39,6 +40,7 @@ func TestParseSummaryShapes(t *testing.T) {
 }
 
 func TestCompareSummary(t *testing.T) {
+	t.Parallel()
 	const (
 		b, tc     = consent.Bireysel, consent.Tacir
 		m, e      = consent.TypeMesaj, consent.TypeEposta

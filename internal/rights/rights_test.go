@@ -3,14 +3,15 @@ package rights
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
+	"github.com/iys-sync/iys-sync/internal/iysclient/iysclienttest"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 var all = []consent.Type{consent.TypeMesaj, consent.TypeArama, consent.TypeEposta}
@@ -19,23 +20,15 @@ var all = []consent.Type{consent.TypeMesaj, consent.TypeArama, consent.TypeEpost
 func check(t *testing.T, opts sandbox.Options, r Request) error {
 	t.Helper()
 	opts.Brands = append(opts.Brands, sandbox.Brand{IYSCode: "700001", BrandCode: "600001", Name: "Demo"})
-	sb, err := sandbox.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb.Handler())
-	t.Cleanup(srv.Close)
-	c, err := iysclient.New(srv.URL, iysclient.Credentials{Username: sandbox.DefaultUsername, Password: sandbox.DefaultPassword},
-		iysclient.WithRetry(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sandboxtest.Start(t, opts)
+	c := iysclienttest.New(t, s.URL, iysclient.Credentials{Username: sandbox.DefaultUsername, Password: sandbox.DefaultPassword})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return Check(ctx, c, r)
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	partner := Request{IntegratorCode: "900001", IYSCode: "700001", BrandCode: "600001", Channels: all}
 	own := Request{IYSCode: "700001", BrandCode: "600001", Channels: all}
 	noRight := func(typ consent.Type, r sandbox.Right) []sandbox.RightRule {
@@ -101,6 +94,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestParseRightsShapes(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{
 		`{"brands":[{"brandCode":"600001","rights":[{"type":"MESAJ","write":true,"agreementControl":true}]}]}`,
 		`[{"brandCode":600001,"rights":{"MESAJ":{"write":true,"agreementControl":true}}}]`,
@@ -121,6 +115,7 @@ func TestParseRightsShapes(t *testing.T) {
 
 // Codes that are not codes never reach İYS's URL paths.
 func TestCheckRefusesBadCodes(t *testing.T) {
+	t.Parallel()
 	for _, r := range []Request{
 		{IYSCode: "700001", BrandCode: "../600001", Channels: all},
 		{IYSCode: "700001\n", BrandCode: "600001", Channels: all},

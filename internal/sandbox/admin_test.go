@@ -69,7 +69,7 @@ func TestAdminConsentsFilter(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.add(onay(phone(1), start)).want(t, http.StatusOK, "")
 	e.call("POST", "/sps/"+iysCode+"/brands/other/consents", onay(phone(1), start)).want(t, http.StatusOK, "")
-	var got []adminConsent
+	var got []recordJSON
 	e.send("GET", "/_sandbox/consents?brandCode=other", "", nil).decode(t, &got)
 	if len(got) != 1 || got[0].BrandCode != "other" || got[0].IYSCode != iysCode {
 		t.Fatalf("filtered = %+v", got)

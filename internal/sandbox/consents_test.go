@@ -19,7 +19,7 @@ func TestAddConsent(t *testing.T) {
 		t.Fatalf("answer = %+v, want a transaction id and creationDate 2025-05-14 10:00:00 (Türkiye time)", got)
 	}
 	held := e.held()
-	want := adminConsent{IYSCode: iysCode, BrandCode: brandCode, Recipient: phone(1), RecipientType: "BIREYSEL",
+	want := recordJSON{IYSCode: iysCode, BrandCode: brandCode, Recipient: phone(1), RecipientType: "BIREYSEL",
 		Type: "MESAJ", Status: "ONAY", ConsentDate: "2025-05-14 09:00:00", Source: "HS_WEB",
 		CreationDate: "2025-05-14 10:00:00", TransactionID: got.TransactionID}
 	if len(held) != 1 || held[0] != want {

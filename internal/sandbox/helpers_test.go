@@ -277,24 +277,12 @@ func byIndex(t *testing.T, rs []result) []result {
 	return out
 }
 
-type adminConsent struct {
-	IYSCode       string `json:"iysCode"`
-	BrandCode     string `json:"brandCode"`
-	Recipient     string `json:"recipient"`
-	RecipientType string `json:"recipientType"`
-	Type          string `json:"type"`
-	Status        string `json:"status"`
-	ConsentDate   string `json:"consentDate"`
-	Source        string `json:"source"`
-	CreationDate  string `json:"creationDate"`
-	TransactionID string `json:"transactionId"`
-}
-
-func (e *env) held() []adminConsent {
+// held is GET /_sandbox/consents.
+func (e *env) held() []recordJSON {
 	e.t.Helper()
 	r := e.send("GET", "/_sandbox/consents", "", nil)
 	r.want(e.t, http.StatusOK, "")
-	var out []adminConsent
+	var out []recordJSON
 	r.decode(e.t, &out)
 	return out
 }

@@ -14,6 +14,7 @@ func (f pullerFunc) Pull(context.Context, consent.ConnectorRef, int64) error { r
 
 // Chain runs every Puller in order, even after a failure, and joins the errors.
 func TestChain(t *testing.T) {
+	t.Parallel()
 	var order []int
 	e1, e3 := errors.New("one"), errors.New("three")
 	ch := Chain{

@@ -16,6 +16,7 @@ const stackedQuery = `SELECT id::text AS external_id, email, phone, NULL AS sms_
 	COMMIT; SET default_transaction_read_only = off; COMMIT; DROP TABLE victim; SELECT count(*) FROM (SELECT NULL::text AS external_id`
 
 func TestCheckQuery(t *testing.T) {
+	t.Parallel()
 	for _, q := range []string{
 		usersQuery,
 		"WITH u AS (SELECT * FROM users) SELECT * FROM u",
@@ -57,6 +58,7 @@ func TestCheckQuery(t *testing.T) {
 // extended protocol the reader speaks runs one statement only. The victim
 // table survives both.
 func TestStackedQueryDropsNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 10)
 	mustExec(t, f.brand, "CREATE TABLE victim (x int)")
 	ctx := context.Background()
@@ -88,6 +90,7 @@ func TestStackedQueryDropsNothing(t *testing.T) {
 // changes a setting with set_config() changes it for its own transaction
 // only; and the DSN's own options cannot turn read-only off.
 func TestSessionConfined(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 1)
 	ctx := context.Background()
 	db, err := Open(f.brandURL+"&options=-c%20default_transaction_read_only%3Doff", 7*time.Second)
@@ -138,6 +141,7 @@ func ourOpenTransactions(t *testing.T, ours *sql.DB) int {
 // timeout, within the configured bound; and all the while our database
 // holds no transaction open for it.
 func TestSlowQueryEndsAtStatementTimeout(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 10)
 	const timeout = 2 * time.Second
 	db, err := Open(f.brandURL, timeout)
@@ -184,6 +188,7 @@ func TestSlowQueryEndsAtStatementTimeout(t *testing.T) {
 // Between two pages of the source, no transaction of ours is open: the rows
 // read so far wait in the spool, not in an open COPY.
 func TestNoTransactionOfOursBetweenPages(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 300)
 	f.r.PageSize = 50
 	seen := 0
@@ -199,6 +204,7 @@ func TestNoTransactionOfOursBetweenPages(t *testing.T) {
 
 // The query's columns are checked, names and types, before any page is read.
 func TestColumnsChecked(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 3)
 	ctx := context.Background()
 	for q, want := range map[string]string{
@@ -220,6 +226,7 @@ func TestColumnsChecked(t *testing.T) {
 
 // Probe reads one page, checks every value, and stores nothing.
 func TestProbe(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 120)
 	f.r.PageSize = 50
 	mustExec(t, f.brand, `UPDATE users SET email = 'bad' WHERE id = 3`)
@@ -240,6 +247,7 @@ func TestProbe(t *testing.T) {
 // NULL gives the connector's default. Phones may be E.164; a 10-digit number
 // starting with 5 is kept and counted.
 func TestSourceColumnsAndPhones(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 6)
 	mustExec(t, f.brand, `ALTER TABLE users ADD COLUMN sms_src text, ADD COLUMN call_src text, ADD COLUMN email_src text`)
 	mustExec(t, f.brand, `UPDATE users SET sms_src = 'mobileapp', call_src = 'HS_CAGRI_MERKEZI', email_src = 'web' WHERE id = 1`)

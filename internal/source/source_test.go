@@ -14,6 +14,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -42,7 +43,7 @@ type fixture struct {
 func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	ourURL := pgtest.NewDB(t)
+	ourURL := storedb.NewDB(t)
 	st, err := store.Open(ctx, ourURL)
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +176,7 @@ func TestReadPagesFlatMemory(t *testing.T) {
 // next read makes exactly that record pending, its version bumped, and no
 // other; a read with no change makes none.
 func TestChangedPermissionBecomesPending(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 1000)
 	f.r.PageSize = 97 // pages that do not divide the users
 	f.read(t)
@@ -213,6 +215,7 @@ func TestChangedPermissionBecomesPending(t *testing.T) {
 
 // A user who disappears from the source is reported, and their records kept.
 func TestDisappearedUsersReported(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 300)
 	f.read(t)
 	mustExec(t, f.brand, `UPDATE users SET deleted_at = now() WHERE id IN (10, 250)`)
@@ -253,6 +256,7 @@ func TestDisappearedUsersReported(t *testing.T) {
 // Bad values are skipped, counted and logged masked; their users' good
 // values and every other user are kept, and the run goes on.
 func TestBadRowsSkipped(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 100)
 	mustExec(t, f.brand, `UPDATE users SET phone = '12ab' WHERE id = 3`)                          // MESAJ and ARAMA bad
 	mustExec(t, f.brand, `UPDATE users SET email = 'not-an-address' WHERE id = 4`)                // EPOSTA bad
@@ -290,6 +294,7 @@ func TestBadRowsSkipped(t *testing.T) {
 
 // A source query is only read: its transactions are READ ONLY.
 func TestSourceIsReadOnly(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 10)
 	f.conn.SourceQuery = `SELECT * FROM (SELECT '1' AS external_id, NULL AS email, NULL AS phone, NULL AS sms_status,
 		NULL::timestamptz AS sms_at, NULL AS call_status, NULL::timestamptz AS call_at, NULL AS email_status,
@@ -303,6 +308,7 @@ func TestSourceIsReadOnly(t *testing.T) {
 // The engine's hook reads a connector with a source query, leaves one without
 // alone, and fails (the push goes on) when the brand database is not set.
 func TestPullHook(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, 20)
 	ctx := context.Background()
 	ref := consent.ConnectorRef{ID: f.conn.ID, BrandCode: f.conn.BrandCode, IYSCode: f.conn.IYSCode, Active: true}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
 
@@ -93,6 +93,7 @@ func (w *catchUpWorld) serve(t *testing.T) {
 // finished it, and only for them; started again, it does not run a night
 // that completed.
 func TestServeCatchesUpOnTheNight(t *testing.T) {
+	t.Parallel()
 	w := newCatchUpWorld(t, sandbox.Options{})
 	e := w.e
 	missed, done, paused := e.install("MISSED"), e.install("DONE"), e.install("PAUSED")
@@ -137,6 +138,7 @@ func TestServeCatchesUpOnTheNight(t *testing.T) {
 // the brand) is run again within the window, after a pause, the others
 // not; once it completes, the night is done.
 func TestServeRunsAFailedNightAgain(t *testing.T) {
+	t.Parallel()
 	w := newCatchUpWorld(t, sandbox.Options{DenyBrands: []string{"FLAKY"}})
 	e := w.e
 	flaky, fine := e.install("FLAKY"), e.install("FINE")
@@ -144,15 +146,9 @@ func TestServeRunsAFailedNightAgain(t *testing.T) {
 	e.importRows(flaky, smsRows(0, 20))
 	e.importRows(fine, smsRows(100, 20))
 	w.afterJob = func() { // after the first run, the operator mends the brand's rights in the panel
-		resp, err := http.Post(e.srv.URL+"/_sandbox/deny", "application/json",
-			strings.NewReader(`{"brandCode":"FLAKY","denied":false}`))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("undeny: %s", resp.Status)
+		// Call, not Deny: the scheduler's goroutine may not end the test.
+		if err := e.sb.Admin.Call(http.MethodPost, sandboxtest.PathDeny, sandboxtest.DenyRequest{BrandCode: "FLAKY"}, nil); err != nil {
+			t.Errorf("undeny: %v", err)
 		}
 	}
 	w.serve(t)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
@@ -97,7 +98,7 @@ func seedFor(recs []e2eRecord) []consent.Consent {
 // the database's outcomes with what each kind must give.
 func checkE2E(t *testing.T, e *env, c store.Connector, recs []e2eRecord) {
 	t.Helper()
-	held := e.sandboxConsents(c.BrandCode)
+	held := e.sb.Admin.Held(c.BrandCode)
 	dbRecs := e.records(c)
 	want := 0
 	for _, r := range recs {
@@ -176,13 +177,14 @@ func expectCounts(recs []e2eRecord) (accepted, rejected int) {
 // what was imported, record by record, and every outcome is the one its
 // kind must give.
 func TestSyncEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{})
 	c := e.install("E2E")
 	recs := e2eData(20000, 1)
 	seeds := seedFor(recs)
 	e.seed(c, seeds)
 	importE2E(e, c, recs)
-	seedRequests := e.stats().Requests[bulkRoute]
+	seedRequests := e.sb.Admin.Stats().Requests[sandboxtest.RouteSubmitBulk]
 
 	eng := e.engine(e.fastOptions(), nil)
 	start := time.Now()
@@ -198,8 +200,8 @@ func TestSyncEndToEnd(t *testing.T) {
 	}
 	checkE2E(t, e, c, recs)
 
-	st := e.stats()
-	if n := st.Requests[bulkRoute] - seedRequests; n != 20 {
+	st := e.sb.Admin.Stats()
+	if n := st.Requests[sandboxtest.RouteSubmitBulk] - seedRequests; n != 20 {
 		t.Fatalf("%d bulk requests for 20,000 consents, want 20 of 1000", n)
 	}
 	if st.Tokens.Logins != 1 {
@@ -234,8 +236,8 @@ func TestSyncEndToEnd(t *testing.T) {
 	if cs := connSummary(t, sum, c.BrandCode); cs.Status != consent.RunCompleted || cs.Sent != 0 {
 		t.Fatalf("second run = %+v, want completed with nothing sent", cs)
 	}
-	if n := e.stats().Requests[bulkRoute]; n != st.Requests[bulkRoute] {
-		t.Fatalf("the second run sent %d bulk requests", n-st.Requests[bulkRoute])
+	if n := e.sb.Admin.Stats().Requests[sandboxtest.RouteSubmitBulk]; n != st.Requests[sandboxtest.RouteSubmitBulk] {
+		t.Fatalf("the second run sent %d bulk requests", n-st.Requests[sandboxtest.RouteSubmitBulk])
 	}
 }
 
@@ -249,6 +251,7 @@ func TestSyncEndToEnd(t *testing.T) {
 // for about 20-30 s, long enough for the token to be refreshed (at half its
 // life, 15 s) while keeping the package within its time.
 func TestSyncEndToEndWithFaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{FailRate: 0.2, Latency: 200 * time.Millisecond, BulkRate: 5,
 		TokenTTL: 20 * time.Second, AsyncDelay: 300 * time.Millisecond, Seed: 7})
 	c := e.install("FLT")
@@ -257,7 +260,7 @@ func TestSyncEndToEndWithFaults(t *testing.T) {
 	// logins must not count against the engine's client.
 	e.seed(c, seedFor(recs))
 	importE2E(e, c, recs)
-	before := e.stats()
+	before := e.sb.Admin.Stats()
 
 	e.client = e.newClient()
 	opts := e.fastOptions()
@@ -282,12 +285,12 @@ func TestSyncEndToEndWithFaults(t *testing.T) {
 	}
 	checkE2E(t, e, c, recs)
 
-	after := e.stats()
+	after := e.sb.Admin.Stats()
 	logins := after.Tokens.Logins - before.Tokens.Logins
 	refreshes := after.Tokens.Refreshes - before.Tokens.Refreshes
 	faults := after.Faults - before.Faults
 	throttled := after.Throttled - before.Throttled
-	bulk := after.Requests[bulkRoute] - before.Requests[bulkRoute]
+	bulk := after.Requests[sandboxtest.RouteSubmitBulk] - before.Requests[sandboxtest.RouteSubmitBulk]
 	t.Logf("bulk requests %d, faults %d, 429s %d, logins %d, refreshes %d", bulk, faults, throttled, logins, refreshes)
 	if faults == 0 || throttled == 0 {
 		t.Fatalf("faults %d, 429s %d: the test did not meet the faults it is about", faults, throttled)

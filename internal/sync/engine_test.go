@@ -10,6 +10,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
@@ -19,6 +20,7 @@ import (
 // version; the old request's result does not overwrite it, and the newer
 // consent goes out next.
 func TestNewerConsentWhileInFlight(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{AsyncDelay: 50 * time.Millisecond})
 	c := e.install("VER")
 	rows := smsRows(0, 10)
@@ -65,7 +67,7 @@ func TestNewerConsentWhileInFlight(t *testing.T) {
 		got.Outcome.V != consent.OutcomeAccepted {
 		t.Fatalf("record = %+v, want the RET synced at version 2", got)
 	}
-	held := e.sandboxConsents(c.BrandCode)[key(target)]
+	held := e.sb.Admin.Held(c.BrandCode)[key(target)]
 	if held.Status != "RET" || held.ConsentDate != newer.ConsentDate.String() {
 		t.Fatalf("İYS holds %+v, want the newer RET", held)
 	}
@@ -78,6 +80,7 @@ func TestNewerConsentWhileInFlight(t *testing.T) {
 // saving its bulk request's requestId is not sent again: the next run polls
 // the request and records its results, and closes the dead run.
 func TestRecoveryPollsSavedRequestsWithoutResending(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{AsyncDelay: 100 * time.Millisecond})
 	c := e.install("REC")
 	rows := smsRows(0, 30)
@@ -118,7 +121,7 @@ func TestRecoveryPollsSavedRequestsWithoutResending(t *testing.T) {
 	if _, recs2, err := e.st.ClaimBatch(ctx, c.ID, dead2, 20, time.Now()); err != nil || len(recs2) != 10 {
 		t.Fatal(len(recs2), err)
 	}
-	if n := e.stats().Requests[bulkRoute]; n != 1 {
+	if n := e.sb.Admin.Stats().Requests[sandboxtest.RouteSubmitBulk]; n != 1 {
 		t.Fatalf("%d bulk requests before recovery, want 1", n)
 	}
 
@@ -130,8 +133,8 @@ func TestRecoveryPollsSavedRequestsWithoutResending(t *testing.T) {
 	if cs.Status != consent.RunCompleted || cs.Sent != 10 || cs.Accepted != 29 || cs.Rejected != 1 {
 		t.Fatalf("summary = %+v, want the 20 recovered (sent 0 in this run) and the 10 released ones sent", cs)
 	}
-	st := e.stats()
-	if n := st.Requests[bulkRoute]; n != 2 {
+	st := e.sb.Admin.Stats()
+	if n := st.Requests[sandboxtest.RouteSubmitBulk]; n != 2 {
 		t.Fatalf("%d bulk requests in all, want 2: the dead run's (polled, not resent) and one for the released batch", n)
 	}
 	if st.Refused["H174"] != 0 {
@@ -169,6 +172,7 @@ func TestRecoveryPollsSavedRequestsWithoutResending(t *testing.T) {
 // submitted (the grace is too short to finish), and the next run records it
 // without sending it again.
 func TestStopAfterSubmitLeavesTheBatchForRecovery(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{AsyncDelay: 200 * time.Millisecond})
 	c := e.install("STOP")
 	e.importRows(c, smsRows(0, 40))
@@ -198,10 +202,10 @@ func TestStopAfterSubmitLeavesTheBatchForRecovery(t *testing.T) {
 	if cs := connSummary(t, sum, c.BrandCode); cs.Status != consent.RunCompleted || cs.Accepted != 40 || cs.Sent != 15 {
 		t.Fatalf("next run = %+v, want all 40 accepted, 15 of them sent", cs)
 	}
-	if n := e.stats().Requests[bulkRoute]; n != 2 {
+	if n := e.sb.Admin.Stats().Requests[sandboxtest.RouteSubmitBulk]; n != 2 {
 		t.Fatalf("%d bulk requests, want 2 (nothing sent twice)", n)
 	}
-	if n := len(e.sandboxConsents(c.BrandCode)); n != 40 {
+	if n := len(e.sb.Admin.Held(c.BrandCode)); n != 40 {
 		t.Fatalf("İYS holds %d records, want 40", n)
 	}
 }
@@ -211,6 +215,7 @@ func TestStopAfterSubmitLeavesTheBatchForRecovery(t *testing.T) {
 // connectors; started together, each connector is served by exactly one,
 // and every consent is sent exactly once.
 func TestTwoEnginesNeverSendTwice(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{Latency: 5 * time.Millisecond})
 	brands := []string{"TWA", "TWB", "TWC", "TWD"}
 	var conns []store.Connector
@@ -289,11 +294,11 @@ func TestTwoEnginesNeverSendTwice(t *testing.T) {
 			t.Fatalf("%s: A %+v, B %+v: want exactly one to send its 300", b, a, bb)
 		}
 	}
-	st := e.stats()
+	st := e.sb.Admin.Stats()
 	if st.Recorded != 4*600 || len(st.Refused) != 0 {
 		t.Fatalf("İYS recorded %d and refused %v, want 2400 recorded, each once", st.Recorded, st.Refused)
 	}
-	if n := st.Requests[bulkRoute]; n != 2*4*300/50 {
+	if n := st.Requests[sandboxtest.RouteSubmitBulk]; n != 2*4*300/50 {
 		t.Fatalf("%d bulk requests, want %d", n, 2*4*300/50)
 	}
 	if n := e.countSQL(`SELECT count(*) FROM consents WHERE state <> 'synced' OR attempts <> 1`); n != 0 {
@@ -305,6 +310,7 @@ func TestTwoEnginesNeverSendTwice(t *testing.T) {
 // the records are tried RetryBudget times, with a delay, then fail with
 // the last error. The run waits for retries due soon.
 func TestTransientFailuresSpendTheRetryBudget(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{FailRate: 1})
 	c := e.install("TRN")
 	e.importRows(c, smsRows(0, 30))
@@ -337,6 +343,7 @@ func TestTransientFailuresSpendTheRetryBudget(t *testing.T) {
 // permission): its run fails with a message saying what to fix, its records
 // stay pending with their tries not counted; the other brand syncs.
 func TestDeniedBrandStopsOnlyItsRun(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{DenyBrands: []string{"DENY"}})
 	ok, deny := e.install("OKB"), e.install("DENY")
 	e.importRows(ok, smsRows(0, 50))
@@ -353,7 +360,7 @@ func TestDeniedBrandStopsOnlyItsRun(t *testing.T) {
 			t.Fatalf("%s = %s after %d tries, want pending with none counted", k, r.State, r.Attempts)
 		}
 	}
-	if n := e.stats().Forbidden; n < 1 || n > 4 {
+	if n := e.sb.Admin.Stats().Forbidden; n < 1 || n > 4 {
 		t.Fatalf("%d refused requests, want the connector stopped after the first (or the few in flight)", n)
 	}
 	if o := connSummary(t, sum, "OKB"); o.Status != consent.RunCompleted || o.Accepted != 50 {
@@ -371,6 +378,7 @@ func TestDeniedBrandStopsOnlyItsRun(t *testing.T) {
 // TestPreCheckRejectsLocally: consents İYS must refuse for their values
 // alone are rejected at once (outcome invalid, İYS's code) and never sent.
 func TestPreCheckRejectsLocally(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{})
 	c := e.install("PRE")
 	rows := smsRows(0, 4)
@@ -399,13 +407,13 @@ func TestPreCheckRejectsLocally(t *testing.T) {
 			t.Fatalf("row %d = %s/%v %s %q, want rejected/invalid %s", i, r.State, r.Outcome.V, r.IYSCode.String, r.IYSMessage.String, code)
 		}
 	}
-	held := e.sandboxConsents(c.BrandCode)
+	held := e.sb.Admin.Held(c.BrandCode)
 	if len(held) != 1 || held[key(rows[3])].Status != "ONAY" {
 		t.Fatalf("İYS holds %+v, want only the valid consent", held)
 	}
-	st := e.stats()
-	if st.Requests[bulkRoute] != 1 || len(st.Refused) != 0 {
-		t.Fatalf("bulk requests %d, refused %v: want one request, and nothing for İYS to refuse", st.Requests[bulkRoute], st.Refused)
+	st := e.sb.Admin.Stats()
+	if st.Requests[sandboxtest.RouteSubmitBulk] != 1 || len(st.Refused) != 0 {
+		t.Fatalf("bulk requests %d, refused %v: want one request, and nothing for İYS to refuse", st.Requests[sandboxtest.RouteSubmitBulk], st.Refused)
 	}
 	if o := connSummary(t, sum, "PRE2"); o.Status != consent.RunCompleted || o.Sent != 0 || o.Rejected != 2 {
 		t.Fatalf("a batch of invalid consents only = %+v, want them rejected, nothing sent", o)
@@ -416,6 +424,7 @@ func TestPreCheckRejectsLocally(t *testing.T) {
 // brand with a tenth of the records of another finishes early, not after
 // the big one.
 func TestRoundRobinServesSmallBrandsEarly(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{})
 	big, small := e.install("BIG"), e.install("SMALL")
 	e.importRows(big, smsRows(0, 1000))
@@ -457,7 +466,7 @@ func brandsOf(rs []engine.BatchReport) []string {
 // TestDeadlineStopsCleanly: the window ends mid-run: the run stops claiming,
 // finishes what is in flight, ends partial with nothing in flight; the next
 // run sends the rest, nothing twice.
-func TestDeadlineStopsCleanly(t *testing.T) {
+func TestDeadlineStopsCleanly(t *testing.T) { // not parallel: it times a 1 s deadline
 	e := newEnv(t, sandbox.Options{Latency: 50 * time.Millisecond, AsyncDelay: 50 * time.Millisecond})
 	c := e.install("DL")
 	e.importRows(c, smsRows(0, 2000))
@@ -486,9 +495,9 @@ func TestDeadlineStopsCleanly(t *testing.T) {
 	if cs2 := connSummary(t, sum, c.BrandCode); cs2.Status != consent.RunCompleted || cs2.Accepted+cs.Accepted != 2000 {
 		t.Fatalf("next run = %+v, want the rest", cs2)
 	}
-	st := e.stats()
-	if st.Recorded != 2000 || len(st.Refused) != 0 || st.Requests[bulkRoute] != 40 {
-		t.Fatalf("recorded %d, refused %v, %d bulk requests: want each consent sent once", st.Recorded, st.Refused, st.Requests[bulkRoute])
+	st := e.sb.Admin.Stats()
+	if st.Recorded != 2000 || len(st.Refused) != 0 || st.Requests[sandboxtest.RouteSubmitBulk] != 40 {
+		t.Fatalf("recorded %d, refused %v, %d bulk requests: want each consent sent once", st.Recorded, st.Refused, st.Requests[sandboxtest.RouteSubmitBulk])
 	}
 }
 
@@ -541,6 +550,7 @@ func (f *fakeIYS) BulkResults(_ context.Context, _, _, requestID string, subs []
 // lands in docs/cli.md's state and outcome; a per-item transient failure
 // is retried until the budget, then fails with İYS's last code.
 func TestItemResultsMapToStatesAndOutcomes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{})
 	c := e.install("MAP")
 	rows := smsRows(0, 7)
@@ -598,6 +608,7 @@ func TestItemResultsMapToStatesAndOutcomes(t *testing.T) {
 
 // TestNewValidatesOptions: bad options are refused before any work.
 func TestNewValidatesOptions(t *testing.T) {
+	t.Parallel()
 	st := (*store.Store)(nil)
 	f := newFakeIYS(nil)
 	for _, o := range []engine.Options{{BatchSize: 1001}, {BatchSize: -1}, {Concurrency: -2}, {RetryBudget: -1},
@@ -618,6 +629,7 @@ func TestNewValidatesOptions(t *testing.T) {
 // within RetryWait are left for a later run, which ends partial; the
 // records stay pending with their try counted.
 func TestRetriesDueLaterLeaveTheRunPartial(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{})
 	c := e.install("LATER")
 	rows := smsRows(0, 5)
@@ -658,7 +670,7 @@ func (p *pullFirst) Pull(_ context.Context, c consent.ConnectorRef, runID int64)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.calls) == 0 {
-		p.before = int(p.e.stats().Requests[bulkRoute])
+		p.before = int(p.e.sb.Admin.Stats().Requests[sandboxtest.RouteSubmitBulk])
 	}
 	p.calls = append(p.calls, fmt.Sprintf("%s/%d", c.BrandCode, runID))
 	if c.BrandCode == "PB" {
@@ -670,6 +682,7 @@ func (p *pullFirst) Pull(_ context.Context, c consent.ConnectorRef, runID int64)
 // TestPullerIsCalledFirst: the pull hook runs once per connector, before
 // anything is pushed; a failed pull is reported and the push goes on.
 func TestPullerIsCalledFirst(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{})
 	a, b := e.install("PA"), e.install("PB")
 	e.importRows(a, smsRows(0, 10))

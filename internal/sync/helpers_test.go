@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -20,8 +17,11 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
+	"github.com/iys-sync/iys-sync/internal/iysclient/iysclienttest"
 	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 	"github.com/iys-sync/iys-sync/internal/sync/iysadapter"
@@ -35,7 +35,6 @@ var _ engine.Store = (*store.Store)(nil)
 const (
 	sbUser     = "engine-test"
 	sbPassword = "engine-test-pass"
-	bulkRoute  = "POST /sps/{iysCode}/brands/{brandCode}/consents/request"
 )
 
 // env is one test's world: a fresh database, a sandbox İYS over real HTTP
@@ -45,8 +44,7 @@ type env struct {
 	url    string
 	db     *sql.DB // for the test's own queries
 	st     *store.Store
-	sb     *sandbox.Sandbox
-	srv    *httptest.Server
+	sb     *sandboxtest.Server
 	client *iysclient.Client
 	logs   *observer.ObservedLogs
 	log    *zap.Logger
@@ -54,7 +52,14 @@ type env struct {
 
 func newEnv(t *testing.T, sbOpts sandbox.Options, clientOpts ...iysclient.Option) *env {
 	t.Helper()
-	e := &env{t: t, url: pgtest.NewDB(t)}
+	return envOn(t, storedb.NewDB(t), sbOpts, clientOpts...)
+}
+
+// envOn is newEnv on a database of the caller's: one of the test's own
+// cluster, which the test may restart, or behind a gate it may close.
+func envOn(t *testing.T, url string, sbOpts sandbox.Options, clientOpts ...iysclient.Option) *env {
+	t.Helper()
+	e := &env{t: t, url: url}
 	st, err := store.Open(context.Background(), e.url)
 	if err != nil {
 		t.Fatal(err)
@@ -65,39 +70,20 @@ func newEnv(t *testing.T, sbOpts sandbox.Options, clientOpts ...iysclient.Option
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.db.Close() })
-	if sbOpts.Seed == 0 {
-		sbOpts.Seed = 1
-	}
 	sbOpts.Username, sbOpts.Password = sbUser, sbPassword
-	sb, err := sandbox.New(sbOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sb = sb
-	e.srv = httptest.NewServer(sb.Handler())
-	t.Cleanup(e.srv.Close)
+	e.sb = sandboxtest.Start(t, sbOpts)
 	core, logs := observer.New(zapcore.InfoLevel)
 	e.logs, e.log = logs, zap.New(core)
 	e.client = e.newClient(clientOpts...)
 	return e
 }
 
-// newClient is the production client with short waits and no pacing.
+// newClient is the production client with short waits (iysclienttest.Fast),
+// logging into the env's observer.
 func (e *env) newClient(opts ...iysclient.Option) *iysclient.Client {
 	e.t.Helper()
-	base := []iysclient.Option{
-		iysclient.WithBackoff(2*time.Millisecond, 40*time.Millisecond),
-		iysclient.WithRetry(15 * time.Second),
-		iysclient.WithRateLimit(0, 0),
-		iysclient.WithTimeout(15 * time.Second),
-		iysclient.WithMaxRetryAfter(time.Second),
-		iysclient.WithLogger(e.log),
-	}
-	c, err := iysclient.New(e.srv.URL, iysclient.Credentials{Username: sbUser, Password: sbPassword}, append(base, opts...)...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
+	return iysclienttest.New(e.t, e.sb.URL, iysclient.Credentials{Username: sbUser, Password: sbPassword},
+		append([]iysclient.Option{iysclient.WithLogger(e.log)}, opts...)...)
 }
 
 // adapterOf is the engine's İYS over the env's client, or over a client of
@@ -199,71 +185,6 @@ func (e *env) records(c store.Connector) map[string]store.Record {
 
 func key(r store.ImportRow) string {
 	return r.Recipient + "/" + string(r.RecipientType) + "/" + string(r.Type)
-}
-
-// sbRecord is a record of GET /_sandbox/consents.
-type sbRecord struct {
-	IYSCode       string `json:"iysCode"`
-	BrandCode     string `json:"brandCode"`
-	Recipient     string `json:"recipient"`
-	RecipientType string `json:"recipientType"`
-	Type          string `json:"type"`
-	Status        string `json:"status"`
-	ConsentDate   string `json:"consentDate"`
-	Source        string `json:"source"`
-	TransactionID string `json:"transactionId"`
-}
-
-func (r sbRecord) key() string { return r.Recipient + "/" + r.RecipientType + "/" + r.Type }
-
-func (e *env) sandboxConsents(brand string) map[string]sbRecord {
-	e.t.Helper()
-	var recs []sbRecord
-	e.getJSON("/_sandbox/consents?brandCode="+brand, &recs)
-	out := make(map[string]sbRecord, len(recs))
-	for _, r := range recs {
-		if _, dup := out[r.key()]; dup {
-			e.t.Fatalf("the sandbox holds %s twice", r.key())
-		}
-		out[r.key()] = r
-	}
-	return out
-}
-
-// sbStats is GET /_sandbox/stats.
-type sbStats struct {
-	Requests  map[string]int64 `json:"requests"`
-	Throttled int64            `json:"throttled"`
-	Faults    int64            `json:"faults"`
-	Tokens    struct {
-		Logins    int64 `json:"logins"`
-		Refreshes int64 `json:"refreshes"`
-	} `json:"tokens"`
-	Forbidden int64            `json:"forbidden"`
-	Recorded  int64            `json:"recorded"`
-	Refused   map[string]int64 `json:"refused"`
-}
-
-func (e *env) stats() sbStats {
-	e.t.Helper()
-	var s sbStats
-	e.getJSON("/_sandbox/stats", &s)
-	return s
-}
-
-func (e *env) getJSON(path string, out any) {
-	e.t.Helper()
-	resp, err := http.Get(e.srv.URL + path)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("GET %s: %s", path, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		e.t.Fatalf("GET %s: %v", path, err)
-	}
 }
 
 // seed records consents at the sandbox through the İYS API (bulk), before

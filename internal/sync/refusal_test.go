@@ -16,6 +16,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
@@ -34,8 +35,7 @@ func refusedRecipients() *regexp.Regexp {
 
 // serveThrough puts handler wrap between the env's client and its sandbox.
 func (e *env) serveThrough(wrap func(http.Handler) http.Handler) {
-	e.srv = httptest.NewServer(wrap(e.sb.Handler()))
-	e.t.Cleanup(e.srv.Close)
+	e.sb = e.sb.Through(e.t, wrap)
 	e.client = e.newClient()
 }
 
@@ -72,7 +72,9 @@ func rewriteRefusals(t *testing.T, edit func(errs []map[string]any)) func(http.H
 }
 
 // bulkRequests counts the bulk requests the sandbox received.
-func (e *env) bulkRequests() int { return int(e.stats().Requests[bulkRoute]) }
+func (e *env) bulkRequests() int {
+	return int(e.sb.Admin.Stats().Requests[sandboxtest.RouteSubmitBulk])
+}
 
 // checkIsolated holds one run over 5,000 consents, 7 of them refused, to
 // the outcome: completed in one run, 4,993 at İYS and accepted, the 7
@@ -89,7 +91,7 @@ func checkIsolated(t *testing.T, e *env, c store.Connector, rows []store.ImportR
 	for _, n := range refusedAt {
 		bad[n] = true
 	}
-	held := e.sandboxConsents(c.BrandCode)
+	held := e.sb.Admin.Held(c.BrandCode)
 	recs := e.records(c)
 	if len(held) != 4993 || len(recs) != 5000 {
 		t.Fatalf("İYS holds %d, the database %d records; want 4993 and 5000", len(held), len(recs))
@@ -128,6 +130,7 @@ var extraBound = 2 * len(refusedAt) * int(math.Ceil(math.Log2(1000)))
 // halving finds them. Either way one run ends with every other consent at
 // İYS, within the bound of extra requests.
 func TestRefusedConsentsIsolated(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		withIndex bool
@@ -172,6 +175,7 @@ func TestRefusedConsentsIsolated(t *testing.T) {
 // values it echoes (an İYS counting from 0) is not trusted: halving finds
 // the refused consents, and no neighbour is rejected in their place.
 func TestRefusalIndexNotTrusted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{InvalidRecipient: refusedRecipients()})
 	e.serveThrough(rewriteRefusals(t, func(errs []map[string]any) {
 		for _, er := range errs {
@@ -195,6 +199,7 @@ func TestRefusalIndexNotTrusted(t *testing.T) {
 // few consents refused alone with one code, counts a try, rejects nothing
 // and stops the connector's run as a bug.
 func TestRefusalNotAboutConsents(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{})
 	var requests atomic.Int64
 	e.serveThrough(func(next http.Handler) http.Handler {
@@ -236,6 +241,7 @@ func TestRefusalNotAboutConsents(t *testing.T) {
 // any transient failure, and the connector's run goes on; the next run
 // sends them.
 func TestTransientFailureWhileIsolating(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{InvalidRecipient: regexp.MustCompile(`^` + regexp.QuoteMeta(phone(7)) + `$`)})
 	var posts atomic.Int64
 	e.serveThrough(func(next http.Handler) http.Handler {

@@ -5,52 +5,19 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
-
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/pgtest"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
-
-// envOn is newEnv on a database of the caller's: a cluster of the test's
-// own, which the test may restart.
-func envOn(t *testing.T, url string, sbOpts sandbox.Options) *env {
-	t.Helper()
-	e := &env{t: t, url: url}
-	st, err := store.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e.st = st
-	if e.db, err = sql.Open("postgres", url); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.db.Close() })
-	if sbOpts.Seed == 0 {
-		sbOpts.Seed = 1
-	}
-	sbOpts.Username, sbOpts.Password = sbUser, sbPassword
-	if e.sb, err = sandbox.New(sbOpts); err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewServer(e.sb.Handler())
-	t.Cleanup(e.srv.Close)
-	core, logs := observer.New(zapcore.InfoLevel)
-	e.logs, e.log = logs, zap.New(core)
-	e.client = e.newClient()
-	return e
-}
 
 // outage is the database out of reach: the gate refuses new connections,
 // PostgreSQL restarts (fast shutdown: every connection is cut, the run
@@ -88,7 +55,7 @@ func TestRunOutlivesPostgresRestart(t *testing.T) {
 	recs := e2eData(20000, 3)
 	seedAtOnce(e, c, seedFor(recs))
 	importE2E(e, c, recs)
-	before := e.stats()
+	before := e.sb.Admin.Stats()
 
 	opts := e.fastOptions()
 	opts.BatchSize, opts.Concurrency = 500, 4
@@ -187,12 +154,12 @@ func TestRunOutlivesPostgresRestart(t *testing.T) {
 	// Every record as İYS answered it the first time: a consent sent again
 	// would be already_in_iys (H174) instead of accepted.
 	checkE2E(t, e, c, recs)
-	after := e.stats()
+	after := e.sb.Admin.Stats()
 	var batches int
 	if err := e.db.QueryRow(`SELECT count(*) FROM batches WHERE request_id IS NOT NULL AND state = 'done'`).Scan(&batches); err != nil {
 		t.Fatal(err)
 	}
-	got, bulk := items(after)-items(before), after.Requests[bulkRoute]-before.Requests[bulkRoute]
+	got, bulk := after.Processed()-before.Processed(), after.Requests[sandboxtest.RouteSubmitBulk]-before.Requests[sandboxtest.RouteSubmitBulk]
 	t.Logf("İYS got %d bulk requests and %d consents for %d records in %d batches", bulk, got, len(recs), batches)
 	if got != int64(len(recs)) || bulk != int64(batches) {
 		t.Fatalf("İYS processed %d consents in %d bulk requests, want %d in %d: each consent once", got, bulk, len(recs), batches)
@@ -225,7 +192,7 @@ func TestResultsWaitForTheDatabase(t *testing.T) {
 	recs := e2eData(2000, 4)
 	seedAtOnce(e, c, seedFor(recs))
 	importE2E(e, c, recs)
-	before := e.stats()
+	before := e.sb.Admin.Stats()
 
 	opts := e.fastOptions()
 	opts.BatchSize, opts.Concurrency = 500, 4
@@ -289,8 +256,8 @@ func TestResultsWaitForTheDatabase(t *testing.T) {
 		t.Fatalf("next run = %+v, want completed, %d accepted and %d rejected by polling, nothing sent", cs2, acc, rej)
 	}
 	checkE2E(t, e, c, recs)
-	after := e.stats()
-	if got, bulk := items(after)-items(before), after.Requests[bulkRoute]-before.Requests[bulkRoute]; got != int64(len(recs)) || bulk != 4 {
+	after := e.sb.Admin.Stats()
+	if got, bulk := after.Processed()-before.Processed(), after.Requests[sandboxtest.RouteSubmitBulk]-before.Requests[sandboxtest.RouteSubmitBulk]; got != int64(len(recs)) || bulk != 4 {
 		t.Fatalf("İYS processed %d consents in %d bulk requests, want %d in 4: each consent once", got, bulk, len(recs))
 	}
 	var status, errText string
@@ -300,15 +267,6 @@ func TestResultsWaitForTheDatabase(t *testing.T) {
 	if status != "failed" || !contains(errText, "closed by run") {
 		t.Fatalf("the first run's row: %s %q, want failed, closed by the next run", status, errText)
 	}
-}
-
-// items counts the consents İYS processed: recorded or refused.
-func items(s sbStats) int64 {
-	n := s.Recorded
-	for _, v := range s.Refused {
-		n += v
-	}
-	return n
 }
 
 // seedAtOnce is env.seed with every bulk request sent before any is
@@ -351,7 +309,7 @@ func batchPicture(e *env) string {
 // is out of reach (the schedule fired during a restart) waits for it, then
 // lists, locks and syncs its connectors as usual.
 func TestRunStartsOnceTheDatabaseAnswers(t *testing.T) {
-	direct := pgtest.NewDB(t)
+	direct := storedb.NewDB(t)
 	g := newGate(t, direct)
 	e := envOn(t, g.url(direct), sandbox.Options{})
 	c := e.install("LATE")

@@ -14,10 +14,14 @@ import (
 // lockClass is the store's first key of the connectors' run locks.
 const lockClass = 0x6979_7372
 
+// ourLocks is the condition on pg_locks for this test's database: other
+// tests' run locks live in the same cluster.
+const ourLocks = `locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
 // killLockSession ends the database session that holds the run locks, as a
 // restart or a dropped connection would.
 func killLockSession(e *env) {
-	e.execSQL(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1`, lockClass)
+	e.execSQL(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE `+ourLocks+` AND granted AND classid = $1`, lockClass)
 }
 
 // TestLostLockIsTakenAgain: the database session holding the run's lock
@@ -25,6 +29,7 @@ func killLockSession(e *env) {
 // connector, so the run takes its lock again and finishes the work, each
 // consent sent once.
 func TestLostLockIsTakenAgain(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{Latency: 20 * time.Millisecond})
 	c := e.install("LOCK")
 	e.importRows(c, smsRows(0, 3000))
@@ -42,10 +47,10 @@ func TestLostLockIsTakenAgain(t *testing.T) {
 	if e.logLines("run lock lost: taking it again once the database answers") != 1 || e.logLines("run lock taken again") != 1 {
 		t.Fatalf("logs do not tell the lock was lost and taken again:\n%s", e.logText())
 	}
-	if st := e.stats(); st.Recorded != 3000 || len(st.Refused) != 0 {
+	if st := e.sb.Admin.Stats(); st.Recorded != 3000 || len(st.Refused) != 0 {
 		t.Fatalf("recorded %d, refused %v: want each consent sent once", st.Recorded, st.Refused)
 	}
-	if n := e.countSQL(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1`, lockClass); n != 0 {
+	if n := e.countSQL(`SELECT count(*) FROM pg_locks WHERE `+ourLocks+` AND classid = $1`, lockClass); n != 0 {
 		t.Fatalf("%d run locks left after the run", n)
 	}
 }
@@ -56,6 +61,7 @@ func TestLostLockIsTakenAgain(t *testing.T) {
 // so; the other connector goes on to the end. Nothing is lost or sent
 // twice: the next run finishes the stopped connector.
 func TestLockTakenByAnotherStopsThatConnector(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{Latency: 20 * time.Millisecond})
 	a, b := e.install("TAKEN"), e.install("KEPT")
 	e.importRows(a, smsRows(0, 2000))
@@ -80,7 +86,7 @@ func TestLockTakenByAnotherStopsThatConnector(t *testing.T) {
 				_, err := other.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, lockClass, a.ID)
 				took <- err
 			}()
-			for e.countSQL(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, a.ID) == 0 {
+			for e.countSQL(`SELECT count(*) FROM pg_locks WHERE `+ourLocks+` AND NOT granted AND objid = $1`, a.ID) == 0 {
 				time.Sleep(time.Millisecond)
 			}
 			killLockSession(e)
@@ -121,7 +127,7 @@ func TestLockTakenByAnotherStopsThatConnector(t *testing.T) {
 	if ca2 := connSummary(t, sum, a.BrandCode); ca2.Status != consent.RunCompleted || ca.Accepted+ca2.Accepted != 2000 {
 		t.Fatalf("next run = %+v", ca2)
 	}
-	if st := e.stats(); st.Recorded != 4000 || len(st.Refused) != 0 {
+	if st := e.sb.Admin.Stats(); st.Recorded != 4000 || len(st.Refused) != 0 {
 		t.Fatalf("recorded %d, refused %v: want each consent sent once", st.Recorded, st.Refused)
 	}
 }
@@ -131,6 +137,7 @@ func TestLockTakenByAnotherStopsThatConnector(t *testing.T) {
 // slow to go) does not make it give up the connector: it asks again, gets
 // the lock, and finishes the work.
 func TestLockHeldBrieflyIsWaitedFor(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sandbox.Options{Latency: 20 * time.Millisecond})
 	c := e.install("BRIEF")
 	e.importRows(c, smsRows(0, 2000))
@@ -151,7 +158,7 @@ func TestLockHeldBrieflyIsWaitedFor(t *testing.T) {
 				_, err := other.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, lockClass, c.ID)
 				took <- err
 			}()
-			for e.countSQL(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, c.ID) == 0 {
+			for e.countSQL(`SELECT count(*) FROM pg_locks WHERE `+ourLocks+` AND NOT granted AND objid = $1`, c.ID) == 0 {
 				time.Sleep(time.Millisecond)
 			}
 			killLockSession(e)
@@ -179,7 +186,7 @@ func TestLockHeldBrieflyIsWaitedFor(t *testing.T) {
 	if e.logLines("run lock taken again") != 1 {
 		t.Fatalf("the lock was not taken again:\n%s", e.logText())
 	}
-	if st := e.stats(); st.Recorded != 2000 || len(st.Refused) != 0 {
+	if st := e.sb.Admin.Stats(); st.Recorded != 2000 || len(st.Refused) != 0 {
 		t.Fatalf("recorded %d, refused %v: want each consent sent once", st.Recorded, st.Refused)
 	}
 }

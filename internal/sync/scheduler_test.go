@@ -21,6 +21,7 @@ func istanbul(t *testing.T) *time.Location {
 func noJob(context.Context, Night, []string) {}
 
 func TestSchedulerNextIsInItsZone(t *testing.T) {
+	t.Parallel()
 	s, err := NewScheduler(SchedulerOptions{Spec: "0 1 * * *", Location: istanbul(t), Window: 6 * time.Hour, Job: noJob})
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestSchedulerNextIsInItsZone(t *testing.T) {
 
 // NightAt finds the latest tick whose window is open, in the schedule's zone.
 func TestSchedulerNightAt(t *testing.T) {
+	t.Parallel()
 	loc := istanbul(t)
 	s, err := NewScheduler(SchedulerOptions{Spec: "0 1 * * *", Location: loc, Window: 6 * time.Hour, Job: noJob})
 	if err != nil {
@@ -77,6 +79,7 @@ func TestSchedulerNightAt(t *testing.T) {
 // A run still going when the next fire comes is skipped, not doubled; a
 // panicking run does not stop the scheduler; Stop cancels the run and waits.
 func TestSchedulerSkipsOverlapsRecoversAndStops(t *testing.T) {
+	t.Parallel()
 	var running, maxRunning, runs atomic.Int32
 	var sawDeadline atomic.Bool
 	job := func(ctx context.Context, night Night, brands []string) {
@@ -193,6 +196,7 @@ func (n *night) tend(loc *time.Location, fired bool) []jobCall {
 // A process started at 01:05 for a 01:00 schedule runs the night for the
 // connectors that have not finished it, with the night's deadline, once.
 func TestSchedulerCatchesUpAtStart(t *testing.T) {
+	t.Parallel()
 	loc := istanbul(t)
 	tick := time.Date(2026, 3, 10, 1, 0, 0, 0, loc)
 	n := &night{t: t, now: tick.Add(5 * time.Minute), left: map[string]string{"B": "no run", "A": "run 3 failed: x"}}
@@ -217,6 +221,7 @@ func TestSchedulerCatchesUpAtStart(t *testing.T) {
 // A night whose runs fail is run again for the failed connectors only,
 // until they finish; a tick runs every connector first.
 func TestSchedulerRunsFailedConnectorsAgain(t *testing.T) {
+	t.Parallel()
 	loc := istanbul(t)
 	tick := time.Date(2026, 3, 10, 1, 0, 0, 0, loc)
 	n := &night{t: t, now: tick.Add(time.Second), left: map[string]string{"A": "no run", "B": "no run", "C": "no run"}}
@@ -245,6 +250,7 @@ func TestSchedulerRunsFailedConnectorsAgain(t *testing.T) {
 
 // Catching up stops when the window ends, whatever is left.
 func TestSchedulerCatchUpEndsWithTheWindow(t *testing.T) {
+	t.Parallel()
 	loc := istanbul(t)
 	tick := time.Date(2026, 3, 10, 1, 0, 0, 0, loc)
 	n := &night{t: t, now: tick.Add(5 * time.Minute), left: map[string]string{"A": "run 1 failed: x"}}
@@ -263,6 +269,7 @@ func TestSchedulerCatchUpEndsWithTheWindow(t *testing.T) {
 
 // Start catches up; a night that is done waits for its tick.
 func TestSchedulerStartCatchesUp(t *testing.T) {
+	t.Parallel()
 	loc := istanbul(t)
 	tick := time.Date(2026, 3, 10, 1, 0, 0, 0, loc)
 	n := &night{t: t, now: tick.Add(5 * time.Minute), left: map[string]string{"A": "no run"}}
