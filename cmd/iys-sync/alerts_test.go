@@ -347,7 +347,7 @@ func exportedFamilies(t *testing.T) map[string]string {
 			t.Fatal(r.stderr)
 		}
 	}
-	reconcileAdmin(t, environ, http.MethodPost, "/_sandbox/citizen", map[string]string{"recipient": "+905330000002", "status": "RET", "source": "IYS_WEB"})
+	sandboxAdmin(t, environ).Citizen(sandboxRecord("+905330000002", "RET", "IYS_WEB"))
 
 	cfg := config.Default()
 	cfg.DatabaseURL, cfg.APIURL = environ["IYS_DATABASE_URL"], environ["IYS_API_URL"]

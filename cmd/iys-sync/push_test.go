@@ -35,7 +35,7 @@ func TestRunNowPushesItsMetrics(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	for _, p := range []string{"+905330000001", "+905330000002"} {
-		reconcileAdmin(t, environ, http.MethodPost, "/_sandbox/citizen", map[string]string{"recipient": p, "status": "RET", "source": "IYS_WEB"})
+		sandboxAdmin(t, environ).Citizen(sandboxRecord(p, "RET", "IYS_WEB"))
 	}
 
 	if r := runCmd(t, environ, "--run-now", "--brand-code", "600001"); r.code != 0 {

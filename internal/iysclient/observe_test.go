@@ -12,6 +12,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 )
 
 // exchanges collects what the client's observer hears.
@@ -71,13 +72,13 @@ func TestObserverHearsEveryExchange(t *testing.T) {
 		t.Fatal("a bulk request for a brand without rights was accepted")
 	}
 
-	s := e.stats()
+	s := e.admin.Stats()
 	byEndpoint, byResult := x.count()
 	for endpoint, route := range map[string]string{
-		iysclient.EndpointToken: routeToken,
-		"submit_bulk":           routeSubmit,
-		"bulk_results":          routePoll,
-		"add_consent":           routeAdd,
+		iysclient.EndpointToken: sandboxtest.RouteToken,
+		"submit_bulk":           sandboxtest.RouteSubmitBulk,
+		"bulk_results":          sandboxtest.RoutePollBulk,
+		"add_consent":           sandboxtest.RouteAddConsent,
 		"consent_status":        "POST /sps/{iysCode}/brands/{brandCode}/consents/status",
 	} {
 		if byEndpoint[endpoint] != s.Requests[route] || byEndpoint[endpoint] == 0 {
