@@ -253,7 +253,7 @@ func TestSyncEndToEnd(t *testing.T) {
 func TestSyncEndToEndWithFaults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sandbox.Options{FailRate: 0.2, Latency: 200 * time.Millisecond, BulkRate: 5,
-		TokenTTL: 20 * time.Second, AsyncDelay: 300 * time.Millisecond, Seed: 7})
+		TokenTTL: 8 * time.Second, AsyncDelay: 300 * time.Millisecond, Seed: 7})
 	c := e.install("FLT")
 	recs := e2eData(20000, 2)
 	// Seed through a client of its own: the faults hit it too, but its
@@ -300,8 +300,11 @@ func TestSyncEndToEndWithFaults(t *testing.T) {
 	if logins < 1 || logins > 4 {
 		t.Fatalf("%d logins for %d batches, want a handful at most", logins, len(rec.reports()))
 	}
+	// A renewal may fail on an injected fault while the token still holds
+	// (then it is tried again later); once the token has expired, the run's
+	// next call cannot go on without one that succeeds.
 	if took > 12*time.Second && refreshes == 0 {
-		t.Fatalf("the run took %v with 20s tokens (renewed after 10s), but no token was refreshed", took)
+		t.Fatalf("the run took %v with 8s tokens, but no token was refreshed (a renewal may fail on a fault while the token holds; past its expiry one must succeed)", took)
 	}
 	if len(rec.reports()) < 80 {
 		t.Fatalf("%d batch reports, want at least 80", len(rec.reports()))
