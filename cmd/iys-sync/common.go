@@ -12,6 +12,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/store"
+	"github.com/iys-sync/iys-sync/internal/tokenvault"
 )
 
 // loadAndOpen reads the settings after the flags were parsed and opens
@@ -35,13 +36,19 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 }
 
 // newIYSClient builds the İYS client of the settings: one per process, so
-// that every goroutine shares its token.
-func newIYSClient(cfg config.Config, log *zap.Logger, opts ...iysclient.Option) (*iysclient.Client, error) {
+// that every goroutine shares its token, and the token kept in st, so that
+// every process of the API user shares it (İYS caps logins per hour).
+func newIYSClient(cfg config.Config, st *store.Store, log *zap.Logger, opts ...iysclient.Option) (*iysclient.Client, error) {
 	if err := cfg.Require(config.NeedIYS); err != nil {
 		return nil, err
 	}
-	return iysclient.New(cfg.APIURL, iysclient.Credentials{Username: cfg.Username, Password: cfg.Password},
-		append([]iysclient.Option{iysclient.WithLogger(log), iysclient.WithRateLimit(cfg.RateLimit, 1)}, opts...)...)
+	creds := iysclient.Credentials{Username: cfg.Username, Password: cfg.Password}
+	vault, err := tokenvault.New(st, cfg.APIURL, creds, log.Named("token"))
+	if err != nil {
+		return nil, err
+	}
+	return iysclient.New(cfg.APIURL, creds, append([]iysclient.Option{iysclient.WithLogger(log),
+		iysclient.WithRateLimit(cfg.RateLimit, 1), iysclient.WithTokenVault(vault)}, opts...)...)
 }
 
 // connectorRef is the connector as a pull or a reconciliation asks for it:

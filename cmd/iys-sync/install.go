@@ -60,7 +60,7 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	now := time.Now()
 	var verifiedAt *time.Time
 	if !*skipVerify {
-		if err := verifyRights(ctx, e, cfg, *iysCode, *brand, types); err != nil {
+		if err := verifyRights(ctx, e, cfg, st, *iysCode, *brand, types); err != nil {
 			return err
 		}
 		verifiedAt = &now
@@ -79,11 +79,11 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 
 // verifyRights asks İYS whether this API user may write for the brand on
 // each channel and reconcile; a refusal says what to turn on in the panel.
-func verifyRights(ctx context.Context, e *env, cfg config.Config, iysCode, brand string, types []consent.Type) error {
+func verifyRights(ctx context.Context, e *env, cfg config.Config, st *store.Store, iysCode, brand string, types []consent.Type) error {
 	if err := cfg.Require(config.NeedIYS); err != nil {
 		return fmt.Errorf("install asks İYS whether this API user may write for the brand (or pass --skip-verify): %w", err)
 	}
-	client, err := newIYSClient(cfg, newLogger(cfg, e.stderr))
+	client, err := newIYSClient(cfg, st, newLogger(cfg, e.stderr))
 	if err != nil {
 		return err
 	}

@@ -72,12 +72,13 @@ func openIYS(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...iy
 	if err := cfg.Require(config.NeedDatabase, config.NeedIYS); err != nil {
 		return nil, nil, err
 	}
-	client, err := newIYSClient(cfg, log, opts...)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openStore(ctx, cfg)
+	client, err := newIYSClient(cfg, st, log, opts...)
 	if err != nil {
+		st.Close()
 		return nil, nil, err
 	}
 	return st, client, nil

@@ -84,6 +84,7 @@ func New(baseURL string, creds Credentials, opts ...Option) (*Client, error) {
 		now:    cfg.now,
 		margin: cfg.refreshMargin,
 		pause:  cfg.loginPause,
+		vault:  cfg.vault,
 	}
 	c.observe, c.tokens.hook = cfg.observe, cfg.observe
 	return c, nil

@@ -43,6 +43,7 @@ type config struct {
 	refreshMargin time.Duration
 	loginPause    time.Duration
 	observe       func(Exchange) // WithObserver; nil: none
+	vault         TokenVault     // WithTokenVault; nil: the token is this process's own
 }
 
 func defaultConfig() config {

@@ -35,6 +35,7 @@ type tokenSource struct {
 	margin time.Duration
 	pause  time.Duration
 	hook   exchangeHook // reports each token request
+	vault  TokenVault   // shares the token with other processes; nil: none
 
 	mu          sync.Mutex
 	access      string
@@ -45,6 +46,7 @@ type tokenSource struct {
 	flight      *flight   // the one token request in flight, if any
 	pausedUntil time.Time
 	pauseErr    *LoginPausedError
+	refused     string // the last token İYS answered 401 to: never taken from the vault again
 }
 
 type flight struct {
@@ -61,6 +63,7 @@ func (ts *tokenSource) token(ctx context.Context, refused string) (string, error
 		now := ts.now()
 		if refused != "" && ts.access == refused {
 			ts.access, ts.refresh = "", ""
+			ts.refused = refused
 		}
 		valid := ts.access != "" && now.Before(ts.accessExp)
 		paused := now.Before(ts.pausedUntil)
@@ -99,7 +102,7 @@ func (ts *tokenSource) token(ctx context.Context, refused string) (string, error
 		useRefresh := ts.refresh != "" && now.Before(ts.refreshTill)
 		ts.mu.Unlock()
 
-		tok, err := ts.renew(ctx, useRefresh)
+		tok, err := ts.renewShared(ctx, useRefresh)
 		f.err = err
 		ts.mu.Lock()
 		ts.flight = nil
@@ -114,6 +117,72 @@ func (ts *tokenSource) token(ctx context.Context, refused string) (string, error
 		close(f.done)
 		return tok, err
 	}
+}
+
+// renewShared renews through the vault when there is one: under its lock,
+// a token another process got meanwhile is taken instead of renewing, a
+// pause it met is honoured, and what this one gets is stored for the
+// others. A vault that fails before renewal costs no call: renew alone.
+func (ts *tokenSource) renewShared(ctx context.Context, useRefresh bool) (string, error) {
+	if ts.vault == nil {
+		return ts.renew(ctx, useRefresh)
+	}
+	var tok string
+	reached := false
+	err := ts.vault.Update(ctx, func(cur SharedTokens) (SharedTokens, bool, error) {
+		reached = true
+		now := ts.now()
+		ts.mu.Lock()
+		ts.adopt(cur)
+		valid := ts.stillValid(now)
+		fresh, paused := valid != "" && now.Before(ts.renewAt), now.Before(ts.pausedUntil)
+		useRefresh := ts.refresh != "" && now.Before(ts.refreshTill)
+		pauseErr := ts.pauseErr
+		ts.mu.Unlock()
+		switch {
+		case fresh || (paused && valid != ""):
+			tok = valid
+			return cur, false, nil
+		case paused:
+			return cur, false, pauseErr
+		}
+		t, err := ts.renew(ctx, useRefresh)
+		var pe *LoginPausedError
+		if err != nil && !errors.As(err, &pe) {
+			return cur, false, err
+		}
+		tok = t
+		return ts.shared(), true, err
+	})
+	if err != nil && !reached {
+		if ctx.Err() != nil {
+			return "", err
+		}
+		ts.log.Warn("the shared İYS token could not be reached: renewing this process's own", zap.Error(err))
+		return ts.renew(ctx, useRefresh)
+	}
+	return tok, err
+}
+
+// adopt takes from the vault a token newer than this process's and a
+// longer pause. The caller holds mu.
+func (ts *tokenSource) adopt(cur SharedTokens) {
+	if cur.Access != "" && cur.Access != ts.refused && cur.AccessExp.After(ts.accessExp) {
+		ts.access, ts.accessExp, ts.renewAt = cur.Access, cur.AccessExp, cur.RenewAt
+		ts.refresh, ts.refreshTill = cur.Refresh, cur.RefreshTill
+	}
+	if cur.PausedUntil.After(ts.pausedUntil) {
+		ts.pausedUntil = cur.PausedUntil
+		ts.pauseErr = &LoginPausedError{Until: cur.PausedUntil}
+	}
+}
+
+// shared is the state to store in the vault.
+func (ts *tokenSource) shared() SharedTokens {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return SharedTokens{Access: ts.access, AccessExp: ts.accessExp, RenewAt: ts.renewAt,
+		Refresh: ts.refresh, RefreshTill: ts.refreshTill, PausedUntil: ts.pausedUntil}
 }
 
 // renewRetry spaces renewals that failed while the token was still valid.
