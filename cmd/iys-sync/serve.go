@@ -19,7 +19,7 @@ const stopTimeout = 2 * time.Minute
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve")
-	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Schedule, config.Timezone, config.Window, config.Push,
+	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Schedule, config.Timezone, config.Window, config.Takeover, config.Push,
 		config.Source, config.Intake, config.Metrics, config.Logging)
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
@@ -55,7 +55,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// Unfinished: a night the process missed (restarted after the tick) or
 	// whose runs failed is run again for those connectors, within its window.
 	sched, err := engine.NewScheduler(engine.SchedulerOptions{Spec: cfg.Schedule, Location: cfg.Location(),
-		Window: cfg.Window, Job: scheduledRun(s, m, log), Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now})
+		Window: cfg.Window, Job: scheduledRun(s, m, log), Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now,
+		LookEvery: cfg.TakeoverEvery})
 	if err != nil {
 		return err
 	}

@@ -21,16 +21,19 @@ type Config struct {
 	Schedule       string
 	Timezone       string
 	Window         time.Duration
-	BatchSize      int
-	Concurrency    int
-	RateLimit      float64
-	LogLevel       string
-	LogFormat      string
-	MetricsAddr    string
-	IntakeAddr     string   // the HTTP intake's listener; empty: off
-	IntakeTokens   []string // name:sha256-hex-of-token[:brand,brand...], as given; parsed by the intake
-	IntakeTLSCert  string   // PEM certificate file of the intake's HTTPS; with IntakeTLSKey; both empty: plain HTTP
-	IntakeTLSKey   string   // PEM private key file
+	// TakeoverEvery is how often serve looks, within a night's window, for
+	// connectors left unfinished that no run holds; 0: at start only.
+	TakeoverEvery time.Duration
+	BatchSize     int
+	Concurrency   int
+	RateLimit     float64
+	LogLevel      string
+	LogFormat     string
+	MetricsAddr   string
+	IntakeAddr    string   // the HTTP intake's listener; empty: off
+	IntakeTokens  []string // name:sha256-hex-of-token[:brand,brand...], as given; parsed by the intake
+	IntakeTLSCert string   // PEM certificate file of the intake's HTTPS; with IntakeTLSKey; both empty: plain HTTP
+	IntakeTLSKey  string   // PEM private key file
 	// SourceDatabaseURL is the brand's own database that connectors' source
 	// queries read, read-only; empty: no source is read.
 	SourceDatabaseURL string
@@ -46,15 +49,16 @@ type Config struct {
 // default: one value, in one place.
 func Default() Config {
 	return Config{
-		APIURL:      "https://api.iys.org.tr",
-		Schedule:    "0 1 * * *",
-		Timezone:    "Europe/Istanbul",
-		Window:      6 * time.Hour,
-		BatchSize:   engine.DefaultBatchSize,
-		Concurrency: engine.DefaultConcurrency,
-		RateLimit:   iysclient.DefaultRateLimit,
-		LogLevel:    "info",
-		LogFormat:   "json",
+		APIURL:        "https://api.iys.org.tr",
+		Schedule:      "0 1 * * *",
+		Timezone:      "Europe/Istanbul",
+		Window:        6 * time.Hour,
+		TakeoverEvery: time.Minute,
+		BatchSize:     engine.DefaultBatchSize,
+		Concurrency:   engine.DefaultConcurrency,
+		RateLimit:     iysclient.DefaultRateLimit,
+		LogLevel:      "info",
+		LogFormat:     "json",
 
 		SourceStatementTimeout: source.DefaultStatementTimeout,
 	}
@@ -79,6 +83,7 @@ const (
 	Intake                       // IYS_INTAKE_ADDR, IYS_INTAKE_TOKENS, IYS_INTAKE_TLS_CERT, IYS_INTAKE_TLS_KEY
 	Metrics                      // IYS_METRICS_ADDR
 	Pushgateway                  // IYS_PUSHGATEWAY_URL
+	Takeover                     // IYS_TAKEOVER_EVERY
 )
 
 // Need names a setting a command cannot do without.

@@ -81,6 +81,16 @@ var settings = []setting{
 			c.Window = d
 			return nil
 		}},
+	{env: "IYS_TAKEOVER_EVERY", group: Takeover, usage: "how often serve looks, within the night's window, for connectors left unfinished that no replica runs (one died, or this one started late), and takes them over; 0: only at start",
+		get: func(c Config) string { return shortDuration(c.TakeoverEvery) },
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || (d > 0 && d < time.Second) {
+				return fmt.Errorf("must be 0 or a duration of 1s or more such as 1m, got %q", v)
+			}
+			c.TakeoverEvery = d
+			return nil
+		}},
 	{env: "IYS_BATCH_SIZE", group: Push, usage: "consents per bulk request (1..1000)", get: func(c Config) string { return strconv.Itoa(c.BatchSize) },
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)

@@ -163,7 +163,8 @@ func (s *Store) RunByID(ctx context.Context, runID int64) (Run, error) {
 // night the schedule began at tick, and why: none of their runs started
 // since tick ended completed or partial (partial is a run that went to its
 // end and left work for later, not one to repeat). A connector whose first
-// sync comes after tick has no night yet. The reason is for the log: no run
+// sync comes after tick has no night yet; one whose run lock a live session
+// holds is being run (here or by another replica), so it is not listed. The reason is for the log: no run
 // since the tick, or the latest run's status and error.
 func (s *Store) UnfinishedNights(ctx context.Context, tick time.Time) (map[string]string, error) {
 	var rows []struct {
@@ -172,7 +173,7 @@ func (s *Store) UnfinishedNights(ctx context.Context, tick time.Time) (map[strin
 		Status    sql.NullString `db:"status"`
 		Error     sql.NullString `db:"error"`
 	}
-	err := s.db.SelectContext(ctx, &rows, unfinishedNights, tick)
+	err := s.db.SelectContext(ctx, &rows, unfinishedNights, tick, connectorLockClass)
 	if err != nil {
 		return nil, fmt.Errorf("unfinished nights: %w", err)
 	}
@@ -182,7 +183,7 @@ func (s *Store) UnfinishedNights(ctx context.Context, tick time.Time) (map[strin
 		case !r.RunID.Valid:
 			out[r.BrandCode] = "no run since the schedule fired"
 		case r.Status.String == string(consent.RunRunning):
-			out[r.BrandCode] = fmt.Sprintf("run %d is still marked running: its process stopped, or it goes on elsewhere", r.RunID.Int64)
+			out[r.BrandCode] = fmt.Sprintf("run %d is still marked running, and no one holds its lock: its process stopped", r.RunID.Int64)
 		default:
 			out[r.BrandCode] = fmt.Sprintf("run %d %s: %s", r.RunID.Int64, r.Status.String, r.Error.String)
 		}

@@ -132,4 +132,18 @@ func TestUnfinishedNights(t *testing.T) {
 			t.Errorf("%s: %q, want it to say %q", b, got[b], why)
 		}
 	}
+
+	// A connector whose lock a session holds is being run (by this
+	// replica or another): not listed while held, listed once freed.
+	_, locked, release, err := s.LockConnectors(ctx, []int64{ids["RUNNING"], ids["NORUN"]})
+	if err != nil || len(locked) != 2 {
+		t.Fatalf("lock: %v %v", locked, err)
+	}
+	if got, err = s.UnfinishedNights(ctx, tick); err != nil || len(got) != 1 || got["FAILED"] == "" {
+		t.Fatalf("unfinished with RUNNING and NORUN locked = %v (%v), want FAILED only", got, err)
+	}
+	release()
+	if got, err = s.UnfinishedNights(ctx, tick); err != nil || len(got) != 3 {
+		t.Fatalf("unfinished after release = %v (%v), want all three again", got, err)
+	}
 }

@@ -51,6 +51,12 @@ type SchedulerOptions struct {
 	// failed (a refused brand, a database that stayed down) has time to
 	// mend and İYS is not asked again and again.
 	CatchUpPause, CatchUpPauseMax time.Duration
+	// LookEvery, with Unfinished set, is how often the scheduler looks,
+	// while a night's window is open, for connectors that have not
+	// finished it and that no run holds: a replica died mid-run, or this
+	// one started after the tick. It takes them over. 0: it looks only at
+	// start and after its own runs.
+	LookEvery time.Duration
 }
 
 // Scheduler fires the nightly job on a cron spec read in the schedule's time
@@ -65,7 +71,9 @@ type SchedulerOptions struct {
 // when a night's run ends with connectors whose night is not finished (their
 // run failed), it runs again for those connectors, after a pause that grows,
 // until none is left or the window ends. A night that completed is not run
-// again. It always works on the latest night whose window is open.
+// again. It always works on the latest night whose window is open. With
+// LookEvery it also takes over, within the window, the connectors another
+// replica left unfinished when it died: their locks are free again.
 type Scheduler struct {
 	cron   *cron.Cron
 	sched  cron.Schedule
@@ -76,6 +84,7 @@ type Scheduler struct {
 	log    *zap.Logger
 	now    func() time.Time
 	pause  [2]time.Duration // CatchUpPause, CatchUpPauseMax
+	every  time.Duration    // LookEvery
 	// recover runs a function with cron's panic recovery.
 	recover func(func())
 
@@ -98,8 +107,8 @@ func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		return nil, fmt.Errorf("window must be positive, got %s", o.Window)
 	case o.Job == nil:
 		return nil, errors.New("scheduler: a job is required")
-	case o.CatchUpPause < 0 || o.CatchUpPauseMax < 0:
-		return nil, errors.New("scheduler: catch-up pauses must not be negative")
+	case o.CatchUpPause < 0 || o.CatchUpPauseMax < 0 || o.LookEvery < 0:
+		return nil, errors.New("scheduler: catch-up pauses and LookEvery must not be negative")
 	}
 	if o.Location == nil {
 		o.Location = time.Local
@@ -124,7 +133,7 @@ func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		// the catch-up at start runs outside cron.
 		cron:  cron.New(cron.WithLocation(o.Location), cron.WithLogger(logger), cron.WithChain(cron.Recover(logger))),
 		sched: sched, loc: o.Location, window: o.Window, job: o.Job, due: o.Unfinished, log: o.Logger, now: o.Now,
-		pause:   [2]time.Duration{o.CatchUpPause, o.CatchUpPauseMax},
+		pause: [2]time.Duration{o.CatchUpPause, o.CatchUpPauseMax}, every: o.LookEvery,
 		recover: func(f func()) { recoverer.Then(cron.FuncJob(f)).Run() },
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -136,8 +145,17 @@ func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 func (s *Scheduler) fire() {
 	s.wg.Add(1)
 	defer s.wg.Done()
-	s.tend(true)
+	s.tend(fired)
 }
+
+// why a night is tended.
+type trigger int
+
+const (
+	fired   trigger = iota // the schedule's tick: every connector
+	started                // the process started: catch up, saying so
+	looked                 // LookEvery: take over, quiet when there is nothing to
+)
 
 // Next is when the schedule next fires after t.
 func (s *Scheduler) Next(t time.Time) time.Time { return s.sched.Next(t.In(s.loc)) }
@@ -170,16 +188,24 @@ func (s *Scheduler) Start() {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.recover(func() { s.tend(false) })
+		s.recover(func() { s.tend(started) })
+		if s.every <= 0 {
+			return
+		}
+		for s.sleep(s.every) {
+			if !s.running.Load() {
+				s.recover(func() { s.tend(looked) })
+			}
+		}
 	}()
 }
 
 // tend runs the night in progress: over every connector when fired by its
 // tick, and then (or first, at start) over the connectors that have not
 // finished it, after a pause, until none is left or its window ends.
-func (s *Scheduler) tend(fired bool) {
+func (s *Scheduler) tend(why trigger) {
 	if !s.running.CompareAndSwap(false, true) {
-		if fired {
+		if why == fired {
 			s.log.Warn("scheduled run skipped: the previous one is still going")
 		}
 		return
@@ -190,9 +216,9 @@ func (s *Scheduler) tend(fired bool) {
 		return
 	}
 	var brands []string // nil: every connector
-	if fired {
+	if why == fired {
 		s.log.Info("scheduled run starts", zap.Time("tick", night.Tick), zap.Time("deadline", night.Deadline))
-	} else if night, brands, ok = s.unfinished(); !ok {
+	} else if night, brands, ok = s.unfinished(why == looked); !ok {
 		return
 	}
 	pause := backoff.NewExponentialBackOff(
@@ -214,22 +240,24 @@ func (s *Scheduler) tend(fired bool) {
 		if !s.sleep(min(pause.NextBackOff(), s.pause[1])) {
 			return
 		}
-		if night, brands, ok = s.unfinished(); !ok {
+		if night, brands, ok = s.unfinished(false); !ok {
 			return
 		}
 	}
 }
 
 // unfinished finds the night in progress and its connectors that have not
-// finished it, and logs why it catches up (or that it need not); ok is
-// false when there is nothing to do.
-func (s *Scheduler) unfinished() (night Night, brands []string, ok bool) {
+// finished it and that no run holds, and logs why it catches up (or, unless
+// quiet, that it need not); ok is false when there is nothing to do.
+func (s *Scheduler) unfinished(quiet bool) (night Night, brands []string, ok bool) {
 	night, left, open := s.unfinishedQuiet()
 	switch {
 	case !open:
 		return Night{}, nil, false
 	case len(left) == 0:
-		s.log.Info("nothing to catch up on: every connector has finished the night", zap.Time("tick", night.Tick))
+		if !quiet {
+			s.log.Info("nothing to catch up on: every connector has finished the night, or is being run", zap.Time("tick", night.Tick))
+		}
 		return Night{}, nil, false
 	}
 	for b := range left {

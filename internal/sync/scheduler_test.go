@@ -184,10 +184,14 @@ func (n *night) scheduler(loc *time.Location) *Scheduler {
 }
 
 // tend runs the scheduler's night in progress to its end, as Start's
-// catch-up (fired false) or a tick (fired true) does.
-func (n *night) tend(loc *time.Location, fired bool) []jobCall {
+// catch-up (tick false) or a tick (tick true) does.
+func (n *night) tend(loc *time.Location, tick bool) []jobCall {
 	s := n.scheduler(loc)
-	s.tend(fired)
+	why := started
+	if tick {
+		why = fired
+	}
+	s.tend(why)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.calls
@@ -292,5 +296,63 @@ func TestSchedulerStartCatchesUp(t *testing.T) {
 	}
 	if len(n.calls) != 1 || !slices.Equal(n.calls[0].brands, []string{"A"}) {
 		t.Fatalf("calls = %+v, want one catch-up over A", n.calls)
+	}
+}
+
+// With LookEvery, a replica takes over within the window a connector that
+// becomes unfinished and free after it started (another replica died
+// mid-run), and only that one; outside the window it takes nothing.
+func TestSchedulerTakesOver(t *testing.T) {
+	t.Parallel()
+	loc := istanbul(t)
+	tick := time.Date(2026, 3, 10, 1, 0, 0, 0, loc)
+	n := &night{t: t, now: tick.Add(10 * time.Minute), left: map[string]string{}}
+	s, err := NewScheduler(SchedulerOptions{Spec: "0 1 * * *", Location: loc, Window: 6 * time.Hour, Job: n.job,
+		Unfinished: n.unfinished, Now: n.clock, LookEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Stop(context.Background()) //nolint:errcheck // checked below
+	waitLooks := func(min int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			n.mu.Lock()
+			looks := n.looks
+			n.mu.Unlock()
+			if looks >= min {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d looks, want %d", looks, min)
+			}
+		}
+	}
+	waitLooks(3)
+	n.mu.Lock()
+	if len(n.calls) != 0 {
+		t.Fatalf("ran %+v with nothing unfinished", n.calls)
+	}
+	n.left["B2"] = "run 7 is still marked running, and no one holds its lock: its process stopped"
+	looks := n.looks
+	n.mu.Unlock()
+	waitLooks(looks + 3)
+	n.mu.Lock()
+	calls := slices.Clone(n.calls)
+	n.now = tick.Add(7 * time.Hour) // the window has closed
+	n.left["B3"] = "no run"
+	looks = n.looks
+	n.mu.Unlock()
+	if len(calls) != 1 || !slices.Equal(calls[0].brands, []string{"B2"}) || !calls[0].night.Tick.Equal(tick) {
+		t.Fatalf("calls %+v, want one over B2 for the 01:00 night", calls)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.calls) != 1 || n.looks != looks {
+		t.Fatalf("after the window: %d calls, %d more looks, want none", len(n.calls)-1, n.looks-looks)
 	}
 }

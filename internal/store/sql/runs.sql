@@ -36,7 +36,8 @@ SELECT {{columns "runs"}} FROM runs WHERE id = $1;
 
 -- name: UnfinishedNights
 -- Active connectors due at tick $1 with no completed or partial run since,
--- each with its latest run since the tick, if any.
+-- and whose run lock (class $2, see locks.go) no session holds, each with
+-- its latest run since the tick, if any.
 SELECT c.brand_code, r.id AS run_id, r.status, r.error
 FROM connectors c
 LEFT JOIN LATERAL (
@@ -47,4 +48,8 @@ LEFT JOIN LATERAL (
 WHERE c.state = 'active' AND c.first_sync_at <= $1
   AND NOT EXISTS (SELECT 1 FROM runs d WHERE d.connector_id = c.id AND d.started_at >= $1
                   AND d.status IN ('completed', 'partial'))
+  AND NOT EXISTS (SELECT 1 FROM pg_locks l
+                  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    AND l.classid = $2::bigint::oid AND l.objid = c.id::oid)
 ORDER BY c.brand_code;
