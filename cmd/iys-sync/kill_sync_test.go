@@ -127,13 +127,20 @@ type ksChild struct {
 // database and sandbox.
 func (w *ksWorld) startRunNow(t *testing.T, name string, args ...string) *ksChild {
 	t.Helper()
+	return w.start(t, name, append([]string{"--run-now", "--json"}, args...), nil)
+}
+
+// start starts `iys-sync args...` against the world's database and
+// sandbox, with the settings environ added.
+func (w *ksWorld) start(t *testing.T, name string, args []string, environ []string) *ksChild {
+	t.Helper()
 	c := &ksChild{name: name, app: "iys-kill-sync-" + name, exited: make(chan error, 1)}
-	c.cmd = exec.Command(os.Args[0], append([]string{"--run-now", "--json"}, args...)...)
-	c.cmd.Env = append(withoutIYS(os.Environ()), runMainEnv+"=1",
+	c.cmd = exec.Command(os.Args[0], args...)
+	c.cmd.Env = append(append(withoutIYS(os.Environ()), runMainEnv+"=1",
 		"IYS_DATABASE_URL="+withAppName(t, w.environ["IYS_DATABASE_URL"], c.app),
 		"IYS_API_URL="+w.sb.URL, "IYS_USERNAME="+ksUser, "IYS_PASSWORD="+ksPassword,
 		fmt.Sprintf("IYS_BATCH_SIZE=%d", ksBatchSize), fmt.Sprintf("IYS_CONCURRENCY=%d", ksConcurrency),
-		"IYS_RATE_LIMIT=0", "IYS_LOG_LEVEL=info", "IYS_LOG_FORMAT=json")
+		"IYS_RATE_LIMIT=0", "IYS_LOG_LEVEL=info", "IYS_LOG_FORMAT=json"), environ...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -359,6 +366,31 @@ func (w *ksWorld) checkSynced(t *testing.T, brand string, want map[string]ksWant
 	return already
 }
 
+// checkSentOnce checks that a record whose requestId was saved was never
+// put in another batch after that one (its request was polled, not sent
+// again), that each record was in exactly one request whose id was saved
+// (its result came from there), and that only records of a batch released
+// without a requestId (a kill between sending and saving) were found
+// already in İYS.
+func (w *ksWorld) checkSentOnce(t *testing.T) {
+	t.Helper()
+	if n := w.count(t, `SELECT count(*) FROM batch_items a JOIN batches ba ON ba.id = a.batch_id AND ba.request_id IS NOT NULL
+		JOIN batch_items b ON b.consent_id = a.consent_id AND b.batch_id > a.batch_id`); n != 0 {
+		t.Fatalf("%d records were claimed again after their requestId was saved", n)
+	}
+	if n := w.count(t, `SELECT count(*) FROM consents c LEFT JOIN (
+		SELECT bi.consent_id, count(*) AS n FROM batch_items bi JOIN batches b ON b.id = bi.batch_id
+		WHERE b.request_id IS NOT NULL GROUP BY bi.consent_id) s ON s.consent_id = c.id
+		WHERE s.n IS DISTINCT FROM 1`); n != 0 {
+		t.Fatalf("%d records are not in exactly one saved bulk request", n)
+	}
+	if n := w.count(t, `SELECT count(*) FROM consents c WHERE outcome = 'already_in_iys' AND c.id NOT IN (
+		SELECT bi.consent_id FROM batch_items bi JOIN batches b ON b.id = bi.batch_id
+		WHERE b.request_id IS NULL AND b.state = 'released')`); n != 0 {
+		t.Fatalf("%d records are already_in_iys though none of their batches was left unsaved", n)
+	}
+}
+
 // TestSyncKilledThreeTimesLosesNothing checks that killing
 // the worker with SIGKILL 3 times during a 50,000-record run, then running
 // it again, loses nothing and leaves no record in flight. The real binary is
@@ -445,27 +477,7 @@ func TestSyncKilledThreeTimesLosesNothing(t *testing.T) {
 		t.Fatalf("%d batches with a saved requestId were not finished from their results", n)
 	}
 
-	// A record whose requestId was saved is never put in another batch
-	// after that one: its request is polled, not sent again.
-	if n := w.count(t, `SELECT count(*) FROM batch_items a JOIN batches ba ON ba.id = a.batch_id AND ba.request_id IS NOT NULL
-		JOIN batch_items b ON b.consent_id = a.consent_id AND b.batch_id > a.batch_id`); n != 0 {
-		t.Fatalf("%d records were claimed again after their requestId was saved", n)
-	}
-	// ... and each was in exactly one request whose id was saved: its
-	// result came from there.
-	if n := w.count(t, `SELECT count(*) FROM consents c LEFT JOIN (
-		SELECT bi.consent_id, count(*) AS n FROM batch_items bi JOIN batches b ON b.id = bi.batch_id
-		WHERE b.request_id IS NOT NULL GROUP BY bi.consent_id) s ON s.consent_id = c.id
-		WHERE s.n IS DISTINCT FROM 1`); n != 0 {
-		t.Fatalf("%d records are not in exactly one saved bulk request", n)
-	}
-	// already_in_iys only for records of a batch released without a
-	// requestId: the kill came between sending and saving.
-	if n := w.count(t, `SELECT count(*) FROM consents c WHERE outcome = 'already_in_iys' AND c.id NOT IN (
-		SELECT bi.consent_id FROM batch_items bi JOIN batches b ON b.id = bi.batch_id
-		WHERE b.request_id IS NULL AND b.state = 'released')`); n != 0 {
-		t.Fatalf("%d records are already_in_iys though none of their batches was left unsaved", n)
-	}
+	w.checkSentOnce(t)
 
 	// What İYS received: every record once, plus at most the records of the
 	// batches left without a requestId, at most concurrency batches a kill.
