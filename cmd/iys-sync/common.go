@@ -8,11 +8,11 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 
+	"github.com/iys-sync/iys-sync/internal/apiuser"
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/store"
-	"github.com/iys-sync/iys-sync/internal/tokenvault"
 )
 
 // loadAndOpen reads the settings after the flags were parsed and opens
@@ -37,18 +37,19 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 
 // newIYSClient builds the İYS client of the settings: one per process, so
 // that every goroutine shares its token, and the token kept in st, so that
-// every process of the API user shares it (İYS caps logins per hour).
+// every process of the API user shares it (İYS caps logins per hour), and
+// with it the pace of IYS_RATE_LIMIT.
 func newIYSClient(cfg config.Config, st *store.Store, log *zap.Logger, opts ...iysclient.Option) (*iysclient.Client, error) {
 	if err := cfg.Require(config.NeedIYS); err != nil {
 		return nil, err
 	}
 	creds := iysclient.Credentials{Username: cfg.Username, Password: cfg.Password}
-	vault, err := tokenvault.New(st, cfg.APIURL, creds, log.Named("token"))
+	shared, err := apiuser.New(st, cfg.APIURL, creds, log.Named("apiuser"))
 	if err != nil {
 		return nil, err
 	}
 	return iysclient.New(cfg.APIURL, creds, append([]iysclient.Option{iysclient.WithLogger(log),
-		iysclient.WithRateLimit(cfg.RateLimit, 1), iysclient.WithTokenVault(vault)}, opts...)...)
+		iysclient.WithRateLimit(cfg.RateLimit, 1), iysclient.WithTokenVault(shared), iysclient.WithPacer(shared)}, opts...)...)
 }
 
 // connectorRef is the connector as a pull or a reconciliation asks for it:

@@ -76,6 +76,7 @@ func New(baseURL string, creds Credentials, opts ...Option) (*Client, error) {
 		retry: cfg.retry,
 	}
 	c.limiter = newAdaptiveLimiter(cfg.rps, cfg.burst, cfg.slowdown, cfg.now, cfg.log)
+	c.limiter.pacer = cfg.pacer
 	c.tokens = &tokenSource{
 		http:   c.http,
 		url:    c.endpoint(pathToken(), nil).String(),

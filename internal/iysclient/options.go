@@ -44,6 +44,7 @@ type config struct {
 	loginPause    time.Duration
 	observe       func(Exchange) // WithObserver; nil: none
 	vault         TokenVault     // WithTokenVault; nil: the token is this process's own
+	pacer         Pacer          // WithPacer; nil: this process paces alone
 }
 
 func defaultConfig() config {

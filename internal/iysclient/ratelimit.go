@@ -28,6 +28,7 @@ type adaptiveLimiter struct {
 	slowFor time.Duration
 	now     func() time.Time
 	log     *zap.Logger
+	pacer   Pacer // shares the pace with the API user's other processes; nil: none
 
 	mu      sync.Mutex
 	until   time.Time // end of the current slow step
@@ -50,7 +51,28 @@ func (l *adaptiveLimiter) Wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 	l.recover()
-	return l.lim.Wait(ctx)
+	if err := l.lim.Wait(ctx); err != nil || l.pacer == nil {
+		return err
+	}
+	spacing := time.Duration(float64(time.Second) / float64(l.lim.Limit()))
+	wait, err := l.pacer.Reserve(ctx, spacing)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		l.log.Warn("the API user's shared send pace could not be reached: this process paces alone", zap.Error(err))
+		return nil
+	case wait <= 0:
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // recover doubles a lowered rate once its slow step is over.

@@ -21,6 +21,7 @@ var rowTypes = map[string]reflect.Type{
 	"pull_quarantine": reflect.TypeFor[quarantineRow](),
 	"source_users":    reflect.TypeFor[sourceUserRow](),
 	"iys_tokens":      reflect.TypeFor[tokenRow](),
+	"iys_pace":        reflect.TypeFor[paceRow](),
 }
 
 // tagColumns are the columns a row type names, in field order.

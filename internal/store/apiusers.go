@@ -18,7 +18,26 @@ var (
 	lockToken            = stmt("LockToken")
 	sealedTokenForUpdate = stmt("SealedTokenForUpdate")
 	storeToken           = stmt("StoreToken")
+	reserveSlot          = stmt("ReserveSlot")
 )
+
+// paceRow is an iys_pace row: the table's row type (see rowTypes).
+type paceRow struct {
+	Account string    `db:"account"`
+	NextAt  time.Time `db:"next_at"`
+}
+
+// ReserveSlot takes the account's next send slot, spacing after the one
+// before, and says how long from now until it (0 or less: go now). The
+// database's clock decides, so that replicas on hosts whose clocks differ
+// still keep the spacing.
+func (s *Store) ReserveSlot(ctx context.Context, account string, spacing time.Duration) (time.Duration, error) {
+	var us int64
+	if err := s.db.GetContext(ctx, &us, reserveSlot, account, spacing.Microseconds()); err != nil {
+		return 0, fmt.Errorf("reserve send slot: %w", err)
+	}
+	return time.Duration(us) * time.Microsecond, nil
+}
 
 // tokenLockWait bounds the wait for another process's token renewal: a
 // login with its retries can take a while, and giving up early would make

@@ -1,16 +1,18 @@
-package tokenvault_test
+package apiuser_test
 
 import (
 	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/iys-sync/iys-sync/internal/apiuser"
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/iysclient/iysclienttest"
@@ -19,7 +21,6 @@ import (
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	"github.com/iys-sync/iys-sync/internal/store"
-	"github.com/iys-sync/iys-sync/internal/tokenvault"
 
 	_ "github.com/lib/pq"
 )
@@ -42,7 +43,7 @@ func openStore(t *testing.T) *store.Store {
 // own vault on the shared database.
 func process(t *testing.T, st *store.Store, url string, c iysclient.Credentials, opts ...iysclient.Option) *iysclient.Client {
 	t.Helper()
-	v, err := tokenvault.New(st, url, c, zap.NewNop())
+	v, err := apiuser.New(st, url, c, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,12 +134,12 @@ func TestPauseShared(t *testing.T) {
 
 // spy is a vault that keeps what the client stores through it.
 type spy struct {
-	*tokenvault.Vault
+	*apiuser.Shared
 	stored iysclient.SharedTokens
 }
 
 func (s *spy) Update(ctx context.Context, renew func(iysclient.SharedTokens) (iysclient.SharedTokens, bool, error)) error {
-	return s.Vault.Update(ctx, func(cur iysclient.SharedTokens) (iysclient.SharedTokens, bool, error) {
+	return s.Shared.Update(ctx, func(cur iysclient.SharedTokens) (iysclient.SharedTokens, bool, error) {
 		next, keep, err := renew(cur)
 		if keep {
 			s.stored = next
@@ -157,11 +158,11 @@ func TestSealedUnderThePassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	v, err := tokenvault.New(st, sb.URL, creds, zap.NewNop())
+	v, err := apiuser.New(st, sb.URL, creds, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &spy{Vault: v}
+	s := &spy{Shared: v}
 	if err := call(t, iysclienttest.New(t, sb.URL, creds, iysclient.WithTokenVault(s))); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestSealedUnderThePassword(t *testing.T) {
 
 	other := creds
 	other.Password = "another-password"
-	ov, err := tokenvault.New(st, sb.URL, other, zap.NewNop())
+	ov, err := apiuser.New(st, sb.URL, other, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +206,47 @@ func TestSealedUnderThePassword(t *testing.T) {
 	}
 	if n := sb.Admin.Stats().Tokens.Logins; n != 1 {
 		t.Fatalf("%d logins, want 1", n)
+	}
+}
+
+// Two processes of one API user, each allowed 2 bulk requests a second, send
+// at once to an İYS that takes 2 a second from the user: through the shared
+// pace they stay within it together, and İYS throttles none.
+func TestPaceShared(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t, sandbox.Options{BulkRate: 2})
+	st := openStore(t)
+	date, err := consent.ParseDate("2025-05-15 14:23:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const each = 5
+	errs := make(chan error, 2*each)
+	for p := range 2 {
+		v, err := apiuser.New(st, sb.URL, creds, zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := process(t, st, sb.URL, creds, iysclient.WithRateLimit(2, 1), iysclient.WithPacer(v))
+		go func() {
+			for i := range each {
+				item := consent.Consent{Recipient: fmt.Sprintf("+90533%d%06d", p, i), RecipientType: consent.Bireysel,
+					Type: consent.TypeMesaj, Status: consent.StatusOnay, ConsentDate: date, Source: consent.SourceWeb}
+				_, err := c.SubmitBulk(context.Background(), "700001", "600001", []consent.Consent{item})
+				errs <- err
+			}
+		}()
+	}
+	for range 2 * each {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := sb.Admin.Stats()
+	if n := s.Requests[sandboxtest.RouteSubmitBulk]; n != 2*each {
+		t.Fatalf("%d bulk requests reached İYS, want %d", n, 2*each)
+	}
+	if s.Throttled != 0 {
+		t.Fatalf("İYS throttled %d requests: the processes together went over the user's rate", s.Throttled)
 	}
 }

@@ -43,3 +43,25 @@ func WithTokenVault(v TokenVault) Option {
 		return nil
 	}
 }
+
+// Pacer spaces the bulk requests of all the API user's processes
+// (WithPacer): IYS_RATE_LIMIT is one budget per API user at İYS, however
+// many replicas send.
+type Pacer interface {
+	// Reserve takes the user's next send slot, spacing after the previous
+	// one, and says how long to wait for it (0 or less: go now).
+	Reserve(ctx context.Context, spacing time.Duration) (wait time.Duration, err error)
+}
+
+// WithPacer paces bulk requests through p too, after this process's own
+// limiter, at the spacing of its current rate. A pacer that cannot be
+// reached leaves the process paced alone, and says so in the log.
+func WithPacer(p Pacer) Option {
+	return func(c *config) error {
+		if p == nil {
+			return errors.New("with pacer: pacer is nil")
+		}
+		c.pacer = p
+		return nil
+	}
+}

@@ -1,11 +1,13 @@
-// Package tokenvault keeps an İYS API user's token in PostgreSQL, sealed,
-// so that every process of the user shares one token (iysclient.TokenVault).
+// Package apiuser is what every process of one İYS API user shares through
+// PostgreSQL: one token, sealed (iysclient.TokenVault), and one send pace
+// (iysclient.Pacer), so that installs, pulls, backfills and serve replicas
+// log in once between them and stay together within IYS_RATE_LIMIT.
 //
-// The sealing key is derived from the API user's password (PBKDF2-SHA256),
+// The token's sealing key is derived from the API user's password (PBKDF2-SHA256),
 // which the database never holds: a reader of the database alone cannot use
 // the tokens. A state sealed under another password (the password changed)
 // reads as none, and the next login replaces it.
-package tokenvault
+package apiuser
 
 import (
 	"context"
@@ -18,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,10 +28,11 @@ import (
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 )
 
-// Store holds sealed states by account under a lock (store.Store).
+// Store keeps sealed token states and send slots by account (store.Store).
 type Store interface {
 	UpdateSealedToken(ctx context.Context, account string,
 		renew func(sealed []byte) (next []byte, store bool, err error)) error
+	ReserveSlot(ctx context.Context, account string, spacing time.Duration) (time.Duration, error)
 }
 
 // iterations of PBKDF2: the key is derived once per process, so it may be
@@ -38,34 +42,60 @@ const iterations = 200_000
 // version is the first byte of a sealed state: its layout and key scheme.
 const version = 1
 
-// Vault is one API user's shared token.
-type Vault struct {
+// Shared is one API user's shared token and pace.
+type Shared struct {
 	st      Store
 	account string
 	aead    cipher.AEAD
 	log     *zap.Logger
 }
 
-// New is the vault of the API user creds at the İYS API apiURL.
-func New(st Store, apiURL string, creds iysclient.Credentials, log *zap.Logger) (*Vault, error) {
+// New is what the API user creds at the İYS API apiURL share.
+func New(st Store, apiURL string, creds iysclient.Credentials, log *zap.Logger) (*Shared, error) {
 	id := sha256.Sum256([]byte("iys-sync account\x00" + apiURL + "\x00" + creds.Username))
-	key, err := pbkdf2.Key(sha256.New, creds.Password, id[:], iterations, 32)
+	key, err := sealingKey(creds)
 	if err != nil {
-		return nil, fmt.Errorf("token vault: derive key: %w", err)
+		return nil, fmt.Errorf("api user: derive key: %w", err)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("token vault: %w", err)
+		return nil, fmt.Errorf("api user: %w", err)
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, fmt.Errorf("token vault: %w", err)
+		return nil, fmt.Errorf("api user: %w", err)
 	}
-	return &Vault{st: st, account: hex.EncodeToString(id[:]), aead: aead, log: log}, nil
+	return &Shared{st: st, account: hex.EncodeToString(id[:]), aead: aead, log: log}, nil
+}
+
+// keys caches derived keys by a hash of the credentials: a process that
+// makes several clients of one user (the tests, the demo) derives once.
+var keys sync.Map
+
+// sealingKey derives the user's key from the password, salted by the
+// username (the account's API URL is bound in as the seal's additional
+// data, see seal).
+func sealingKey(creds iysclient.Credentials) ([]byte, error) {
+	salt := sha256.Sum256([]byte("iys-sync token key\x00" + creds.Username))
+	id := sha256.Sum256(append(salt[:], creds.Password...))
+	if k, ok := keys.Load(id); ok {
+		return k.([]byte), nil
+	}
+	k, err := pbkdf2.Key(sha256.New, creds.Password, salt[:], iterations, 32)
+	if err != nil {
+		return nil, err
+	}
+	keys.Store(id, k)
+	return k, nil
+}
+
+// Reserve implements iysclient.Pacer.
+func (v *Shared) Reserve(ctx context.Context, spacing time.Duration) (time.Duration, error) {
+	return v.st.ReserveSlot(ctx, v.account, spacing)
 }
 
 // Update implements iysclient.TokenVault.
-func (v *Vault) Update(ctx context.Context, renew func(iysclient.SharedTokens) (iysclient.SharedTokens, bool, error)) error {
+func (v *Shared) Update(ctx context.Context, renew func(iysclient.SharedTokens) (iysclient.SharedTokens, bool, error)) error {
 	return v.st.UpdateSealedToken(ctx, v.account, func(sealed []byte) ([]byte, bool, error) {
 		cur, err := v.open(sealed)
 		if err != nil {
@@ -93,7 +123,7 @@ type state struct {
 	PausedUntil time.Time `json:"pausedUntil"`
 }
 
-func (v *Vault) seal(t iysclient.SharedTokens) ([]byte, error) {
+func (v *Shared) seal(t iysclient.SharedTokens) ([]byte, error) {
 	plain, err := json.Marshal(state(t))
 	if err != nil {
 		return nil, fmt.Errorf("seal token: %w", err)
@@ -107,7 +137,7 @@ func (v *Vault) seal(t iysclient.SharedTokens) ([]byte, error) {
 }
 
 // open reads a sealed state; none (nil) is the zero state.
-func (v *Vault) open(sealed []byte) (iysclient.SharedTokens, error) {
+func (v *Shared) open(sealed []byte) (iysclient.SharedTokens, error) {
 	if len(sealed) == 0 {
 		return iysclient.SharedTokens{}, nil
 	}
