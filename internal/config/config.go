@@ -38,6 +38,9 @@ type Config struct {
 	SourceStatementTimeout time.Duration
 	// PushgatewayURL is where --run-now and pull push their metrics; empty: nowhere.
 	PushgatewayURL string
+	// Reconcile is what serve does after the nightly push: off, report or
+	// repair the previous Türkiye day's drift (reconcile.Mode).
+	Reconcile string
 }
 
 // Default returns docs/cli.md's defaults. A setting that a package also
@@ -55,6 +58,7 @@ func Default() Config {
 		RateLimit:   iysclient.DefaultRateLimit,
 		LogLevel:    "info",
 		LogFormat:   "json",
+		Reconcile:   "report",
 
 		SourceStatementTimeout: source.DefaultStatementTimeout,
 	}
@@ -79,6 +83,7 @@ const (
 	Intake                       // IYS_INTAKE_ADDR, IYS_INTAKE_TOKENS, IYS_INTAKE_TLS_CERT, IYS_INTAKE_TLS_KEY
 	Metrics                      // IYS_METRICS_ADDR
 	Pushgateway                  // IYS_PUSHGATEWAY_URL
+	Reconcile                    // IYS_RECONCILE
 )
 
 // Need names a setting a command cannot do without.

@@ -121,6 +121,8 @@ func Nightly(ctx context.Context, iys IYS, st Recorder, cs []consent.ConnectorRe
 	}
 	for _, c := range cs {
 		if ctx.Err() != nil {
+			log.Warn("nightly reconciliation stopped: the night's window is over", zap.String("brand_code", c.BrandCode),
+				zap.Stringer("day", day))
 			return
 		}
 		last, ok, err := st.LastReconcile(ctx, c.ID)
