@@ -33,8 +33,7 @@ type Recorder interface {
 const logFindings = 20
 
 // RunRecorded is Run, whose outcome is also kept (trigger: store's
-// ReconcileBySchedule or ReconcileByCommand) and whose drift is logged, the
-// recipients masked. A refusal by İYS (no reconciliation right) is kept as
+// ReconcileBySchedule or ReconcileByCommand). A refusal by İYS (no reconciliation right) is kept as
 // such. Keeping it is best effort: a failure is logged, not returned. row is
 // what was kept (or would have been).
 func RunRecorded(ctx context.Context, iys IYS, st Recorder, c consent.ConnectorRef, day Day, repair bool, trigger string,
@@ -44,9 +43,6 @@ func RunRecorded(ctx context.Context, iys IYS, st Recorder, c consent.ConnectorR
 	}
 	rep, err = Run(ctx, iys, st, c, day, repair, log)
 	row = rowOf(c, repair, trigger, rep, err)
-	if err == nil {
-		logDrift(log, rep)
-	}
 	// Kept even when ctx ended (the window closed): status must say so.
 	kept, rerr := st.RecordReconcile(context.WithoutCancel(ctx), row, day.String())
 	if rerr != nil {
@@ -134,7 +130,7 @@ func Nightly(ctx context.Context, iys IYS, st Recorder, cs []consent.ConnectorRe
 			(last.Mode == string(ModeRepair) || mode == ModeReport) {
 			continue
 		}
-		_, row, err := RunRecorded(ctx, iys, st, c, day, mode == ModeRepair, store.ReconcileBySchedule, log)
+		rep, row, err := RunRecorded(ctx, iys, st, c, day, mode == ModeRepair, store.ReconcileBySchedule, log)
 		switch {
 		case NoRight(err):
 			log.Warn("nightly reconciliation skipped: İYS refuses this brand's daily files (no Mutabakat Yönetimi right)",
@@ -142,6 +138,7 @@ func Nightly(ctx context.Context, iys IYS, st Recorder, cs []consent.ConnectorRe
 		case err != nil:
 			log.Error("nightly reconciliation failed", zap.String("brand_code", c.BrandCode), zap.Stringer("day", day), zap.Error(err))
 		default:
+			logDrift(log, rep)
 			log.Info("nightly reconciliation done", zap.String("brand_code", c.BrandCode), zap.Stringer("day", day),
 				zap.String("mode", string(mode)), zap.Int("drift", row.MissingHere+row.StatusDiffers+row.OnlyHereSynced),
 				zap.Int("repaired", row.Repaired), zap.Int("unrepaired", row.Unrepaired),
