@@ -1,0 +1,147 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/sandbox"
+	"github.com/iys-sync/iys-sync/internal/status"
+)
+
+// freeAddr is a loopback address no one listens on (as far as one can tell).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func scrapeServe(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
+func lastReconcile(t *testing.T, now func() time.Time, environ map[string]string) *status.LastReconcile {
+	t.Helper()
+	r := runCmdAt(t, now, environ, "status", "--brand-code", "600001", "--json")
+	var out status.Report
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Connectors) != 1 {
+		t.Fatalf("status --json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	return out.Connectors[0].LastReconcile
+}
+
+// TestServeReconcilesThePreviousDay: after the night's run, serve reconciles
+// the previous Türkiye day by itself. In report mode the drift goes to the
+// log (recipients masked), to status and to the metrics, and the record is
+// left as it was; started again in repair mode, it reconciles the day again
+// and repairs the record.
+func TestServeReconcilesThePreviousDay(t *testing.T) {
+	t.Parallel()
+	reconcileAwayFromMidnight(t)
+	clock := &reconcileClock{}
+	environ := sandboxEnv(t, sandbox.Options{Now: clock.Now, Seed: 5})
+	day := time.Now().In(consent.Istanbul).Format("2006-01-02")
+	const p1, p2 = "+905330000001", "+905330000002"
+	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	db, err := sql.Open("postgres", environ["IYS_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE connectors SET first_sync_at = now() - interval '1 day'`); err != nil {
+		t.Fatal(err)
+	}
+	at := uploadTime(time.Now().Add(-10 * time.Minute))
+	f := writeFile(t, "s.txt", strings.TrimPrefix(p1, "+")+"; SMS; ONAY; "+at+"\n"+strings.TrimPrefix(p2, "+")+"; SMS; ONAY; "+at+"\n")
+	if r := runCmd(t, environ, "import", "--brand-code", "600001", "--channel", "sms", f); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := runCmd(t, environ, "--run-now", "--brand-code", "600001"); r.code != 0 {
+		t.Fatalf("--run-now: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// İYS overwrites p2 behind our back, with no feed entry: no pull sees it.
+	sandboxAdmin(t, environ).PutConsent(sandboxRecord(p2, "RET", "HS_CAGRI_MERKEZI"))
+
+	// Tomorrow 01:00; the schedule fired at 00:58. The runs so far started
+	// before that tick (PostgreSQL's clock stays on today), so serve catches
+	// up on the night at once, and each serve below runs it.
+	start, _ := time.ParseInLocation("2006-01-02", day, consent.Istanbul)
+	clock.moveTo(start.AddDate(0, 0, 1).Add(time.Hour))
+	environ["IYS_SCHEDULE"] = "58 0 * * *"
+	environ["IYS_WINDOW"] = "1h"
+	environ["IYS_METRICS_ADDR"] = freeAddr(t)
+
+	logs, stop := startServeAt(t, clock.Now, environ)
+	waitLog(t, logs, "nightly reconciliation done")
+	metrics := scrapeServe(t, environ["IYS_METRICS_ADDR"])
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, logs.String())
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"drift"`) || !strings.Contains(out, consent.MaskRecipient(p2)) || strings.Contains(out, p2) ||
+		strings.Contains(out, strings.TrimPrefix(p2, "+")) {
+		t.Fatalf("the drifting record is not logged, or not masked:\n%s", out)
+	}
+	for _, l := range []string{`iys_reconcile_drift{brand_code="600001",kind="status_differs"} 1`,
+		`iys_reconcile_drift{brand_code="600001",kind="missing_here"} 0`,
+		`iys_reconcile_unrepaired_records{brand_code="600001"} 1`,
+		`iys_reconcile_failures_total{brand_code="600001"} 0`} {
+		if !strings.Contains(metrics, l+"\n") {
+			t.Errorf("/metrics lacks %s", l)
+		}
+	}
+	if !strings.Contains(metrics, `iys_reconcile_last_timestamp_seconds{brand_code="600001"}`) {
+		t.Error("/metrics lacks the last reconciliation's time")
+	}
+	r := lastReconcile(t, clock.Now, environ)
+	if r == nil || r.Day != day || r.Mode != "report" || r.Trigger != "schedule" || r.Result != "done" ||
+		r.Drift["status_differs"] != 1 || r.Drift["missing_here"] != 0 || r.Unrepaired != 1 || r.Repaired != 0 {
+		t.Fatalf("status's lastReconcile: %+v", r)
+	}
+	if row := reconcileRecords(t, environ)[p2]; row.Status != "ONAY" || row.State != "synced" {
+		t.Fatalf("report mode changed the record: %+v", row)
+	}
+
+	// In repair mode the day is reconciled again (report did not repair it),
+	// and p2 brought to İYS's state.
+	environ["IYS_RECONCILE"] = "repair"
+	logs, stop = startServeAt(t, clock.Now, environ)
+	waitLog(t, logs, "nightly reconciliation done")
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, logs.String())
+	}
+	r = lastReconcile(t, clock.Now, environ)
+	if r == nil || r.Day != day || r.Mode != "repair" || r.Result != "done" || r.Drift["status_differs"] != 1 ||
+		r.Repaired != 1 || r.Unrepaired != 0 {
+		t.Fatalf("status's lastReconcile after repair: %+v", r)
+	}
+	if row := reconcileRecords(t, environ)[p2]; row.Status != "RET" || row.State != "synced" || row.Outcome != "from_iys" ||
+		row.Source != "HS_CAGRI_MERKEZI" {
+		t.Fatalf("repair mode left the record: %+v", row)
+	}
+	if row := reconcileRecords(t, environ)[p1]; row.Status != "ONAY" || row.Outcome != "accepted" {
+		t.Fatalf("p1, in step, changed: %+v", row)
+	}
+}
