@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +144,112 @@ func TestServeReconcilesThePreviousDay(t *testing.T) {
 	}
 	if row := reconcileRecords(t, environ)[p1]; row.Status != "ONAY" || row.Outcome != "accepted" {
 		t.Fatalf("p1, in step, changed: %+v", row)
+	}
+}
+
+func decodeReconcileRange(t *testing.T, r result) reconcileRangeJSON {
+	t.Helper()
+	var out reconcileRangeJSON
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("reconcile --from --to --json printed no JSON: %v\nstdout: %s\nstderr: %s", err, r.stdout, r.stderr)
+	}
+	return out
+}
+
+// TestReconcileRange: --from --to reconciles each day of the range, each
+// day's drift its own, with the total; a range older than the 7 days İYS
+// keeps is refused, naming the oldest day allowed.
+func TestReconcileRange(t *testing.T) {
+	t.Parallel()
+	reconcileAwayFromMidnight(t)
+	clock := &reconcileClock{}
+	environ := sandboxEnv(t, sandbox.Options{Now: clock.Now, Seed: 5})
+	start, _ := time.ParseInLocation("2006-01-02", time.Now().In(consent.Istanbul).Format("2006-01-02"), consent.Istanbul)
+	day := func(n int) string { return start.AddDate(0, 0, n).Format("2006-01-02") }
+	const p1, p2, p3 = "+905330000001", "+905330000002", "+905330000003"
+	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	at := uploadTime(time.Now().Add(-10 * time.Minute))
+	f := writeFile(t, "s.txt", strings.TrimPrefix(p1, "+")+"; SMS; ONAY; "+at+"\n"+strings.TrimPrefix(p2, "+")+"; SMS; ONAY; "+at+"\n")
+	if r := runCmd(t, environ, "import", "--brand-code", "600001", "--channel", "sms", f); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := runCmd(t, environ, "--run-now", "--brand-code", "600001"); r.code != 0 {
+		t.Fatalf("--run-now: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// Day 1: p1 opts out through İYS; day 2: p3, whom we hold nothing of,
+	// opts in. Neither is pulled.
+	admin := sandboxAdmin(t, environ)
+	clock.moveTo(start.AddDate(0, 0, 1).Add(10 * time.Hour))
+	admin.Citizen(sandboxRecord(p1, "RET", "IYS_MOBIL"))
+	clock.moveTo(start.AddDate(0, 0, 2).Add(10 * time.Hour))
+	admin.Citizen(sandboxRecord(p3, "ONAY", "IYS_WEB"))
+	clock.moveTo(start.AddDate(0, 0, 3).Add(time.Hour))
+
+	r := runCmdAt(t, clock.Now, environ, "reconcile", "--brand-code", "600001", "--from", day(0), "--to", day(2), "--json")
+	if r.code != exitRejected {
+		t.Fatalf("reconcile --from --to: exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	out := decodeReconcileRange(t, r)
+	if out.From != day(0) || out.To != day(2) || out.BrandCode != "600001" || len(out.Days) != 3 {
+		t.Fatalf("range: %+v", out)
+	}
+	// Each day holds its own changes: ours on day 0, p1's opt-out on day 1,
+	// p3's opt-in on day 2. Day 0's p1 is asked of İYS, whose newer RET
+	// differs from ours.
+	want := []struct {
+		date     string
+		fileRows int
+		kinds    string
+	}{{day(0), 2, "status_differs=1"}, {day(1), 1, "status_differs=1"}, {day(2), 1, "missing_here=1"}}
+	for i, w := range want {
+		d := out.Days[i]
+		if d.Date != w.date || d.FileRows != w.fileRows || reconcileKinds(d) != w.kinds || d.BrandCode != "600001" {
+			t.Errorf("day %d: %s, %d file rows, kinds %s; want %+v", i, d.Date, d.FileRows, reconcileKinds(d), w)
+		}
+	}
+	tot := out.Total
+	if tot.Days != 3 || tot.Drift != 3 || tot.Kinds["status_differs"] != 2 || tot.Kinds["missing_here"] != 1 ||
+		tot.FileRows != 4 || strings.Join(tot.UncleanDays, ",") != day(0)+","+day(1)+","+day(2) {
+		t.Fatalf("total: %+v", tot)
+	}
+	if r := lastReconcile(t, clock.Now, environ); r == nil || r.Day != day(2) || r.Trigger != "command" || r.Drift["missing_here"] != 1 {
+		t.Fatalf("status's lastReconcile after the range: %+v", r)
+	}
+
+	// The text, each day and the total, and the CSV with the day first.
+	csvPath := writeFile(t, "drift.csv", "")
+	r = runCmdAt(t, clock.Now, environ, "reconcile", "--brand-code", "600001", "--from", day(1), "--to", day(2), "--csv", csvPath)
+	if r.code != exitRejected || !strings.Contains(r.stdout, "reconcile 600001 for "+day(1)) ||
+		!strings.Contains(r.stdout, "reconcile 600001 for "+day(2)) || !strings.Contains(r.stdout, "total of 2 days") ||
+		strings.Contains(r.stdout, "for "+day(0)) {
+		t.Fatalf("text: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "date,kind,drift,recipient,") ||
+		!strings.HasPrefix(lines[1], day(1)+",status_differs,true,"+p1) || !strings.HasPrefix(lines[2], day(2)+",missing_here,true,"+p3) {
+		t.Fatalf("CSV:\n%s", b)
+	}
+
+	// İYS keeps 7 days: at day 3, the oldest is day -4.
+	r = runCmdAt(t, clock.Now, environ, "reconcile", "--brand-code", "600001", "--from", day(-5), "--to", day(0))
+	if r.code != exitUsage || !strings.Contains(r.stderr, "older than İYS keeps") || !strings.Contains(r.stderr, day(-4)) {
+		t.Fatalf("a range past 7 days: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, args := range [][]string{
+		{"--from", day(2), "--to", day(3)},                   // day 3 is not over
+		{"--from", day(2), "--to", day(1)},                   // backwards
+		{"--from", day(1)},                                   // no --to
+		{"--date", day(1), "--from", day(1), "--to", day(2)}, // both forms
+	} {
+		r = runCmdAt(t, clock.Now, environ, append([]string{"reconcile", "--brand-code", "600001"}, args...)...)
+		if r.code != exitUsage {
+			t.Errorf("%v: exit %d, want 2\n%s", args, r.code, r.stderr)
+		}
 	}
 }
