@@ -115,6 +115,9 @@ func Nightly(ctx context.Context, iys IYS, st Recorder, cs []consent.ConnectorRe
 	if mode == ModeOff {
 		return
 	}
+	if log == nil {
+		log = zap.NewNop()
+	}
 	for _, c := range cs {
 		if ctx.Err() != nil {
 			log.Warn("nightly reconciliation stopped: the night's window is over", zap.String("brand_code", c.BrandCode),
