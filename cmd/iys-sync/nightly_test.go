@@ -124,6 +124,10 @@ func TestServeReconcilesThePreviousDay(t *testing.T) {
 	if row := reconcileRecords(t, environ)[p2]; row.Status != "ONAY" || row.State != "synced" {
 		t.Fatalf("report mode changed the record: %+v", row)
 	}
+	if r := runCmdAt(t, clock.Now, environ, "status"); !strings.Contains(r.stdout,
+		"600001: the reconciliation of "+day+" (report) left 1 drifting record and 0 summary mismatches") {
+		t.Fatalf("status does not tell of the drift left:\n%s\n%s", r.stdout, r.stderr)
+	}
 
 	// In repair mode the day is reconciled again (report did not repair it),
 	// and p2 brought to İYS's state.
