@@ -51,6 +51,31 @@ func lastReconcile(t *testing.T, now func() time.Time, environ map[string]string
 	return out.Connectors[0].LastReconcile
 }
 
+// syncedToday installs connector 600001 on a sandbox on clock, and syncs
+// ONAYs of syncedP1 and syncedP2 today (Türkiye): what a day's reconciliation compares.
+// It returns the sandbox's environment and today's start.
+func syncedToday(t *testing.T, clock *reconcileClock) (environ map[string]string, today time.Time) {
+	t.Helper()
+	reconcileAwayFromMidnight(t)
+	environ = sandboxEnv(t, sandbox.Options{Now: clock.Now, Seed: 5})
+	today, _ = time.ParseInLocation("2006-01-02", time.Now().In(consent.Istanbul).Format("2006-01-02"), consent.Istanbul)
+	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	at := uploadTime(time.Now().Add(-10 * time.Minute))
+	f := writeFile(t, "s.txt", strings.TrimPrefix(syncedP1, "+")+"; SMS; ONAY; "+at+"\n"+strings.TrimPrefix(syncedP2, "+")+"; SMS; ONAY; "+at+"\n")
+	if r := runCmd(t, environ, "import", "--brand-code", "600001", "--channel", "sms", f); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := runCmd(t, environ, "--run-now", "--brand-code", "600001"); r.code != 0 {
+		t.Fatalf("--run-now: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	return environ, today
+}
+
+// The recipients of syncedToday, and one it leaves out.
+const syncedP1, syncedP2, otherP3 = "+905330000001", "+905330000002", "+905330000003"
+
 // TestServeReconcilesThePreviousDay: after the night's run, serve reconciles
 // the previous Türkiye day by itself. In report mode the drift goes to the
 // log (recipients masked), to status and to the metrics, and the record is
@@ -58,14 +83,9 @@ func lastReconcile(t *testing.T, now func() time.Time, environ map[string]string
 // and repairs the record.
 func TestServeReconcilesThePreviousDay(t *testing.T) {
 	t.Parallel()
-	reconcileAwayFromMidnight(t)
 	clock := &reconcileClock{}
-	environ := sandboxEnv(t, sandbox.Options{Now: clock.Now, Seed: 5})
-	day := time.Now().In(consent.Istanbul).Format("2006-01-02")
-	const p1, p2 = "+905330000001", "+905330000002"
-	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
+	environ, start := syncedToday(t, clock)
+	day := start.Format("2006-01-02")
 	db, err := sql.Open("postgres", environ["IYS_DATABASE_URL"])
 	if err != nil {
 		t.Fatal(err)
@@ -74,21 +94,12 @@ func TestServeReconcilesThePreviousDay(t *testing.T) {
 	if _, err := db.Exec(`UPDATE connectors SET first_sync_at = now() - interval '1 day'`); err != nil {
 		t.Fatal(err)
 	}
-	at := uploadTime(time.Now().Add(-10 * time.Minute))
-	f := writeFile(t, "s.txt", strings.TrimPrefix(p1, "+")+"; SMS; ONAY; "+at+"\n"+strings.TrimPrefix(p2, "+")+"; SMS; ONAY; "+at+"\n")
-	if r := runCmd(t, environ, "import", "--brand-code", "600001", "--channel", "sms", f); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
-	if r := runCmd(t, environ, "--run-now", "--brand-code", "600001"); r.code != 0 {
-		t.Fatalf("--run-now: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	// İYS overwrites p2 behind our back, with no feed entry: no pull sees it.
-	sandboxAdmin(t, environ).PutConsent(sandboxRecord(p2, "RET", "HS_CAGRI_MERKEZI"))
+	// İYS overwrites syncedP2 behind our back, with no feed entry: no pull sees it.
+	sandboxAdmin(t, environ).PutConsent(sandboxRecord(syncedP2, "RET", "HS_CAGRI_MERKEZI"))
 
 	// Tomorrow 01:00; the schedule fired at 00:58. The runs so far started
 	// before that tick (PostgreSQL's clock stays on today), so serve catches
 	// up on the night at once, and each serve below runs it.
-	start, _ := time.ParseInLocation("2006-01-02", day, consent.Istanbul)
 	clock.moveTo(start.AddDate(0, 0, 1).Add(time.Hour))
 	environ["IYS_SCHEDULE"] = "58 0 * * *"
 	environ["IYS_WINDOW"] = "1h"
@@ -101,8 +112,8 @@ func TestServeReconcilesThePreviousDay(t *testing.T) {
 		t.Fatalf("serve exited %d:\n%s", code, logs.String())
 	}
 	out := logs.String()
-	if !strings.Contains(out, `"drift"`) || !strings.Contains(out, consent.MaskRecipient(p2)) || strings.Contains(out, p2) ||
-		strings.Contains(out, strings.TrimPrefix(p2, "+")) {
+	if !strings.Contains(out, `"drift"`) || !strings.Contains(out, consent.MaskRecipient(syncedP2)) || strings.Contains(out, syncedP2) ||
+		strings.Contains(out, strings.TrimPrefix(syncedP2, "+")) {
 		t.Fatalf("the drifting record is not logged, or not masked:\n%s", out)
 	}
 	for _, l := range []string{`iys_reconcile_drift{brand_code="600001",kind="status_differs"} 1`,
@@ -121,7 +132,7 @@ func TestServeReconcilesThePreviousDay(t *testing.T) {
 		r.Drift["status_differs"] != 1 || r.Drift["missing_here"] != 0 || r.Unrepaired != 1 || r.Repaired != 0 {
 		t.Fatalf("status's lastReconcile: %+v", r)
 	}
-	if row := reconcileRecords(t, environ)[p2]; row.Status != "ONAY" || row.State != "synced" {
+	if row := reconcileRecords(t, environ)[syncedP2]; row.Status != "ONAY" || row.State != "synced" {
 		t.Fatalf("report mode changed the record: %+v", row)
 	}
 	if r := runCmdAt(t, clock.Now, environ, "status"); !strings.Contains(r.stdout,
@@ -130,7 +141,7 @@ func TestServeReconcilesThePreviousDay(t *testing.T) {
 	}
 
 	// In repair mode the day is reconciled again (report did not repair it),
-	// and p2 brought to İYS's state.
+	// and syncedP2 brought to İYS's state.
 	environ["IYS_RECONCILE"] = "repair"
 	logs, stop = startServeAt(t, clock.Now, environ)
 	waitLog(t, logs, "nightly reconciliation done")
@@ -142,12 +153,12 @@ func TestServeReconcilesThePreviousDay(t *testing.T) {
 		r.Repaired != 1 || r.Unrepaired != 0 {
 		t.Fatalf("status's lastReconcile after repair: %+v", r)
 	}
-	if row := reconcileRecords(t, environ)[p2]; row.Status != "RET" || row.State != "synced" || row.Outcome != "from_iys" ||
+	if row := reconcileRecords(t, environ)[syncedP2]; row.Status != "RET" || row.State != "synced" || row.Outcome != "from_iys" ||
 		row.Source != "HS_CAGRI_MERKEZI" {
 		t.Fatalf("repair mode left the record: %+v", row)
 	}
-	if row := reconcileRecords(t, environ)[p1]; row.Status != "ONAY" || row.Outcome != "accepted" {
-		t.Fatalf("p1, in step, changed: %+v", row)
+	if row := reconcileRecords(t, environ)[syncedP1]; row.Status != "ONAY" || row.Outcome != "accepted" {
+		t.Fatalf("syncedP1, in step, changed: %+v", row)
 	}
 }
 
@@ -165,30 +176,16 @@ func decodeReconcileRange(t *testing.T, r result) reconcileRangeJSON {
 // keeps is refused, naming the oldest day allowed.
 func TestReconcileRange(t *testing.T) {
 	t.Parallel()
-	reconcileAwayFromMidnight(t)
 	clock := &reconcileClock{}
-	environ := sandboxEnv(t, sandbox.Options{Now: clock.Now, Seed: 5})
-	start, _ := time.ParseInLocation("2006-01-02", time.Now().In(consent.Istanbul).Format("2006-01-02"), consent.Istanbul)
+	environ, start := syncedToday(t, clock)
 	day := func(n int) string { return start.AddDate(0, 0, n).Format("2006-01-02") }
-	const p1, p2, p3 = "+905330000001", "+905330000002", "+905330000003"
-	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
-	at := uploadTime(time.Now().Add(-10 * time.Minute))
-	f := writeFile(t, "s.txt", strings.TrimPrefix(p1, "+")+"; SMS; ONAY; "+at+"\n"+strings.TrimPrefix(p2, "+")+"; SMS; ONAY; "+at+"\n")
-	if r := runCmd(t, environ, "import", "--brand-code", "600001", "--channel", "sms", f); r.code != 0 {
-		t.Fatal(r.stderr)
-	}
-	if r := runCmd(t, environ, "--run-now", "--brand-code", "600001"); r.code != 0 {
-		t.Fatalf("--run-now: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	// Day 1: p1 opts out through İYS; day 2: p3, whom we hold nothing of,
+	// Day 1: syncedP1 opts out through İYS; day 2: otherP3, whom we hold nothing of,
 	// opts in. Neither is pulled.
 	admin := sandboxAdmin(t, environ)
 	clock.moveTo(start.AddDate(0, 0, 1).Add(10 * time.Hour))
-	admin.Citizen(sandboxRecord(p1, "RET", "IYS_MOBIL"))
+	admin.Citizen(sandboxRecord(syncedP1, "RET", "IYS_MOBIL"))
 	clock.moveTo(start.AddDate(0, 0, 2).Add(10 * time.Hour))
-	admin.Citizen(sandboxRecord(p3, "ONAY", "IYS_WEB"))
+	admin.Citizen(sandboxRecord(otherP3, "ONAY", "IYS_WEB"))
 	clock.moveTo(start.AddDate(0, 0, 3).Add(time.Hour))
 
 	r := runCmdAt(t, clock.Now, environ, "reconcile", "--brand-code", "600001", "--from", day(0), "--to", day(2), "--json")
@@ -199,8 +196,8 @@ func TestReconcileRange(t *testing.T) {
 	if out.From != day(0) || out.To != day(2) || out.BrandCode != "600001" || len(out.Days) != 3 {
 		t.Fatalf("range: %+v", out)
 	}
-	// Each day holds its own changes: ours on day 0, p1's opt-out on day 1,
-	// p3's opt-in on day 2. Day 0's p1 is asked of İYS, whose newer RET
+	// Each day holds its own changes: ours on day 0, syncedP1's opt-out on day 1,
+	// otherP3's opt-in on day 2. Day 0's syncedP1 is asked of İYS, whose newer RET
 	// differs from ours.
 	want := []struct {
 		date     string
@@ -236,7 +233,7 @@ func TestReconcileRange(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "date,kind,drift,recipient,") ||
-		!strings.HasPrefix(lines[1], day(1)+",status_differs,true,"+p1) || !strings.HasPrefix(lines[2], day(2)+",missing_here,true,"+p3) {
+		!strings.HasPrefix(lines[1], day(1)+",status_differs,true,"+syncedP1) || !strings.HasPrefix(lines[2], day(2)+",missing_here,true,"+otherP3) {
 		t.Fatalf("CSV:\n%s", b)
 	}
 
