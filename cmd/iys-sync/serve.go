@@ -56,7 +56,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// Unfinished: a night the process missed (restarted after the tick) or
 	// whose runs failed is run again for those connectors, within its window.
 	sched, err := engine.NewScheduler(engine.SchedulerOptions{Spec: cfg.Schedule, Location: cfg.Location(),
-		Window: cfg.Window, Job: scheduledRun(s, m, reconcile.Mode(cfg.Reconcile), e.now, log), Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now})
+		Window: cfg.Window, Job: scheduledRun(s, m, reconcile.Mode(cfg.Reconcile), e.now, log),
+		Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now})
 	if err != nil {
 		return err
 	}

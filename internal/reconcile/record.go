@@ -3,11 +3,11 @@ package reconcile
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
-	"github.com/iys-sync/iys-sync/internal/redact"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -28,14 +28,18 @@ type Recorder interface {
 	LastReconcile(ctx context.Context, connectorID int64) (store.Reconcile, bool, error)
 }
 
+// keepTimeout bounds the keeping of a reconciliation whose context ended.
+const keepTimeout = 30 * time.Second
+
 // logFindings bounds the drifting records logged one by one per day: the
 // counts say the rest, the CSV of reconcile lists every one.
 const logFindings = 20
 
 // RunRecorded is Run, whose outcome is also kept (trigger: store's
-// ReconcileBySchedule or ReconcileByCommand). A refusal by İYS (no reconciliation right) is kept as
-// such. Keeping it is best effort: a failure is logged, not returned. row is
-// what was kept (or would have been).
+// ReconcileBySchedule or ReconcileByCommand). A refusal by İYS (no
+// reconciliation right) is kept as such. Keeping it is best effort: a
+// failure is logged, not returned. row is what was kept (or would have
+// been).
 func RunRecorded(ctx context.Context, iys IYS, st Recorder, c consent.ConnectorRef, day Day, repair bool, trigger string,
 	log *zap.Logger) (rep *Report, row store.Reconcile, err error) {
 	if log == nil {
@@ -44,7 +48,9 @@ func RunRecorded(ctx context.Context, iys IYS, st Recorder, c consent.ConnectorR
 	rep, err = Run(ctx, iys, st, c, day, repair, log)
 	row = rowOf(c, repair, trigger, rep, err)
 	// Kept even when ctx ended (the window closed): status must say so.
-	kept, rerr := st.RecordReconcile(context.WithoutCancel(ctx), row, day.String())
+	keepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keepTimeout)
+	defer cancel()
+	kept, rerr := st.RecordReconcile(keepCtx, row, day.String())
 	if rerr != nil {
 		log.Error("reconciliation not recorded", zap.String("brand_code", c.BrandCode), zap.Stringer("day", day), zap.Error(rerr))
 	} else {
@@ -61,10 +67,10 @@ func rowOf(c consent.ConnectorRef, repair bool, trigger string, rep *Report, err
 	}
 	switch {
 	case NoRight(err):
-		row.Result, row.Error = store.ReconcileNoRight, sql.NullString{String: redact.String(err.Error()), Valid: true}
+		row.Result, row.Error = store.ReconcileNoRight, sql.NullString{String: err.Error(), Valid: true} // scrubbed as stored
 		return row
 	case err != nil:
-		row.Result, row.Error = store.ReconcileFailed, sql.NullString{String: redact.String(err.Error()), Valid: true}
+		row.Result, row.Error = store.ReconcileFailed, sql.NullString{String: err.Error(), Valid: true}
 		return row
 	}
 	k := rep.Kinds()
