@@ -373,7 +373,7 @@ func exportedFamilies(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	m.Runs(sum, time.Now())
-	reconcileNight(ctx, s, m, reconcile.ModeReport, engine.Night{Deadline: time.Now().Add(time.Minute)}, sum, time.Now(), log)
+	reconcileNight(ctx, s, m, reconcile.ModeReport, engine.Night{Tick: time.Now(), Deadline: time.Now().Add(time.Minute)}, sum, log)
 
 	code, body := httpGet(t, m.Handler(func(context.Context) error { return nil }), "/metrics")
 	if code != http.StatusOK {

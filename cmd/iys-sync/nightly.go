@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -14,12 +13,14 @@ import (
 )
 
 // reconcileNight is serve's step after a night's run (IYS_RECONCILE): the
-// previous Türkiye day of each connector the run served, within the night's
-// window. Drift goes to the log, the reconciles table (status) and m; a
+// Türkiye day before the night's tick, of each connector the run served,
+// within the night's window. The tick, not the clock: a night's catch-ups
+// (and a run that goes past midnight) keep to the same day, and each
+// night takes the next. Drift goes to the log, the reconciles table (status) and m; a
 // reconciliation that fails is logged and counted, and leaves the run as it
 // ended.
 func reconcileNight(ctx context.Context, s *syncer, m *metrics.Metrics, mode reconcile.Mode, night engine.Night,
-	sum engine.Summary, now time.Time, log *zap.Logger) {
+	sum engine.Summary, log *zap.Logger) {
 	if mode == reconcile.ModeOff {
 		return
 	}
@@ -38,7 +39,7 @@ func reconcileNight(ctx context.Context, s *syncer, m *metrics.Metrics, mode rec
 		}
 		cs = append(cs, connectorRef(conn))
 	}
-	reconcile.Nightly(ctx, s.client, s.st, cs, reconcile.Previous(now), mode, log.Named("reconcile"),
+	reconcile.Nightly(ctx, s.client, s.st, cs, reconcile.Previous(night.Tick), mode, log.Named("reconcile"),
 		func(brand string, row store.Reconcile) { observeReconcile(m, brand, row) })
 }
 

@@ -56,7 +56,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// Unfinished: a night the process missed (restarted after the tick) or
 	// whose runs failed is run again for those connectors, within its window.
 	sched, err := engine.NewScheduler(engine.SchedulerOptions{Spec: cfg.Schedule, Location: cfg.Location(),
-		Window: cfg.Window, Job: scheduledRun(s, m, reconcile.Mode(cfg.Reconcile), e.now, log),
+		Window: cfg.Window, Job: scheduledRun(s, m, reconcile.Mode(cfg.Reconcile), log),
 		Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now})
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 // scheduledRun is the scheduler's job: a run over the night's connectors,
 // whose outcome goes to the metrics, then their reconciliation of the
 // previous day (mode).
-func scheduledRun(s *syncer, m *metrics.Metrics, mode reconcile.Mode, now func() time.Time, log *zap.Logger) func(context.Context, engine.Night, []string) {
+func scheduledRun(s *syncer, m *metrics.Metrics, mode reconcile.Mode, log *zap.Logger) func(context.Context, engine.Night, []string) {
 	return func(ctx context.Context, night engine.Night, brandCodes []string) {
 		sum, err := s.eng.Run(ctx, engine.RunRequest{Trigger: engine.TriggerSchedule, BrandCodes: brandCodes,
 			Deadline: night.Deadline})
@@ -77,7 +77,7 @@ func scheduledRun(s *syncer, m *metrics.Metrics, mode reconcile.Mode, now func()
 			return
 		}
 		m.Runs(sum, time.Now())
-		reconcileNight(ctx, s, m, mode, night, sum, now(), log)
+		reconcileNight(ctx, s, m, mode, night, sum, log)
 	}
 }
 

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,17 +47,20 @@ func RunRecorded(ctx context.Context, iys IYS, st Recorder, c consent.ConnectorR
 		log = zap.NewNop()
 	}
 	rep, err = Run(ctx, iys, st, c, day, repair, log)
-	row = rowOf(c, repair, trigger, rep, err)
-	// Kept even when ctx ended (the window closed): status must say so.
-	keepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keepTimeout)
+	return rep, keep(ctx, st, rowOf(c, repair, trigger, rep, err), c, day, log), err
+}
+
+// keep stores row, even when ctx ended (the window closed: status must say
+// so), and returns it as stored; a failure is logged.
+func keep(ctx context.Context, st Recorder, row store.Reconcile, c consent.ConnectorRef, day Day, log *zap.Logger) store.Reconcile {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keepTimeout)
 	defer cancel()
-	kept, rerr := st.RecordReconcile(keepCtx, row, day.String())
-	if rerr != nil {
-		log.Error("reconciliation not recorded", zap.String("brand_code", c.BrandCode), zap.Stringer("day", day), zap.Error(rerr))
-	} else {
-		row = kept
+	kept, err := st.RecordReconcile(ctx, row, day.String())
+	if err != nil {
+		log.Error("reconciliation not recorded", zap.String("brand_code", c.BrandCode), zap.Stringer("day", day), zap.Error(err))
+		return row
 	}
-	return rep, row, err
+	return kept
 }
 
 // rowOf is a reconciliation as the reconciles table keeps it.
@@ -125,10 +129,15 @@ func Nightly(ctx context.Context, iys IYS, st Recorder, cs []consent.ConnectorRe
 		log = zap.NewNop()
 	}
 	for _, c := range cs {
-		if ctx.Err() != nil {
-			log.Warn("nightly reconciliation stopped: the night's window is over", zap.String("brand_code", c.BrandCode),
-				zap.Stringer("day", day))
-			return
+		if err := ctx.Err(); err != nil {
+			// Kept and counted as failed: the day goes unreconciled.
+			err = fmt.Errorf("not reconciled: the night's window ended, or serve stopped, first (%w)", err)
+			row := keep(ctx, st, rowOf(c, mode == ModeRepair, store.ReconcileBySchedule, nil, err), c, day, log)
+			log.Error("nightly reconciliation failed", zap.String("brand_code", c.BrandCode), zap.Stringer("day", day), zap.Error(err))
+			if done != nil {
+				done(c.BrandCode, row)
+			}
+			continue
 		}
 		last, ok, err := st.LastReconcile(ctx, c.ID)
 		if err != nil {

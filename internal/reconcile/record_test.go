@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,16 @@ func TestNightlyKeepsEachOutcome(t *testing.T) {
 	}
 	if got = nightly(ModeOff); len(got) != 0 {
 		t.Fatalf("off reconciled: %v", got)
+	}
+
+	// The window over before a connector's turn: kept as failed, counted.
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	got = map[string]store.Reconcile{}
+	Nightly(ended, iys, e.st, cs[:1], testDay.Next(1), ModeReport, nil, func(b string, r store.Reconcile) { got[b] = r })
+	last, _, err := e.st.LastReconcile(ctx, e.conn.ID)
+	if r := got["600001"]; r.Result != store.ReconcileFailed || !strings.Contains(r.Error.String, "window ended") ||
+		err != nil || last.ID != r.ID || last.DayString() != testDay.Next(1).String() {
+		t.Fatalf("window over: %+v; kept %+v (%v)", r, last, err)
 	}
 }
