@@ -22,6 +22,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/metrics"
+	"github.com/iys-sync/iys-sync/internal/reconcile"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
@@ -356,8 +357,8 @@ func exportedFamilies(t *testing.T) map[string]string {
 	defer cancel()
 	e := &env{now: time.Now}
 	log := zap.NewNop()
-	// serve's own steps: metrics.New, newSyncer, watchConnectors, and each
-	// run's summary into Runs.
+	// serve's own steps: metrics.New, newSyncer, watchConnectors, each
+	// run's summary into Runs, then the reconciliation of the previous day.
 	m := metrics.New()
 	s, err := newSyncer(ctx, cfg, log, m)
 	if err != nil {
@@ -372,6 +373,7 @@ func exportedFamilies(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	m.Runs(sum, time.Now())
+	reconcileNight(ctx, s, m, reconcile.ModeReport, engine.Night{Tick: time.Now(), Deadline: time.Now().Add(time.Minute)}, sum, log)
 
 	code, body := httpGet(t, m.Handler(func(context.Context) error { return nil }), "/metrics")
 	if code != http.StatusOK {

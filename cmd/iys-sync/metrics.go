@@ -24,7 +24,8 @@ func watchConnectors(ctx context.Context, e *env, cfg config.Config, s *syncer, 
 // restarted process (or a push at the end of a run) reports a connector's
 // lag: the last pull to the feed's end and the last completed run, or, for
 // an active connector that has none yet, its installation, from which they
-// count. brand limits it to one connector ("" for all).
+// count; and the last reconciliation's drift. brand limits it to one
+// connector ("" for all).
 func seedMetrics(ctx context.Context, s *syncer, m *metrics.Metrics, brand string) error {
 	cs, err := connectorsOf(ctx, s.st, brand)
 	if err != nil {
@@ -48,6 +49,11 @@ func seedMetrics(ctx context.Context, s *syncer, m *metrics.Metrics, brand strin
 			m.Succeeded(c.BrandCode, at)
 		case c.State == store.ConnectorActive:
 			m.Succeeded(c.BrandCode, c.InstalledAt)
+		}
+		if r, ok, err := s.st.LastReconcile(ctx, c.ID); err != nil {
+			return err
+		} else if ok && r.Result == store.ReconcileDone {
+			observeReconcile(m, c.BrandCode, r)
 		}
 	}
 	return nil

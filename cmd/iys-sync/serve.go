@@ -10,6 +10,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/intake"
 	"github.com/iys-sync/iys-sync/internal/metrics"
+	"github.com/iys-sync/iys-sync/internal/reconcile"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
 )
 
@@ -20,7 +21,7 @@ const stopTimeout = 2 * time.Minute
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve")
 	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Schedule, config.Timezone, config.Window, config.Takeover, config.Push,
-		config.Source, config.Intake, config.Metrics, config.Logging)
+		config.Source, config.Intake, config.Metrics, config.Reconcile, config.Logging)
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	}
@@ -55,8 +56,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// Unfinished: a night the process missed (restarted after the tick) or
 	// whose runs failed is run again for those connectors, within its window.
 	sched, err := engine.NewScheduler(engine.SchedulerOptions{Spec: cfg.Schedule, Location: cfg.Location(),
-		Window: cfg.Window, Job: scheduledRun(s, m, log), Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now,
-		LookEvery: cfg.TakeoverEvery})
+		Window: cfg.Window, Job: scheduledRun(s, m, reconcile.Mode(cfg.Reconcile), log),
+		Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now, LookEvery: cfg.TakeoverEvery})
 	if err != nil {
 		return err
 	}
@@ -65,8 +66,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 }
 
 // scheduledRun is the scheduler's job: a run over the night's connectors,
-// whose outcome goes to the metrics.
-func scheduledRun(s *syncer, m *metrics.Metrics, log *zap.Logger) func(context.Context, engine.Night, []string) {
+// whose outcome goes to the metrics, then their reconciliation of the
+// previous day (mode).
+func scheduledRun(s *syncer, m *metrics.Metrics, mode reconcile.Mode, log *zap.Logger) func(context.Context, engine.Night, []string) {
 	return func(ctx context.Context, night engine.Night, brandCodes []string) {
 		sum, err := s.eng.Run(ctx, engine.RunRequest{Trigger: engine.TriggerSchedule, BrandCodes: brandCodes,
 			Deadline: night.Deadline})
@@ -75,6 +77,7 @@ func scheduledRun(s *syncer, m *metrics.Metrics, log *zap.Logger) func(context.C
 			return
 		}
 		m.Runs(sum, time.Now())
+		reconcileNight(ctx, s, m, mode, night, sum, log)
 	}
 }
 

@@ -15,12 +15,18 @@ import (
 // stop returns its exit status and its logs.
 func startServe(t *testing.T, environ map[string]string) (logs *lockedBuffer, stop func() int) {
 	t.Helper()
+	return startServeAt(t, time.Now, environ)
+}
+
+// startServeAt is startServe on the clock now.
+func startServeAt(t *testing.T, now func() time.Time, environ map[string]string) (logs *lockedBuffer, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out lockedBuffer
 	logs = &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		err := run(ctx, []string{"serve"}, &env{stdout: &out, stderr: logs, getenv: func(k string) string { return environ[k] }, now: time.Now})
+		err := run(ctx, []string{"serve"}, &env{stdout: &out, stderr: logs, getenv: func(k string) string { return environ[k] }, now: now})
 		done <- exitCode(err, logs)
 	}()
 	return logs, func() int {

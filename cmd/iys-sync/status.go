@@ -98,6 +98,23 @@ func printStatus(w io.Writer, out status.Report, loc *time.Location) error {
 			fmt.Fprintf(w, "%s: %d pending records are already over the 3-business-day limit: İYS will refuse them unless it holds them\n",
 				s.BrandCode, d.TooOld)
 		}
+		printLastReconcile(w, s.BrandCode, s.LastReconcile)
 	}
 	return nil
+}
+
+// printLastReconcile says what the connector's last reconciliation left to
+// look at, if anything.
+func printLastReconcile(w io.Writer, brand string, r *status.LastReconcile) {
+	switch {
+	case r == nil:
+	case r.Result == store.ReconcileNoRight:
+		fmt.Fprintf(w, "%s: İYS refused the daily files of %s: the brand has not granted reconciliation (Mutabakat Yönetimi)\n", brand, r.Day)
+	case r.Result == store.ReconcileFailed:
+		fmt.Fprintf(w, "%s: the reconciliation of %s failed: %s\n", brand, r.Day, r.Error)
+	case r.Unrepaired > 0 || r.SummaryMismatches > 0:
+		fmt.Fprintf(w, "%s: the reconciliation of %s (%s) left %s and %s: see iys-sync reconcile --brand-code %s --date %s\n",
+			brand, r.Day, r.Mode, plural(r.Unrepaired, "drifting record", "drifting records"),
+			plural(r.SummaryMismatches, "summary mismatch", "summary mismatches"), brand, r.Day)
+	}
 }

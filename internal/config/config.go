@@ -41,6 +41,9 @@ type Config struct {
 	SourceStatementTimeout time.Duration
 	// PushgatewayURL is where --run-now and pull push their metrics; empty: nowhere.
 	PushgatewayURL string
+	// Reconcile is what serve does after the nightly push: off, report or
+	// repair the previous Türkiye day's drift (reconcile.Mode).
+	Reconcile string
 }
 
 // Default returns docs/cli.md's defaults. A setting that a package also
@@ -59,6 +62,7 @@ func Default() Config {
 		RateLimit:     iysclient.DefaultRateLimit,
 		LogLevel:      "info",
 		LogFormat:     "json",
+		Reconcile:     "report",
 
 		SourceStatementTimeout: source.DefaultStatementTimeout,
 	}
@@ -84,6 +88,7 @@ const (
 	Metrics                      // IYS_METRICS_ADDR
 	Pushgateway                  // IYS_PUSHGATEWAY_URL
 	Takeover                     // IYS_TAKEOVER_EVERY
+	Reconcile                    // IYS_RECONCILE
 )
 
 // Need names a setting a command cannot do without.

@@ -207,6 +207,15 @@ var settings = []setting{
 			c.PushgatewayURL = v
 			return nil
 		}},
+	{env: "IYS_RECONCILE", group: Reconcile, usage: "after the nightly push, serve reconciles the previous Türkiye day: off, report (drift to the log, status and metrics) or repair (and brought to İYS's state)", get: func(c Config) string { return c.Reconcile },
+		set: func(c *Config, v string) error {
+			switch v {
+			case "off", "report", "repair":
+				c.Reconcile = v
+				return nil
+			}
+			return fmt.Errorf("must be off, report or repair, got %q", v)
+		}},
 }
 
 // shortDuration writes d as it is usually written: 6h, not 6h0m0s.

@@ -32,6 +32,7 @@ type Metrics struct {
 	lastRun      *prometheus.GaugeVec
 	runFailed    *prometheus.GaugeVec
 	deadlines    *deadlineCollector // nil until WatchDeadlines
+	reconcile    reconcileMetrics
 }
 
 // New registers the collectors, with Go's and the process's own.
@@ -84,6 +85,7 @@ func New() *Metrics {
 		Name: "iys_sync_last_run_failed_records", Help: "Records the connector's last run set failed: their retry budget was spent.",
 	}, []string{"brand_code"})
 	m.reg.MustRegister(m.durations, m.failures, m.lastRun, m.runFailed)
+	m.reconcile = newReconcileMetrics(m.reg)
 	return m
 }
 

@@ -41,6 +41,27 @@ func WriteCSV(w io.Writer, findings []Finding) error {
 			return fmt.Errorf("write findings: %w", err)
 		}
 	}
+	return flush(cw)
+}
+
+// WriteDaysCSV writes the findings of several days as CSV: CSVHeader's
+// columns after a first column, date, the day of the finding.
+func WriteDaysCSV(w io.Writer, reports []*Report) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(append([]string{"date"}, CSVHeader...)); err != nil {
+		return fmt.Errorf("write findings: %w", err)
+	}
+	for _, r := range reports {
+		for _, f := range r.Findings {
+			if err := cw.Write(append([]string{r.Day.String()}, f.csvFields()...)); err != nil {
+				return fmt.Errorf("write findings: %w", err)
+			}
+		}
+	}
+	return flush(cw)
+}
+
+func flush(cw *csv.Writer) error {
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return fmt.Errorf("write findings: %w", err)

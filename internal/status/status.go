@@ -1,6 +1,7 @@
 // Package status assembles what the status command shows of each
 // connector: its records by state and outcome, its last run, its pull from
-// İYS and the records at risk of İYS's 3-business-day limit.
+// İYS, the records at risk of İYS's 3-business-day limit and its last
+// reconciliation with İYS's daily files.
 package status
 
 import (
@@ -9,6 +10,7 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/pull"
+	"github.com/iys-sync/iys-sync/internal/reconcile"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -30,6 +32,24 @@ type Connector struct {
 	LastRun     *LastRun `json:"lastRun"`
 	Pull        *Pull    `json:"pull"`
 	Deadline    Deadline `json:"deadline"`
+	// LastReconcile is null until the connector's first reconciliation.
+	LastReconcile *LastReconcile `json:"lastReconcile"`
+}
+
+// LastReconcile is the connector's last reconciliation of a day with
+// İYS's daily files, by serve at night or by the reconcile command.
+type LastReconcile struct {
+	Day               string         `json:"day"`
+	Mode              string         `json:"mode"`    // report, repair
+	Trigger           string         `json:"trigger"` // schedule, command
+	Result            string         `json:"result"`  // done, failed, no_right
+	Drift             map[string]int `json:"drift"`   // by drifting kind
+	NotDrift          map[string]int `json:"notDrift"`
+	SummaryMismatches int            `json:"summaryMismatches"`
+	Repaired          int            `json:"repaired"`
+	Unrepaired        int            `json:"unrepaired"`
+	At                string         `json:"at"`
+	Error             string         `json:"error,omitempty"`
 }
 
 // Records counts the connector's records by state.
@@ -142,7 +162,19 @@ func connector(ctx context.Context, st *store.Store, c store.Connector, now, nex
 	if s.Pull.Quarantined, err = st.QuarantinedChanges(ctx, c.ID); err != nil {
 		return s, err
 	}
-	s.Deadline, err = DeadlineOf(ctx, st, c.ID, now, nextRun)
+	if s.Deadline, err = DeadlineOf(ctx, st, c.ID, now, nextRun); err != nil {
+		return s, err
+	}
+	r, ok, err := st.LastReconcile(ctx, c.ID)
+	if ok {
+		s.LastReconcile = &LastReconcile{Day: r.DayString(), Mode: r.Mode, Trigger: r.Trigger, Result: r.Result,
+			Drift: map[string]int{string(reconcile.MissingHere): r.MissingHere, string(reconcile.StatusDiffers): r.StatusDiffers,
+				string(reconcile.OnlyHereSynced): r.OnlyHereSynced},
+			NotDrift: map[string]int{string(reconcile.OursNewerUnsent): r.OursNewerUnsent,
+				string(reconcile.OursNewerRejected): r.OursNewerRejected},
+			SummaryMismatches: r.SummaryMismatches, Repaired: r.Repaired, Unrepaired: r.Unrepaired,
+			At: RFC3339(r.FinishedAt), Error: r.Error.String}
+	}
 	return s, err
 }
 

@@ -22,6 +22,7 @@ var rowTypes = map[string]reflect.Type{
 	"source_users":    reflect.TypeFor[sourceUserRow](),
 	"iys_tokens":      reflect.TypeFor[tokenRow](),
 	"iys_pace":        reflect.TypeFor[paceRow](),
+	"reconciles":      reflect.TypeFor[Reconcile](),
 }
 
 // tagColumns are the columns a row type names, in field order.

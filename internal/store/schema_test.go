@@ -124,7 +124,7 @@ func holdsType(dataType string, t reflect.Type) string {
 		ok = t.Kind() == reflect.String
 	case "boolean":
 		ok = t.Kind() == reflect.Bool
-	case "timestamp with time zone":
+	case "timestamp with time zone", "date":
 		ok = t == timeType || reflect.PointerTo(t).Implements(scannerType)
 	case "ARRAY":
 		ok = t.Kind() == reflect.Slice
