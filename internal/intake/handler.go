@@ -245,6 +245,9 @@ func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 		x.fail(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be a JSON array sent as Content-Type: application/json")
 		return
 	}
+	// The rest answers as the exchange does; nothing is stored on a failure.
+	fail, unavailable, log := x.fail, x.unavailable, x.log
+	dbFailed := func(err error, what string) { x.dbFailed(err, "nothing was stored", what) }
 	// Wait for a slot before reading the body, so that the bodies in memory
 	// are at most the slots'; a client that gives up frees its place.
 	timer := time.NewTimer(h.wait)
@@ -253,34 +256,34 @@ func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 	case h.slots <- struct{}{}:
 		defer func() { <-h.slots }()
 	case <-timer.C:
-		x.unavailable(retryBusy, "busy", "the intake is busy with other requests: nothing was read or stored, send the request again")
+		unavailable(retryBusy, "busy", "the intake is busy with other requests: nothing was read or stored, send the request again")
 		return
 	case <-r.Context().Done():
-		x.unavailable(retryBusy, "canceled", "the request ended before its turn")
+		unavailable(retryBusy, "canceled", "the request ended before its turn")
 		return
 	}
 	items, status, code, msg := h.decode(w, r)
 	if status != 0 {
-		x.fail(status, code, msg)
+		fail(status, code, msg)
 		return
 	}
 	resp, err := h.store(r.Context(), conn, "api:"+tok.name, items)
 	switch {
 	case err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil):
-		x.unavailable(retryBusy, "canceled", "the request ended before it was stored: nothing was stored")
+		unavailable(retryBusy, "canceled", "the request ended before it was stored: nothing was stored")
 		return
 	case err != nil:
-		x.dbFailed(err, "nothing was stored", "the consents could not be stored, and nothing was")
+		dbFailed(err, "the consents could not be stored, and nothing was")
 		return
 	}
-	x.log.Info("intake request stored", zap.Int("items", len(items)), zap.Int("accepted", resp.Accepted),
+	log.Info("intake request stored", zap.Int("items", len(items)), zap.Int("accepted", resp.Accepted),
 		zap.Int("superseded", resp.Superseded), zap.Int("unchanged", resp.Unchanged), zap.Int("rejected", resp.Rejected),
 		zap.Duration("took", time.Since(start)))
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(resp); err != nil {
-		x.log.Debug("intake: write response", zap.Error(err))
+		log.Debug("intake: write response", zap.Error(err))
 	}
 }
 
