@@ -6,7 +6,8 @@
 # least 50,000 recipients/s in batches.
 #
 #   scripts/bench-permissions.sh [--records N] [--runs N] [--singles N] [--single-clients N]
-#                                [--batches N] [--batch-clients N] [--server URL | --test-server]
+#                                [--batches N] [--batch-clients N] [--shared-buffers SIZE]
+#                                [--server URL | --test-server]
 #
 #   --records N         records loaded (default 10000000)
 #   --runs N            runs of both measures over the same load (default 5); figures are their medians
@@ -14,13 +15,16 @@
 #   --single-clients N  single checks in flight at once (default 1)
 #   --batches N         batch checks of 10,000 recipients a run (default 50)
 #   --batch-clients N   batch checks in flight at once (default 2)
+#   --shared-buffers S  the throwaway cluster's shared_buffers (default 3GB: the 10,000,000 records and
+#                       their key index, 2.5 GB, fit, as they would on a server sized for them)
 #   --server URL        use this server (a database URL whose user may CREATE DATABASE) instead of
 #                       a throwaway cluster; it gets the database iys_bench_permissions, dropped at the end
 #   --test-server       the same with $IYS_TEST_DATABASE_URL
 #
 # The records are loaded once, straight into consents by INSERT ... SELECT
 # FROM generate_series (not through the importer), then vacuumed and
-# analysed: recipient i is +905 and i in 9 digits, MESAJ; one in ten a RET
+# analysed, and read into shared buffers (pg_prewarm, when the server has
+# it): recipient i is +905 and i in 9 digits, MESAJ; one in ten a RET
 # pulled from İYS, one in ten an ONAY still pending, the rest ONAYs synced.
 # The connector is paused, so that serve never sends the pending ones to
 # the sandbox (`iys-sync sandbox`) it is given as İYS. Every answer is
@@ -31,7 +35,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-records=10000000 runs=5 singles=20000 single_clients=1 batches=50 batch_clients=2 server=""
+records=10000000 runs=5 singles=20000 single_clients=1 batches=50 batch_clients=2 shared_buffers=3GB server=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--records) records=$2; shift 2 ;;
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--single-clients) single_clients=$2; shift 2 ;;
 	--batches) batches=$2; shift 2 ;;
 	--batch-clients) batch_clients=$2; shift 2 ;;
+	--shared-buffers) shared_buffers=$2; shift 2 ;;
 	--server) server=$2; shift 2 ;;
 	--test-server)
 		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
@@ -60,7 +65,8 @@ go build -o "$work/benchtool" ./scripts/benchtool
 go build -o "$work/benchpermissions" ./scripts/benchpermissions
 bt="$work/benchtool"
 
-bench_server bench-permissions.sh
+bench_server bench-permissions.sh -set "shared_buffers=$shared_buffers"
+[ -n "$server" ] || server_name="$server_name, shared_buffers $shared_buffers"
 db=$("$bt" freshdb -url "$admin" -name iys_bench_permissions)
 if [ -n "$server" ]; then
 	# A given server keeps what it is given: drop the 10,000,000 records at the end.
@@ -92,7 +98,13 @@ load_start=$(date +%s)
 	 FROM connectors k, generate_series(0, $records - 1) AS i
 	 WHERE k.brand_code = 'B'" \
 	"VACUUM (ANALYZE) consents"
-echo "loaded:    $records records in $(($(date +%s) - load_start)) s, $("$bt" sql -url "$db" "SELECT pg_size_pretty(pg_total_relation_size('consents'))") with indexes" >&2
+if "$bt" sql -url "$db" "CREATE EXTENSION IF NOT EXISTS pg_prewarm" 2>/dev/null; then
+	"$bt" sql -url "$db" "SELECT pg_prewarm('consents')" "SELECT pg_prewarm('consents_key')" >/dev/null
+	prewarmed="read into shared buffers"
+else
+	prewarmed="not prewarmed (no pg_prewarm)"
+fi
+echo "loaded:    $records records in $(($(date +%s) - load_start)) s, $("$bt" sql -url "$db" "SELECT pg_size_pretty(pg_total_relation_size('consents'))") with indexes, $prewarmed" >&2
 
 token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)

@@ -7,7 +7,9 @@
 //
 // The same server answers the brand's senders whether a recipient may be
 // messaged (GET and POST /v1/connectors/{brandCode}/permissions: see
-// permissions.go), from the same records and with the same tokens.
+// permissions.go) and what changed on İYS's side (GET
+// /v1/connectors/{brandCode}/changes: see changes.go), from the same records
+// and with the same tokens.
 //
 // Authentication is by bearer tokens whose SHA-256 hashes come from
 // IYS_INTAKE_TOKENS. The logs hold counts, brand codes and token names only:
@@ -127,10 +129,11 @@ func New(st *store.Store, tokens []string, log *zap.Logger, opts ...Option) (*Ha
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("/v1/connectors/{brandCode}/consents", h.consents)
 	h.mux.HandleFunc("/v1/connectors/{brandCode}/permissions", h.permissions)
+	h.mux.HandleFunc("/v1/connectors/{brandCode}/changes", h.changes)
 	h.mux.HandleFunc("/v1/openapi.json", h.openAPI)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: POST /v1/connectors/{brandCode}/consents, "+
-			"GET or POST /v1/connectors/{brandCode}/permissions, GET /v1/openapi.json")
+			"GET or POST /v1/connectors/{brandCode}/permissions, GET /v1/connectors/{brandCode}/changes, GET /v1/openapi.json")
 	})
 	return h, nil
 }

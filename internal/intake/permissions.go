@@ -180,13 +180,13 @@ func (h *Handler) permissions(w http.ResponseWriter, r *http.Request) {
 		x.dbFailed(err, "nothing was checked", "the records could not be read")
 		return
 	}
-	asOf := time.Now().In(consent.Istanbul).Format(time.RFC3339)
+	asOf := rfc3339(time.Now())
 	results := make([]Permission, len(q.recipients))
 	for i, rcpt := range q.recipients {
 		p := Permission{Recipient: rcpt, Type: string(q.typ), RecipientType: string(q.rt), Status: PermissionNone, AsOf: asOf}
 		if rec, ok := held[rcpt]; ok {
 			p.Status, p.Source = string(rec.Status), string(rec.Source)
-			p.ConsentDate = rec.ConsentDate.Time().In(consent.Istanbul).Format(time.RFC3339)
+			p.ConsentDate = rfc3339(rec.ConsentDate.Time())
 			p.SyncedToIYS = rec.State == consent.StateSynced
 			p.Allowed = allowed(rec, h.allowPending)
 		}
