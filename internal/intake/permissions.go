@@ -68,11 +68,13 @@ const (
 
 // allowed tells whether a commercial message may go on the record's
 // consent. A record holds only its newest consent, and only a synced one
-// (sent and accepted, or pulled from İYS) is known to be what İYS holds: a
-// pending ONAY may stand over an older RET that İYS still holds, so it is
-// not allowed unless allowPending (in flight is pending that is being sent).
-// An ONAY İYS refused (rejected) or that spent its retries (failed) is not
-// in İYS, and a RET is never allowed, pending or not.
+// (sent and accepted, or pulled from İYS) is known to be what İYS holds. A
+// pending ONAY is not, whatever was synced before it: İYS may hold an older
+// RET, or a citizen's RET newer than our last sync but older than this ONAY,
+// which the pull does not apply over it. So it is allowed only with
+// allowPending (in flight is pending that is being sent). An ONAY İYS
+// refused (rejected) or that spent its retries (failed) is not in İYS, and
+// a RET is never allowed, pending or not.
 func allowed(p store.Permission, allowPending bool) bool {
 	if p.Status != consent.StatusOnay {
 		return false
