@@ -7,19 +7,18 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
-	"github.com/iys-sync/iys-sync/internal/store"
 )
 
 // The changes feed: GET /v1/connectors/{brandCode}/changes lists, in order
 // and resumably, the changes İYS brought us (citizens' opt-outs and
 // opt-ins, pulled) and the consents İYS refused for good, so that the
-// brand's senders learn them (see store.ChangesAfter for the order).
+// brand's senders learn them. A change takes its place in the feed once
+// committed, after every change already read (store.ChangesAfter).
 
 // Page sizes of the feed.
 const (
@@ -54,30 +53,28 @@ type ChangesResponse struct {
 	Next      string   `json:"next"`
 }
 
-// encodeCursor makes a feed position an opaque cursor.
-func encodeCursor(p store.FeedPosition) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d.%d", p.XID, p.ID)))
+// encodeCursor makes a place in the feed an opaque cursor.
+func encodeCursor(pos int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("p" + strconv.FormatInt(pos, 10)))
 }
 
 // errBadCursor is a cursor this feed did not give.
 var errBadCursor = errors.New("is not a cursor of this feed: give the next of a page, or nothing to start from the beginning")
 
-// decodeCursor reads a cursor of encodeCursor; "" is the start.
-func decodeCursor(s string) (store.FeedPosition, error) {
+// decodeCursor reads a cursor of encodeCursor; "" is the start (0).
+func decodeCursor(s string) (int64, error) {
 	if s == "" {
-		return store.FeedPosition{}, nil
+		return 0, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return store.FeedPosition{}, errBadCursor
+	if err != nil || len(b) < 2 || b[0] != 'p' {
+		return 0, errBadCursor
 	}
-	xs, is, ok := strings.Cut(string(b), ".")
-	x, err1 := strconv.ParseInt(xs, 10, 64)
-	i, err2 := strconv.ParseInt(is, 10, 64)
-	if !ok || err1 != nil || err2 != nil || x < 0 || i < 0 {
-		return store.FeedPosition{}, errBadCursor
+	pos, err := strconv.ParseInt(string(b[1:]), 10, 64)
+	if err != nil || pos < 1 {
+		return 0, errBadCursor
 	}
-	return store.FeedPosition{XID: x, ID: i}, nil
+	return pos, nil
 }
 
 // changes is GET /v1/connectors/{brandCode}/changes.
@@ -129,7 +126,7 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request) {
 			Type: string(c.Type), Status: string(c.Status), ConsentDate: rfc3339(c.ConsentDate.Time()),
 			Source: string(c.Source), Outcome: string(c.Outcome), IYSCode: c.IYSCode, IYSMessage: c.IYSMessage,
 			At: rfc3339(c.At)}
-		resp.Next = encodeCursor(c.After)
+		resp.Next = encodeCursor(c.Pos)
 	}
 	x.log.Debug("changes feed page", zap.Int("changes", len(got)))
 	w.Header().Set("Content-Type", "application/json")

@@ -8,10 +8,11 @@
 CREATE TABLE changes (
     id             bigserial PRIMARY KEY,
     connector_id   bigint NOT NULL,
-    -- The writing transaction's id (pg_current_xact_id, 64 bits: it never
-    -- wraps). The feed orders by (xid, id) and serves only transactions that
-    -- have ended, so that no change can later appear before one served.
-    xid            bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
+    -- The change's place in its connector's feed, 1, 2, ...: given once it
+    -- is committed, by the feed's reader under a lock (see changes.sql), so
+    -- that a change committed late comes after those already read, never
+    -- before them. NULL until then.
+    pos            bigint,
     consent_id     bigint NOT NULL,
     kind           text NOT NULL CHECK (kind IN ('from_iys', 'refused')),
     -- The record as the change left it.
@@ -24,11 +25,12 @@ CREATE TABLE changes (
     outcome        text NOT NULL,
     iys_code       text,
     iys_message    text,
-    at             timestamptz NOT NULL DEFAULT now()
+    at             timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT changes_feed UNIQUE (connector_id, pos)
 );
 
--- A connector's feed, in its order.
-CREATE INDEX changes_feed ON changes (connector_id, xid, id);
+-- The changes not yet placed in their feed.
+CREATE INDEX changes_unplaced ON changes (connector_id, id) WHERE pos IS NULL;
 
 CREATE FUNCTION consents_record_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
