@@ -13,6 +13,7 @@ import (
 var rowTypes = map[string]reflect.Type{
 	"connectors":      reflect.TypeFor[connectorRow](),
 	"consents":        reflect.TypeFor[Record](),
+	"changes":         reflect.TypeFor[changeRow](),
 	"imports":         reflect.TypeFor[importRow](),
 	"runs":            reflect.TypeFor[Run](),
 	"batches":         reflect.TypeFor[batchRow](),
@@ -20,7 +21,6 @@ var rowTypes = map[string]reflect.Type{
 	"pull_cursors":    reflect.TypeFor[pullCursorRow](),
 	"pull_quarantine": reflect.TypeFor[quarantineRow](),
 	"source_users":    reflect.TypeFor[sourceUserRow](),
-	"changes":         reflect.TypeFor[changeRow](),
 }
 
 // tagColumns are the columns a row type names, in field order.
