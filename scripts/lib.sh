@@ -42,7 +42,8 @@ wait_for() {
 # bench_server NAME starts, unless $server is given, a throwaway cluster in
 # the background (stopped on exit with $pids), and sets admin (a URL whose
 # user may CREATE DATABASE), server_name and cluster_pid (empty for a given
-# server). NAME is the calling script's, for its messages.
+# server). NAME is the calling script's, for its messages; any further
+# arguments go to the cluster (-set NAME=VALUE: a server setting).
 bench_server() {
 	cluster_pid=""
 	if [ -n "$server" ]; then
@@ -50,7 +51,7 @@ bench_server() {
 		server_name="the given server"
 		return
 	fi
-	"$bt" cluster -url-file "$work/url" 2>"$work/cluster.err" &
+	"$bt" cluster -url-file "$work/url" "${@:2}" 2>"$work/cluster.err" &
 	cluster_pid=$!
 	pids+=("$cluster_pid")
 	for _ in $(seq 600); do

@@ -16,7 +16,9 @@ import (
 )
 
 // TestServeRunsTheIntake: serve with IYS_INTAKE_ADDR answers the intake,
-// stores what it is sent, and stops cleanly on its signal.
+// stores what it is sent, answers permission checks with its settings
+// (IYS_PERMISSIONS_ALLOW_PENDING allows the ONAY just stored), and stops
+// cleanly on its signal.
 func TestServeRunsTheIntake(t *testing.T) {
 	environ := sandboxEnv(t, sandbox.Options{})
 	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001", "--skip-verify"); r.code != 0 {
@@ -32,6 +34,7 @@ func TestServeRunsTheIntake(t *testing.T) {
 	sum := sha256.Sum256([]byte(token))
 	environ["IYS_INTAKE_ADDR"] = addr
 	environ["IYS_INTAKE_TOKENS"] = "crm:" + hex.EncodeToString(sum[:]) + ":600001"
+	environ["IYS_PERMISSIONS_ALLOW_PENDING"] = "true"
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -67,6 +70,20 @@ func TestServeRunsTheIntake(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil || resp.StatusCode != 200 || got.Accepted != 1 || got.Rejected != 1 ||
 		got.Items[1].Field != "permission" {
 		t.Fatalf("%d %s (%v)", resp.StatusCode, b, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/connectors/600001/permissions?type=MESAJ&recipient=905331234562", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var perm struct {
+		Status               string
+		Allowed, SyncedToIys bool
+	}
+	if err := json.Unmarshal(b, &perm); err != nil || resp.StatusCode != 200 || perm.Status != "ONAY" || !perm.Allowed || perm.SyncedToIys {
+		t.Fatalf("permission of the pending ONAY with IYS_PERMISSIONS_ALLOW_PENDING=true: %d %s (%v)", resp.StatusCode, b, err)
 	}
 	cancel()
 	select {

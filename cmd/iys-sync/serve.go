@@ -128,7 +128,7 @@ func newIntake(cfg config.Config, s *syncer, log *zap.Logger) (start func(ctx co
 	if cfg.IntakeAddr == "" {
 		return func(context.Context, chan<- error) func() error { return func() error { return nil } }, nil
 	}
-	h, err := intake.New(s.st, cfg.IntakeTokens, log.Named("intake"))
+	h, err := intake.New(s.st, cfg.IntakeTokens, log.Named("intake"), intake.WithAllowPending(cfg.PermissionsAllowPending))
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,9 @@ type Config struct {
 	IntakeTokens  []string // name:sha256-hex-of-token[:brand,brand...], as given; parsed by the intake
 	IntakeTLSCert string   // PEM certificate file of the intake's HTTPS; with IntakeTLSKey; both empty: plain HTTP
 	IntakeTLSKey  string   // PEM private key file
+	// PermissionsAllowPending makes the intake's permission check allow an
+	// ONAY not yet in İYS.
+	PermissionsAllowPending bool
 	// SourceDatabaseURL is the brand's own database that connectors' source
 	// queries read, read-only; empty: no source is read.
 	SourceDatabaseURL string
@@ -84,7 +87,7 @@ const (
 	Window                       // IYS_WINDOW
 	Push                         // IYS_BATCH_SIZE, IYS_CONCURRENCY, IYS_RATE_LIMIT
 	Source                       // IYS_SOURCE_DATABASE_URL, IYS_SOURCE_STATEMENT_TIMEOUT
-	Intake                       // IYS_INTAKE_ADDR, IYS_INTAKE_TOKENS, IYS_INTAKE_TLS_CERT, IYS_INTAKE_TLS_KEY
+	Intake                       // IYS_INTAKE_ADDR, IYS_INTAKE_TOKENS, IYS_INTAKE_TLS_CERT, IYS_INTAKE_TLS_KEY, IYS_PERMISSIONS_ALLOW_PENDING
 	Metrics                      // IYS_METRICS_ADDR
 	Pushgateway                  // IYS_PUSHGATEWAY_URL
 	Takeover                     // IYS_TAKEOVER_EVERY

@@ -170,6 +170,16 @@ var settings = []setting{
 			c.IntakeTLSKey = v
 			return nil
 		}},
+	{env: "IYS_PERMISSIONS_ALLOW_PENDING", group: Intake, usage: "permission checks allow an ONAY not yet in İYS (pending or in flight): true or false",
+		get: func(c Config) string { return strconv.FormatBool(c.PermissionsAllowPending) },
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("must be true or false, got %q", v)
+			}
+			c.PermissionsAllowPending = b
+			return nil
+		}},
 	{env: "IYS_SOURCE_DATABASE_URL", group: Source, usage: "the brand's own database that connectors' --source-query reads (read-only use; empty: no source)", secret: true, dsn: true, set: func(c *Config, v string) error {
 		if err := checkDSN(v); err != nil {
 			return err

@@ -61,8 +61,9 @@ func parseTokens(entries []string) ([]token, error) {
 	return out, nil
 }
 
-// mayWrite reports whether the token may write to the brand.
-func (t *token) mayWrite(brand string) bool {
+// mayUse reports whether the token may use the brand's connector: write
+// its consents, check its permissions.
+func (t *token) mayUse(brand string) bool {
 	return t.brands == nil || slices.Contains(t.brands, brand)
 }
 

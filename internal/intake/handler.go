@@ -5,6 +5,12 @@
 // (store.ImportItems, over the import's own SQL). Each item gets its verdict
 // in the response, in request order.
 //
+// The same server answers the brand's senders whether a recipient may be
+// messaged (GET and POST /v1/connectors/{brandCode}/permissions: see
+// permissions.go) and what changed on İYS's side (GET
+// /v1/connectors/{brandCode}/changes: see changes.go), from the same records
+// and with the same tokens.
+//
 // Authentication is by bearer tokens whose SHA-256 hashes come from
 // IYS_INTAKE_TOKENS. The logs hold counts, brand codes and token names only:
 // never a recipient, never a rejected value.
@@ -18,6 +24,8 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -65,9 +73,11 @@ type Handler struct {
 	now      func() consent.Date
 	maxItems int
 	maxBytes int64
-	slots    chan struct{}
-	wait     time.Duration // for a slot
-	mux      *http.ServeMux
+	// allowPending answers allowed for an ONAY not yet in İYS (IYS_PERMISSIONS_ALLOW_PENDING).
+	allowPending bool
+	slots        chan struct{}
+	wait         time.Duration // for a slot
+	mux          *http.ServeMux
 }
 
 // Option changes a default of New.
@@ -86,6 +96,10 @@ func WithConcurrency(n int) Option {
 
 // WithQueueWait sets how long a request waits for its turn.
 func WithQueueWait(d time.Duration) Option { return func(h *Handler) { h.wait = d } }
+
+// WithAllowPending makes a permission check allow an ONAY still on its way
+// to İYS (pending or in flight), for brands that choose to message on it.
+func WithAllowPending(allow bool) Option { return func(h *Handler) { h.allowPending = allow } }
 
 // WithClock sets the clock the timestamp checks are made against (tests).
 func WithClock(now func() consent.Date) Option { return func(h *Handler) { h.now = now } }
@@ -114,9 +128,12 @@ func New(st *store.Store, tokens []string, log *zap.Logger, opts ...Option) (*Ha
 	}
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("/v1/connectors/{brandCode}/consents", h.consents)
+	h.mux.HandleFunc("/v1/connectors/{brandCode}/permissions", h.permissions)
+	h.mux.HandleFunc("/v1/connectors/{brandCode}/changes", h.changes)
 	h.mux.HandleFunc("/v1/openapi.json", h.openAPI)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: POST /v1/connectors/{brandCode}/consents, GET /v1/openapi.json")
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: POST /v1/connectors/{brandCode}/consents, "+
+			"GET or POST /v1/connectors/{brandCode}/permissions, GET /v1/connectors/{brandCode}/changes, GET /v1/openapi.json")
 	})
 	return h, nil
 }
@@ -134,69 +151,106 @@ func (h *Handler) openAPI(w http.ResponseWriter, r *http.Request) {
 	w.Write(OpenAPI) //nolint:errcheck // the client went away
 }
 
+// exchange is one request and its answer: the logger of the request, and
+// its error answers, logged once with what the request was.
+type exchange struct {
+	w    http.ResponseWriter
+	r    *http.Request
+	log  *zap.Logger
+	what string // "intake request", "permission check": the log's subject
+}
+
+func (h *Handler) exchange(w http.ResponseWriter, r *http.Request, what string) *exchange {
+	return &exchange{w: w, r: r, what: what, log: h.log.With(zap.String("brand_code", r.PathValue("brandCode")))}
+}
+
+// fail answers an error. The message is ours: it holds no recipient and no
+// value of the request.
+func (x *exchange) fail(status int, code, msg string, fields ...zap.Field) {
+	x.failField(status, code, "", msg, fields...)
+}
+
+// failField is fail naming the field of the request at fault.
+func (x *exchange) failField(status int, code, field, msg string, fields ...zap.Field) {
+	lvl := zapcore.WarnLevel
+	if status == http.StatusInternalServerError {
+		lvl = zapcore.ErrorLevel // a bug
+	}
+	x.log.Log(lvl, x.what+" refused", append([]zap.Field{zap.Int("status", status), zap.String("code", code)}, fields...)...)
+	writeFieldError(x.w, status, code, field, msg)
+}
+
+// unavailable answers what may pass: the client sends the same request again later.
+func (x *exchange) unavailable(retryAfter, code, msg string, fields ...zap.Field) {
+	x.w.Header().Set("Retry-After", retryAfter)
+	x.fail(http.StatusServiceUnavailable, code, msg, fields...)
+}
+
+// dbFailed answers a database error: 503 for what may pass, 500 for a bug.
+// nothing says what was not done ("nothing was stored").
+func (x *exchange) dbFailed(err error, nothing, what string) {
+	if store.Transient(err) {
+		x.unavailable(retryUnavailable, "unavailable", "the database is unavailable for now: "+nothing+", send the request again",
+			zap.Error(err))
+		return
+	}
+	x.fail(http.StatusInternalServerError, "internal", what, zap.Error(err))
+}
+
+// admit checks the method, the brand code of the path and the bearer token
+// and its brands, then reads the connector. When it returns false it has
+// answered the request.
+func (h *Handler) admit(x *exchange, methods ...string) (store.Connector, *token, bool) {
+	if !slices.Contains(methods, x.r.Method) {
+		x.w.Header().Set("Allow", strings.Join(methods, ", "))
+		x.fail(http.StatusMethodNotAllowed, "method_not_allowed", "use "+strings.Join(methods, " or "))
+		return store.Connector{}, nil, false
+	}
+	brand := x.r.PathValue("brandCode")
+	if err := checkBrandCode(brand); err != nil {
+		x.fail(http.StatusBadRequest, "bad_brand_code", err.Error())
+		return store.Connector{}, nil, false
+	}
+	// Who was refused is worth knowing; the token never is.
+	client := zap.String("client", x.r.RemoteAddr)
+	tok := h.authenticate(x.r)
+	if tok == nil {
+		x.w.Header().Set("WWW-Authenticate", `Bearer realm="iys-sync intake"`)
+		x.fail(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required: Authorization: Bearer <token>", client)
+		return store.Connector{}, nil, false
+	}
+	x.log = x.log.With(zap.String("token", tok.name))
+	if !tok.mayUse(brand) {
+		x.fail(http.StatusForbidden, "forbidden", "this token may not use this connector", client)
+		return store.Connector{}, nil, false
+	}
+	conn, err := h.st.Connector(x.r.Context(), brand)
+	switch {
+	case errors.Is(err, store.ErrNoConnector):
+		x.fail(http.StatusNotFound, "unknown_connector", "no connector is installed for this brand code: run iys-sync install first")
+		return store.Connector{}, nil, false
+	case err != nil:
+		x.dbFailed(err, "nothing was done", "the connector could not be read")
+		return store.Connector{}, nil, false
+	}
+	return conn, tok, true
+}
+
 // consents is POST /v1/connectors/{brandCode}/consents.
 func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	brand := r.PathValue("brandCode")
-	log := h.log.With(zap.String("brand_code", brand))
-	fail := func(status int, code, msg string, fields ...zap.Field) {
-		// The message is ours: it holds no recipient and no value of the body.
-		lvl := zapcore.WarnLevel
-		if status == http.StatusInternalServerError {
-			lvl = zapcore.ErrorLevel // a bug
-		}
-		log.Log(lvl, "intake request refused", append([]zap.Field{zap.Int("status", status), zap.String("code", code)}, fields...)...)
-		writeError(w, status, code, msg)
-	}
-	// unavailable answers what may pass: the client sends the same body again later.
-	unavailable := func(retryAfter, code, msg string, fields ...zap.Field) {
-		w.Header().Set("Retry-After", retryAfter)
-		fail(http.StatusServiceUnavailable, code, msg, fields...)
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		fail(http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
-		return
-	}
-	if err := checkBrandCode(brand); err != nil {
-		fail(http.StatusBadRequest, "bad_brand_code", err.Error())
-		return
-	}
-	// Who was refused is worth knowing; the token never is.
-	client := zap.String("client", r.RemoteAddr)
-	tok := h.authenticate(r)
-	if tok == nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="iys-sync intake"`)
-		fail(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required: Authorization: Bearer <token>", client)
-		return
-	}
-	log = log.With(zap.String("token", tok.name))
-	if !tok.mayWrite(brand) {
-		fail(http.StatusForbidden, "forbidden", "this token may not write to this connector", client)
+	x := h.exchange(w, r, "intake request")
+	conn, tok, ok := h.admit(x, http.MethodPost)
+	if !ok {
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		fail(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be a JSON array sent as Content-Type: application/json")
+		x.fail(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be a JSON array sent as Content-Type: application/json")
 		return
 	}
-	// dbFailed answers a database error: 503 for what may pass, 500 for a bug.
-	dbFailed := func(err error, what string) {
-		if store.Transient(err) {
-			unavailable(retryUnavailable, "unavailable", "the database is unavailable for now: nothing was stored, send the request again",
-				zap.Error(err))
-			return
-		}
-		fail(http.StatusInternalServerError, "internal", what, zap.Error(err))
-	}
-	conn, err := h.st.Connector(r.Context(), brand)
-	switch {
-	case errors.Is(err, store.ErrNoConnector):
-		fail(http.StatusNotFound, "unknown_connector", "no connector is installed for this brand code: run iys-sync install first")
-		return
-	case err != nil:
-		dbFailed(err, "the connector could not be read")
-		return
-	}
+	// The rest answers as the exchange does; nothing is stored on a failure.
+	fail, unavailable, log := x.fail, x.unavailable, x.log
+	dbFailed := func(err error, what string) { x.dbFailed(err, "nothing was stored", what) }
 	// Wait for a slot before reading the body, so that the bodies in memory
 	// are at most the slots'; a client that gives up frees its place.
 	timer := time.NewTimer(h.wait)
@@ -327,17 +381,24 @@ func (h *Handler) store(ctx context.Context, conn store.Connector, path string, 
 	return resp, nil
 }
 
-// errorBody is every error answer: {"error":{"code","message"}}.
+// errorBody is every error answer: {"error":{"code","message"}}, with
+// "field" when one parameter or field of the request is at fault.
 type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
+		Field   string `json:"field,omitempty"` // the parameter or body field at fault
 		Message string `json:"message"`
 	} `json:"error"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeFieldError(w, status, code, "", msg)
+}
+
+// writeFieldError is writeError naming the field of the request at fault.
+func writeFieldError(w http.ResponseWriter, status int, code, field, msg string) {
 	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
+	b.Error.Code, b.Error.Field, b.Error.Message = code, field, msg
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

@@ -13,6 +13,7 @@ import (
 var rowTypes = map[string]reflect.Type{
 	"connectors":      reflect.TypeFor[connectorRow](),
 	"consents":        reflect.TypeFor[Record](),
+	"changes":         reflect.TypeFor[changeRow](),
 	"imports":         reflect.TypeFor[importRow](),
 	"runs":            reflect.TypeFor[Run](),
 	"batches":         reflect.TypeFor[batchRow](),

@@ -3,7 +3,8 @@
 // same rows, makes fresh databases, runs SQL, and times the bare COPY the import
 // is measured against. It is not part of iys-sync.
 //
-//	benchtool cluster -url-file FILE    start a throwaway cluster, write its admin URL to FILE, run until SIGTERM/SIGINT
+//	benchtool cluster -url-file FILE [-set NAME=VALUE]...   start a throwaway cluster (with these server settings),
+//	                                    write its admin URL to FILE, run until SIGTERM/SIGINT
 //	benchtool gen -rows N -upload FILE -copy FILE
 //	benchtool freshdb -url ADMIN_URL -name DB   (re)create database DB, print its URL
 //	benchtool sql -url URL STATEMENT...         run statements, print the first column of any rows
@@ -22,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,13 +55,22 @@ func main() {
 func cmdCluster(args []string) error {
 	fs := flag.NewFlagSet("cluster", flag.ExitOnError)
 	urlFile := fs.String("url-file", "", "write the admin URL here once the server accepts connections")
+	settings := map[string]string{}
+	fs.Func("set", "a server setting NAME=VALUE (repeatable), such as shared_buffers=3GB", func(s string) error {
+		name, value, ok := strings.Cut(s, "=")
+		if !ok || name == "" {
+			return errors.New("want NAME=VALUE")
+		}
+		settings[name] = value
+		return nil
+	})
 	fs.Parse(args) //nolint:errcheck // ExitOnError
 	if *urlFile == "" {
 		return errors.New("-url-file is required")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := pgtemp.Start(ctx, pgtemp.Options{})
+	c, err := pgtemp.Start(ctx, pgtemp.Options{Settings: settings})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,14 @@ FROM unnest($2::text[], $3::text[], $4::text[]) AS k(recipient, recipient_type, 
 JOIN consents c ON c.connector_id = $1 AND c.recipient = k.recipient
                 AND c.recipient_type = k.recipient_type AND c.type = k.type;
 
+-- name: PermissionsOf
+-- The records of connector $1 of recipient type $2 and type $3 whose
+-- recipient is one of $4 (as stored), in no order: one probe of the
+-- consents key's index per recipient, for the permission check.
+SELECT c.recipient, c.status, c.consent_date, c.source, c.state
+FROM consents c
+WHERE c.connector_id = $1 AND c.recipient = ANY($4::text[]) AND c.recipient_type = $2 AND c.type = $3;
+
 -- name: SyncedBetween
 -- The connector's synced records of outcome $2 synced in [$3, $4), in id order.
 SELECT {{columns "consents" "c"}}
