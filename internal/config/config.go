@@ -38,6 +38,8 @@ type Config struct {
 	SourceStatementTimeout time.Duration
 	// PushgatewayURL is where --run-now and pull push their metrics; empty: nowhere.
 	PushgatewayURL string
+	// Operator names who redrives records; empty: $USER.
+	Operator string
 }
 
 // Default returns docs/cli.md's defaults. A setting that a package also
@@ -79,6 +81,7 @@ const (
 	Intake                       // IYS_INTAKE_ADDR, IYS_INTAKE_TOKENS, IYS_INTAKE_TLS_CERT, IYS_INTAKE_TLS_KEY
 	Metrics                      // IYS_METRICS_ADDR
 	Pushgateway                  // IYS_PUSHGATEWAY_URL
+	Operator                     // IYS_OPERATOR
 )
 
 // Need names a setting a command cannot do without.

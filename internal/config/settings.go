@@ -197,6 +197,8 @@ var settings = []setting{
 			c.PushgatewayURL = v
 			return nil
 		}},
+	{env: "IYS_OPERATOR", group: Operator, usage: "who redrives records, as the redrive's record names them (empty: $USER)", get: func(c Config) string { return c.Operator },
+		set: func(c *Config, v string) error { c.Operator = v; return nil }},
 }
 
 // shortDuration writes d as it is usually written: 6h, not 6h0m0s.

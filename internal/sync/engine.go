@@ -190,6 +190,7 @@ type ConnectorSummary struct {
 	// says why, and the status is failed.
 	Pending int
 	Skipped bool   // another run (process, replica) holds the connector, or it is paused
+	Paused  bool   // skipped because an operator paused it (iys-sync pause)
 	Err     string // why it failed, or what went wrong on the way
 }
 
@@ -234,10 +235,9 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	var active []consent.ConnectorRef
 	for _, r := range refs {
 		if !r.Active {
-			if req.BrandCodes != nil {
-				sum.Connectors = append(sum.Connectors, ConnectorSummary{BrandCode: r.BrandCode, Skipped: true,
-					Err: "connector is paused"})
-			}
+			e.log.Info("connector skipped: it is paused", zap.String("brand_code", r.BrandCode))
+			sum.Connectors = append(sum.Connectors, ConnectorSummary{BrandCode: r.BrandCode, Skipped: true, Paused: true,
+				Err: "connector is paused (iys-sync resume --brand-code " + r.BrandCode + " brings it back)"})
 			continue
 		}
 		active = append(active, r)
