@@ -122,7 +122,10 @@ func updateInstalled(ctx context.Context, e *env, cfg config.Config, st *store.S
 			return err
 		}
 	}
-	if len(added) > 0 && !skipVerify {
+	switch {
+	case len(added) > 0 && skipVerify:
+		next.VerifiedAt = nil // not verified for every channel any more
+	case len(added) > 0:
 		if err := verifyRights(ctx, e, cfg, have.IYSCode, have.BrandCode, added); err != nil {
 			return err
 		}

@@ -202,6 +202,12 @@ func TestInstallUpdateAddsChannel(t *testing.T) {
 		t.Fatalf("after --update: %s", r.stdout)
 	}
 	mustRun(t, environ, "import", "--brand-code", "600001", "--channel", "sms", f)
+	// A channel added unchecked leaves the connector unverified.
+	mustRun(t, environ, "install", "--update", "--brand-code", "600001", "--channels", "EPOSTA,MESAJ,ARAMA", "--skip-verify")
+	if r := mustRun(t, environ, "connectors", "--json"); !strings.Contains(r.stdout, `"channels":["MESAJ","ARAMA","EPOSTA"]`) ||
+		!strings.Contains(r.stdout, `"verified":false`) {
+		t.Errorf("after --update --skip-verify: %s", r.stdout)
+	}
 	if r := runCmd(t, environ, "install", "--update", "--brand-code", "600001", "--iys-code", "700002"); r.code != exitUsage {
 		t.Errorf("--update of the İYS code: exit %d", r.code)
 	}

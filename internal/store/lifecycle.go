@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/lib/pq"
-
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
 
@@ -95,22 +93,16 @@ func (c Connector) Apply(ch ConnectorChange) (Connector, []consent.Type, error) 
 }
 
 // UpdateConnector stores the channels, recipient type, default source and
-// source query of an installed connector (see Connector.Apply); verifiedAt,
-// when set, is when İYS last confirmed its rights. Records already stored
-// keep their values.
+// source query of an installed connector (see Connector.Apply), and its
+// VerifiedAt: when İYS last confirmed its rights on every channel, nil when
+// some channel was added unchecked. Records already stored keep their
+// values.
 func (s *Store) UpdateConnector(ctx context.Context, c Connector) (Connector, error) {
 	c, err := c.normalize()
 	if err != nil {
 		return Connector{}, fmt.Errorf("update connector: %w", err)
 	}
-	chans := make(pq.StringArray, len(c.Channels))
-	for i, ch := range c.Channels {
-		chans[i] = string(ch)
-	}
-	var verified sql.NullTime
-	if c.VerifiedAt != nil {
-		verified = sql.NullTime{Time: *c.VerifiedAt, Valid: true}
-	}
+	chans, verified := c.columns()
 	var row connectorRow
 	err = s.db.GetContext(ctx, &row, updateConnector, c.BrandCode, chans, c.RecipientType, c.DefaultSource, c.SourceQuery, verified)
 	if errors.Is(err, sql.ErrNoRows) {

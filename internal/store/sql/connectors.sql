@@ -40,9 +40,10 @@ WHERE c.id = was.id
 RETURNING was.state;
 
 -- name: UpdateConnector
--- Changes what an installed connector syncs (brand $1).
+-- Changes what an installed connector syncs (brand $1), and when İYS last
+-- confirmed its rights ($6; NULL: not for every channel).
 UPDATE connectors SET channels = $2, recipient_type = $3, default_source = $4, source_query = NULLIF($5, ''),
-       verified_at = coalesce($6, verified_at)
+       verified_at = $6
 WHERE brand_code = $1 AND state <> 'uninstalled'
 RETURNING {{columns "connectors"}};
 
