@@ -51,7 +51,7 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	}
 	reader := source.New(st, srcDB, log.Named("source"))
 	opts := engine.Options{BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, Logger: log,
-		Puller: source.Chain{puller, reader}, Transient: store.Transient}
+		Puller: source.Chain{puller, reader}, WhilePaused: reader, Transient: store.Transient}
 	if m != nil {
 		opts.Observer = m.Observer()
 	}

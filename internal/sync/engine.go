@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	gosync "sync"
 	"time"
@@ -92,6 +93,10 @@ type Options struct {
 
 	Observer Observer // optional: metrics hooks
 	Puller   Puller   // optional: called first in each connector's run
+	// WhilePaused is optional: called, under the connector's run lock, for
+	// each paused connector a run skips, once the run is over (the brand's
+	// source is still read; its records wait as pending).
+	WhilePaused Puller
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -232,18 +237,17 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	}
 	var sum Summary
 	var ids []int64
-	var active []consent.ConnectorRef
+	var active, paused []consent.ConnectorRef
 	for _, r := range refs {
 		if !r.Active {
-			e.log.Info("connector skipped: it is paused", zap.String("brand_code", r.BrandCode))
-			sum.Connectors = append(sum.Connectors, ConnectorSummary{BrandCode: r.BrandCode, Skipped: true, Paused: true,
-				Err: "connector is paused (iys-sync resume --brand-code " + r.BrandCode + " brings it back)"})
+			paused = append(paused, r)
 			continue
 		}
 		active = append(active, r)
 		ids = append(ids, r.ID)
 	}
 	if len(active) == 0 {
+		sum.Connectors = e.skipPaused(ctx, paused)
 		return sum, nil
 	}
 	locks, locked, err := e.lockRun(ctx, ids)
@@ -309,8 +313,42 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 		}
 		sum.Failed += cs.Failed
 	}
+	sum.Connectors = append(sum.Connectors, e.skipPaused(ctx, paused)...)
 	sort.Slice(sum.Connectors, func(i, j int) bool { return sum.Connectors[i].BrandCode < sum.Connectors[j].BrandCode })
 	return sum, nil
+}
+
+// skipPaused is the summary lines of the paused connectors a run skipped,
+// after Options.WhilePaused read each one whose run lock it got (another
+// run reads the others).
+func (e *Engine) skipPaused(ctx context.Context, paused []consent.ConnectorRef) []ConnectorSummary {
+	out := make([]ConnectorSummary, len(paused))
+	ids := make([]int64, len(paused))
+	for i, r := range paused {
+		e.log.Info("connector skipped: it is paused", zap.String("brand_code", r.BrandCode))
+		out[i] = ConnectorSummary{BrandCode: r.BrandCode, Skipped: true, Paused: true,
+			Err: "connector is paused (iys-sync resume --brand-code " + r.BrandCode + " brings it back)"}
+		ids[i] = r.ID
+	}
+	if e.opts.WhilePaused == nil || len(paused) == 0 || ctx.Err() != nil {
+		return out
+	}
+	held, locked, release, err := e.st.LockConnectors(ctx, ids)
+	if err != nil {
+		e.log.Warn("paused connectors not read: their run locks could not be taken", zap.Error(err))
+		return out
+	}
+	defer release()
+	for i, r := range paused {
+		if !slices.Contains(locked, r.ID) {
+			continue
+		}
+		if err := e.opts.WhilePaused.Pull(held, r, 0); err != nil {
+			e.log.Warn("paused connector: its source could not be read", zap.String("brand_code", r.BrandCode), zap.Error(err))
+			out[i].Err += "; source: " + err.Error()
+		}
+	}
+	return out
 }
 
 // finishRun settles a connector's run: its status from its failure, if
