@@ -265,10 +265,10 @@ func runRuns(ctx context.Context, e *env, args []string) error {
 		return t.In(cfg.Location()).Format("2006-01-02 15:04:05")
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BRAND\tRUN\tTRIGGER\tSTARTED\tFINISHED\tSTATUS\tSENT\tACCEPTED\tREJECTED\tRETRIED\tERROR")
+	fmt.Fprintln(tw, "BRAND\tRUN\tTRIGGER\tSTARTED\tFINISHED\tSTATUS\tSENT\tACCEPTED\tREJECTED\tRETRIED\tFAILED\tERROR")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.BrandCode, r.ID, r.Trigger, local(r.StartedAt),
-			local(r.FinishedAt.Time), r.Status, r.Sent, r.Accepted, r.Rejected, r.Retried, redact.String(r.Error.String))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.BrandCode, r.ID, r.Trigger, local(r.StartedAt),
+			local(r.FinishedAt.Time), r.Status, r.Sent, r.Accepted, r.Rejected, r.Retried, r.Failed, redact.String(r.Error.String))
 	}
 	return tw.Flush()
 }
