@@ -74,6 +74,10 @@ func TestRedriveSendsRejectedAgain(t *testing.T) {
 	if c := statusOf(t, environ); c.Records.Rejected != 1 {
 		t.Fatalf("--dry-run changed records: %+v", c.Records)
 	}
+	r = mustRun(t, environ, "redrive", "--brand-code", "600001", "--dry-run")
+	if !strings.Contains(r.stdout, "1 record would go back to pending") || !strings.Contains(r.stdout, "no_prior_record  1") {
+		t.Errorf("--dry-run's text: %q", r.stdout)
+	}
 	if r := runCmd(t, environ, "redrive", "--brand-code", "600001", "--state", "failed", "--outcome", "too_old"); r.code != exitUsage {
 		t.Errorf("--outcome with --state failed: exit %d", r.code)
 	}
@@ -115,9 +119,16 @@ func TestRedriveSendsRejectedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Without IYS_OPERATOR, the login name; a redrive that matches nothing is recorded all the same.
+	delete(environ, "IYS_OPERATOR")
+	environ["USER"] = "mehmet"
+	if r := mustRun(t, environ, "redrive", "--brand-code", "600001"); !strings.Contains(r.stdout, "0 records back to pending") {
+		t.Errorf("a redrive of nothing: %q", r.stdout)
+	}
 	rd, err := st.Redrives(context.Background(), c.ID)
-	if err != nil || len(rd) != 1 || rd[0].Operator != "ayse" || rd[0].Requeued != 1 || len(rd[0].Filter.Outcomes) != 2 || rd[0].Filter.Since.IsZero() {
-		t.Fatalf("redrives recorded: %+v %v (the dry run is not one)", rd, err)
+	if err != nil || len(rd) != 2 || rd[0].Operator != "ayse" || rd[0].Requeued != 1 || len(rd[0].Filter.Outcomes) != 2 || rd[0].Filter.Since.IsZero() ||
+		rd[1].Operator != "mehmet" || rd[1].Requeued != 0 || len(rd[1].Filter.States) != 2 {
+		t.Fatalf("redrives recorded: %+v %v (the dry runs are none)", rd, err)
 	}
 }
 
