@@ -259,12 +259,23 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	for _, id := range locked {
 		isLocked[id] = true
 	}
+	// An operator may have paused or uninstalled a connector between the
+	// listing and the locks. Uninstall takes the run lock, so none held now
+	// is uninstalled before the run ends.
+	current := e.listAgain(ctx)
 	var runs []*connRun
 	for _, r := range active {
 		if !isLocked[r.ID] {
 			e.log.Info("connector skipped: another run holds it", zap.String("brand_code", r.BrandCode))
 			sum.Connectors = append(sum.Connectors, ConnectorSummary{BrandCode: r.BrandCode, Skipped: true,
 				Err: "another run (process or replica) is syncing this connector"})
+			continue
+		}
+		if now, ok := current[r.ID]; current != nil && (!ok || !now.Active) {
+			e.log.Info("connector skipped: paused or uninstalled as the run began", zap.String("brand_code", r.BrandCode))
+			if ok {
+				sum.Connectors = append(sum.Connectors, pausedSummary(r))
+			}
 			continue
 		}
 		c := &connRun{ref: r, ctx: locks.connector(r.ID), lockInDoubt: locks.inDoubt(r.ID), started: time.Now(),
@@ -326,8 +337,7 @@ func (e *Engine) skipPaused(ctx context.Context, paused []consent.ConnectorRef) 
 	ids := make([]int64, len(paused))
 	for i, r := range paused {
 		e.log.Info("connector skipped: it is paused", zap.String("brand_code", r.BrandCode))
-		out[i] = ConnectorSummary{BrandCode: r.BrandCode, Skipped: true, Paused: true,
-			Err: "connector is paused (iys-sync resume --brand-code " + r.BrandCode + " brings it back)"}
+		out[i] = pausedSummary(r)
 		ids[i] = r.ID
 	}
 	if e.opts.WhilePaused == nil || len(paused) == 0 || ctx.Err() != nil {
@@ -347,6 +357,32 @@ func (e *Engine) skipPaused(ctx context.Context, paused []consent.ConnectorRef) 
 			e.log.Warn("paused connector: its source could not be read", zap.String("brand_code", r.BrandCode), zap.Error(err))
 			out[i].Err += "; source: " + err.Error()
 		}
+	}
+	return out
+}
+
+func pausedSummary(r consent.ConnectorRef) ConnectorSummary {
+	return ConnectorSummary{BrandCode: r.BrandCode, Skipped: true, Paused: true,
+		Err: "connector is paused (iys-sync resume --brand-code " + r.BrandCode + " brings it back)"}
+}
+
+// listAgain is every installed connector by id, read once more after the
+// run locks were taken; nil when it could not be read (the run then goes
+// by its first listing).
+func (e *Engine) listAgain(ctx context.Context) map[int64]consent.ConnectorRef {
+	var refs []consent.ConnectorRef
+	err := e.retryDB(ctx, e.log, "list the connectors again", func(ctx context.Context) error {
+		var err error
+		refs, err = e.st.SyncConnectors(ctx, nil)
+		return err
+	})
+	if err != nil {
+		e.log.Warn("connectors not listed again after the locks: a connector paused or uninstalled meanwhile is served", zap.Error(err))
+		return nil
+	}
+	out := make(map[int64]consent.ConnectorRef, len(refs))
+	for _, r := range refs {
+		out[r.ID] = r
 	}
 	return out
 }
