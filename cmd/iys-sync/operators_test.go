@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
-	"github.com/iys-sync/iys-sync/internal/pgtest"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 	"github.com/iys-sync/iys-sync/internal/sandbox/sandboxtest"
 	"github.com/iys-sync/iys-sync/internal/store"
@@ -183,17 +181,7 @@ func TestPausedConnectorStillReadsItsSource(t *testing.T) {
 	t.Parallel()
 	environ := sandboxEnv(t, sandbox.Options{})
 	admin := sandboxAdmin(t, environ)
-	brandURL := pgtest.NewDB(t)
-	brand, err := sql.Open("postgres", brandURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer brand.Close()
-	if _, err := brand.Exec(`CREATE TABLE users (id int PRIMARY KEY, email text, phone text,
-		sms_optin boolean, sms_optin_at timestamptz, email_optin boolean, email_optin_at timestamptz);
-		INSERT INTO users VALUES (1, 'a@example.com', '905331234561', true, now() - interval '1 hour', true, now() - interval '2 hours')`); err != nil {
-		t.Fatal(err)
-	}
+	brandURL, _ := brandDB(t) // three users: 3 SMS consents, 1 email
 	environ["IYS_SOURCE_DATABASE_URL"] = brandURL
 	mustRun(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001", "--channels", "MESAJ,EPOSTA",
 		"--skip-verify", "--source-query", sourceQuery)
@@ -202,14 +190,14 @@ func TestPausedConnectorStillReadsItsSource(t *testing.T) {
 	if r.code != 0 || len(sum.Connectors) != 1 || !sum.Connectors[0].Paused || sum.Connectors[0].Error != "connector is paused (iys-sync resume --brand-code 600001 brings it back)" {
 		t.Fatalf("a run with the connector paused: exit %d %s", r.code, r.stdout)
 	}
-	if c := statusOf(t, environ); c.Records.Pending != 2 {
+	if c := statusOf(t, environ); c.Records.Pending != 4 {
 		t.Fatalf("the paused connector's source was not read: %+v", c.Records)
 	}
 	if n := admin.Stats().Requests[sandboxtest.RouteSubmitBulk]; n != 0 {
 		t.Fatalf("İYS got %d bulk requests from a paused connector", n)
 	}
 	mustRun(t, environ, "resume", "--brand-code", "600001")
-	if sum, r := runNowJSON(t, environ); r.code != 0 || sum.Connectors[0].Sent != 2 {
+	if sum, r := runNowJSON(t, environ); r.code != 0 || sum.Connectors[0].Sent != 4 {
 		t.Fatalf("the run after resume: exit %d %s", r.code, r.stdout)
 	}
 }
