@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -25,8 +27,10 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	iysCode := fs.String("iys-code", "", "the brand owner's İYS code")
 	channels := fs.String("channels", "MESAJ,ARAMA,EPOSTA", "the İYS types to sync")
 	rtype := fs.String("recipient-type", string(consent.Bireysel), "BIREYSEL or TACIR: the default for imports")
+	defSource := fs.String("default-source", string(consent.SourceWeb), "the İYS source (HS_*) of imported lines that name no platform")
 	sourceQuery := fs.String("source-query", "", "a SQL query over the brand's own database (IYS_SOURCE_DATABASE_URL) giving one row per user: see README, User-table source")
 	skipVerify := fs.Bool("skip-verify", false, "do not ask İYS whether this API user may write for the brand")
+	update := fs.Bool("update", false, "change an installed connector: only the flags given change")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -37,8 +41,10 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	if err := checkCode("brand-code", *brand); err != nil {
 		return err
 	}
-	if err := checkCode("iys-code", *iysCode); err != nil {
-		return err
+	if *iysCode != "" || !*update {
+		if err := checkCode("iys-code", *iysCode); err != nil {
+			return err
+		}
 	}
 	types, err := parseChannels(*channels)
 	if err != nil {
@@ -48,33 +54,101 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("--recipient-type: %v", err)
 	}
+	src := consent.Source(*defSource)
+	if !src.IsBrandSource() {
+		return usagef("--default-source must be one of İYS's brand sources (HS_*), got %q", *defSource)
+	}
 	cfg, st, err := loadAndOpen(ctx, e, cf)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := checkSourceQuery(ctx, e, cfg, store.Connector{BrandCode: *brand, Channels: types, RecipientType: rt,
-		DefaultSource: consent.SourceWeb, SourceQuery: strings.TrimSpace(*sourceQuery)}); err != nil {
+	want := store.Connector{BrandCode: *brand, IYSCode: *iysCode, Channels: types, RecipientType: rt,
+		DefaultSource: src, SourceQuery: strings.TrimSpace(*sourceQuery)}
+	if *update {
+		return updateInstalled(ctx, e, cfg, st, fs, want, *skipVerify)
+	}
+	if err := checkSourceQuery(ctx, e, cfg, want); err != nil {
 		return err
 	}
 	now := time.Now()
-	var verifiedAt *time.Time
 	if !*skipVerify {
 		if err := verifyRights(ctx, e, cfg, st, *iysCode, *brand, types); err != nil {
 			return err
 		}
-		verifiedAt = &now
+		want.VerifiedAt = &now
 	}
-	c, created, err := st.InstallConnector(ctx, store.Connector{
-		BrandCode: *brand, IYSCode: *iysCode, Channels: types, RecipientType: rt,
-		DefaultSource: consent.SourceWeb, FirstSyncAt: nextScheduled(cfg, now), VerifiedAt: verifiedAt,
-		SourceQuery: strings.TrimSpace(*sourceQuery),
-	})
+	want.FirstSyncAt = nextScheduled(cfg, now)
+	c, created, err := st.InstallConnector(ctx, want)
+	if errors.Is(err, store.ErrConnectorConflict) {
+		return fmt.Errorf("%w (to change it: iys-sync install --update --brand-code %s with the flags to change)", err, *brand)
+	}
 	if err != nil {
 		return err
 	}
-	printInstalled(e.stdout, cfg, c, verifiedAt != nil, created)
+	printInstalled(e.stdout, cfg, c, want.VerifiedAt != nil, created)
 	return nil
+}
+
+// updateInstalled is install --update: the flags given (set on fs) change
+// the installed connector; İYS is asked again about the channels it adds.
+func updateInstalled(ctx context.Context, e *env, cfg config.Config, st *store.Store, fs *flag.FlagSet, want store.Connector, skipVerify bool) error {
+	have, err := st.Connector(ctx, want.BrandCode)
+	if err != nil {
+		return err
+	}
+	if want.IYSCode != "" && want.IYSCode != have.IYSCode {
+		return usagef("--update cannot change the İYS code (%s): uninstall the connector and install it again", have.IYSCode)
+	}
+	var ch store.ConnectorChange
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "channels":
+			ch.Channels = want.Channels
+		case "recipient-type":
+			ch.RecipientType = &want.RecipientType
+		case "default-source":
+			ch.DefaultSource = &want.DefaultSource
+		case "source-query":
+			ch.SourceQuery = &want.SourceQuery
+		}
+	})
+	next, added, err := have.Apply(ch)
+	if err != nil {
+		return err
+	}
+	if ch.SourceQuery != nil {
+		if err := checkSourceQuery(ctx, e, cfg, next); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(added) > 0 && skipVerify:
+		next.VerifiedAt = nil // not verified for every channel any more
+	case len(added) > 0:
+		if err := verifyRights(ctx, e, cfg, st, have.IYSCode, have.BrandCode, added); err != nil {
+			return err
+		}
+		now := time.Now()
+		next.VerifiedAt = &now
+	}
+	c, err := st.UpdateConnector(ctx, next)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "connector %s updated: channels %s, recipient type %s, default source %s, %s.\n", c.BrandCode,
+		consent.JoinTypes(c.Channels, ","), c.RecipientType, c.DefaultSource, sourceQueryText(c.SourceQuery))
+	if len(added) > 0 && !skipVerify {
+		fmt.Fprintf(e.stdout, "İYS confirmed this API user may write %s for the brand.\n", consent.JoinTypes(added, ","))
+	}
+	return nil
+}
+
+func sourceQueryText(q string) string {
+	if q == "" {
+		return "no source query"
+	}
+	return "a source query"
 }
 
 // verifyRights asks İYS whether this API user may write for the brand on

@@ -28,6 +28,11 @@ func commands() []command {
 		{"pull", "pull İYS-side changes (citizens' opt-outs) now", runPull},
 		{"report", "export per-record outcomes as CSV or JSON", runReport},
 		{"reconcile", "compare a day of İYS's change file and summary with our records; --repair fixes", runReconcile},
+		{"redrive", "send failed or rejected records again: back to pending for the next run", runRedrive},
+		{"pause", "keep a connector out of runs; imports and intake go on", runPause},
+		{"resume", "bring a paused connector back into runs", runResume},
+		{"uninstall", "stop serving a connector; --purge --yes also deletes its records", runUninstall},
+		{"runs", "list past runs, newest first", runRuns},
 		{"demo", "run the whole job on a throwaway database and the sandbox", runDemo},
 		{"sandbox", "run the local İYS simulator", runSandbox},
 		{"serve", "run the nightly scheduler until SIGTERM (the default)", func(ctx context.Context, e *env, args []string) error {

@@ -51,7 +51,7 @@ func newSyncer(ctx context.Context, cfg config.Config, log *zap.Logger, m *metri
 	}
 	reader := source.New(st, srcDB, log.Named("source"))
 	opts := engine.Options{BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, Logger: log,
-		Puller: source.Chain{puller, reader}, Transient: store.Transient}
+		Puller: source.Chain{puller, reader}, WhilePaused: reader, Transient: store.Transient}
 	if m != nil {
 		opts.Observer = m.Observer()
 	}
@@ -132,6 +132,7 @@ type runConnectorJSON struct {
 	Failed    int               `json:"failed"`
 	Pending   *int              `json:"pending"`
 	Skipped   bool              `json:"skipped"`
+	Paused    bool              `json:"paused"`
 	Error     string            `json:"error"`
 }
 
@@ -140,7 +141,7 @@ func newRunSummaryJSON(sum engine.Summary) runSummaryJSON {
 	for _, c := range sum.Connectors {
 		out.Connectors = append(out.Connectors, runConnectorJSON{BrandCode: c.BrandCode, RunID: c.RunID, Status: c.Status,
 			Sent: c.Sent, Accepted: c.Accepted, Rejected: c.Rejected, Retried: c.Retried, Failed: c.Failed,
-			Pending: knownCount(c.Pending), Skipped: c.Skipped, Error: redact.String(c.Err)})
+			Pending: knownCount(c.Pending), Skipped: c.Skipped, Paused: c.Paused, Error: redact.String(c.Err)})
 	}
 	return out
 }
@@ -159,8 +160,11 @@ func printRunSummary(w io.Writer, sum engine.Summary) {
 	fmt.Fprintln(tw, "BRAND\tRUN\tSTATUS\tSENT\tACCEPTED\tREJECTED\tRETRIED\tFAILED\tLEFT")
 	for _, c := range sum.Connectors {
 		status := string(c.Status)
-		if c.Skipped {
-			status = "skipped (running elsewhere, or paused)"
+		switch {
+		case c.Paused:
+			status = "skipped (paused)"
+		case c.Skipped:
+			status = "skipped (running elsewhere)"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", c.BrandCode, c.RunID, status, c.Sent, c.Accepted, c.Rejected, c.Retried, c.Failed, pendingText(c.Pending))
 	}
@@ -178,6 +182,7 @@ func runOutcome(sum engine.Summary) error {
 	var left []string
 	for _, c := range sum.Connectors {
 		switch {
+		case c.Paused: // an operator's choice, not work the run left
 		case c.Skipped:
 			left = append(left, c.BrandCode+" was skipped")
 		case c.Pending != 0 || c.Status != "completed":

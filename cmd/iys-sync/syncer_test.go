@@ -59,14 +59,16 @@ func TestRunSummaryJSONShape(t *testing.T) {
 		{BrandCode: "600001", RunID: 7, Status: "partial", Sent: 5, Accepted: 3, Rejected: 1, Retried: 4, Failed: 2, Pending: 9,
 			Err: "login: Sum-S3cret"},
 		{BrandCode: "600002", Skipped: true, Err: "another run (process or replica) is syncing this connector"},
+		{BrandCode: "600003", Skipped: true, Paused: true, Err: "connector is paused"},
 	}}
 	js, err := json.Marshal(newRunSummaryJSON(sum))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := `{"connectors":[` +
-		`{"brandCode":"600001","runId":7,"status":"partial","sent":5,"accepted":3,"rejected":1,"retried":4,"failed":2,"pending":9,"skipped":false,"error":"login: ***"},` +
-		`{"brandCode":"600002","runId":0,"status":"","sent":0,"accepted":0,"rejected":0,"retried":0,"failed":0,"pending":0,"skipped":true,"error":"another run (process or replica) is syncing this connector"}` +
+		`{"brandCode":"600001","runId":7,"status":"partial","sent":5,"accepted":3,"rejected":1,"retried":4,"failed":2,"pending":9,"skipped":false,"paused":false,"error":"login: ***"},` +
+		`{"brandCode":"600002","runId":0,"status":"","sent":0,"accepted":0,"rejected":0,"retried":0,"failed":0,"pending":0,"skipped":true,"paused":false,"error":"another run (process or replica) is syncing this connector"},` +
+		`{"brandCode":"600003","runId":0,"status":"","sent":0,"accepted":0,"rejected":0,"retried":0,"failed":0,"pending":0,"skipped":true,"paused":true,"error":"connector is paused"}` +
 		`],"pending":0,"failed":2}`
 	if string(js) != want {
 		t.Fatalf("JSON\n%s\nwant\n%s", js, want)

@@ -47,6 +47,8 @@ type Config struct {
 	// Reconcile is what serve does after the nightly push: off, report or
 	// repair the previous Türkiye day's drift (reconcile.Mode).
 	Reconcile string
+	// Operator names who redrives records; empty: $USER.
+	Operator string
 }
 
 // Default returns docs/cli.md's defaults. A setting that a package also
@@ -92,6 +94,7 @@ const (
 	Pushgateway                  // IYS_PUSHGATEWAY_URL
 	Takeover                     // IYS_TAKEOVER_EVERY
 	Reconcile                    // IYS_RECONCILE
+	Operator                     // IYS_OPERATOR
 )
 
 // Need names a setting a command cannot do without.

@@ -226,6 +226,8 @@ var settings = []setting{
 			}
 			return fmt.Errorf("must be off, report or repair, got %q", v)
 		}},
+	{env: "IYS_OPERATOR", group: Operator, usage: "who redrives records, as the redrive's record names them (empty: $USER)", get: func(c Config) string { return c.Operator },
+		set: func(c *Config, v string) error { c.Operator = v; return nil }},
 }
 
 // shortDuration writes d as it is usually written: 6h, not 6h0m0s.

@@ -84,8 +84,9 @@ func New(st *store.Store, c *store.Connector, opts Options) (*Importer, error) {
 	default:
 		for _, t := range types {
 			if !slices.Contains(c.Channels, t) {
-				return nil, fmt.Errorf("connector %s does not sync %s consents (its channels: %s): reinstall it with that channel",
-					c.BrandCode, t, consent.JoinTypes(c.Channels, ","))
+				chans := consent.JoinTypes(c.Channels, ",")
+				return nil, fmt.Errorf("connector %s does not sync %s consents (its channels: %s): add that channel with "+
+					"iys-sync install --update --brand-code %s --channels %s,%s", c.BrandCode, t, chans, c.BrandCode, chans, t)
 			}
 		}
 		connectorID = c.ID

@@ -17,7 +17,8 @@ func TestNewTakesTheConnectors(t *testing.T) {
 	emailOnly := &store.Connector{ID: 3, BrandCode: "600001", Channels: []consent.Type{consent.TypeEposta},
 		RecipientType: consent.Tacir, DefaultSource: consent.SourceWeb}
 	if _, err := New(st, emailOnly, Options{Upload: sms}); err == nil ||
-		err.Error() != "connector 600001 does not sync MESAJ consents (its channels: EPOSTA): reinstall it with that channel" {
+		err.Error() != "connector 600001 does not sync MESAJ consents (its channels: EPOSTA): add that channel with "+
+			"iys-sync install --update --brand-code 600001 --channels EPOSTA,MESAJ" {
 		t.Fatalf("SMS files to an email connector: %v", err)
 	}
 

@@ -157,7 +157,7 @@ func check(v *upload.Validator, conn store.Connector, it *wireItem) (row checked
 			names[i] = string(c)
 		}
 		return row, ch, &upload.Fault{Field: FieldType, Message: fmt.Sprintf("%s is not a channel of this connector, which has %s: "+
-			"install it with that channel to send these consents", typ, strings.Join(names, ","))}
+			"add that channel with iys-sync install --update --channels to send these consents", typ, strings.Join(names, ","))}
 	}
 	rt := conn.RecipientType
 	if it.RecipientType != "" {

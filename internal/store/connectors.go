@@ -121,6 +121,19 @@ func (c Connector) normalize() (Connector, error) {
 	return c, nil
 }
 
+// columns are the channels and verified_at columns of the connector.
+func (c Connector) columns() (pq.StringArray, sql.NullTime) {
+	chans := make(pq.StringArray, len(c.Channels))
+	for i, ch := range c.Channels {
+		chans[i] = string(ch)
+	}
+	var verified sql.NullTime
+	if c.VerifiedAt != nil {
+		verified = sql.NullTime{Time: *c.VerifiedAt, Valid: true}
+	}
+	return chans, verified
+}
+
 // InstallConnector registers a connector. Installing the same brand again with
 // the same values returns the stored connector and created=false, changing
 // nothing; with other values it fails with ErrConnectorConflict, saying what
@@ -130,14 +143,7 @@ func (s *Store) InstallConnector(ctx context.Context, c Connector) (Connector, b
 	if err != nil {
 		return Connector{}, false, fmt.Errorf("install connector: %w", err)
 	}
-	chans := make(pq.StringArray, len(c.Channels))
-	for i, ch := range c.Channels {
-		chans[i] = string(ch)
-	}
-	var verified sql.NullTime
-	if c.VerifiedAt != nil {
-		verified = sql.NullTime{Time: *c.VerifiedAt, Valid: true}
-	}
+	chans, verified := c.columns()
 	var row connectorRow
 	err = s.db.GetContext(ctx, &row, installConnector,
 		c.BrandCode, c.IYSCode, chans, c.RecipientType, c.DefaultSource, c.FirstSyncAt, verified, c.SourceQuery)

@@ -60,6 +60,11 @@ func TestLockConnectorsExcludesOtherRuns(t *testing.T) {
 	}
 }
 
+// ourLocks is the condition on pg_locks for this test's database: other
+// tests' advisory locks live in the same cluster, and must be neither
+// counted nor killed.
+const ourLocks = `locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
 // TestLockLostWhenItsConnectionDies: the session holding the locks is
 // killed; the held context ends with ErrLockLost and another run can take
 // the connector.
@@ -75,10 +80,10 @@ func TestLockLostWhenItsConnectionDies(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("got %v", got)
 	}
-	if n := count(t, s, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted`); n != 1 {
+	if n := count(t, s, `SELECT count(*) FROM pg_locks WHERE `+ourLocks+` AND granted`); n != 1 {
 		t.Fatalf("%d advisory locks held, want 1", n)
 	}
-	execSQL(t, s, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`)
+	execSQL(t, s, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE `+ourLocks+` AND granted`)
 	select {
 	case <-held.Done():
 	case <-time.After(10 * time.Second):

@@ -24,6 +24,7 @@ var rowTypes = map[string]reflect.Type{
 	"iys_tokens":      reflect.TypeFor[tokenRow](),
 	"iys_pace":        reflect.TypeFor[paceRow](),
 	"reconciles":      reflect.TypeFor[Reconcile](),
+	"redrives":        reflect.TypeFor[redriveRow](),
 }
 
 // tagColumns are the columns a row type names, in field order.

@@ -190,3 +190,30 @@ func (s *Store) UnfinishedNights(ctx context.Context, tick time.Time) (map[strin
 	}
 	return out, nil
 }
+
+// BrandRun is a run with its connector's brand code.
+type BrandRun struct {
+	Run       `db:"r"`
+	BrandCode string `db:"brand_code"`
+}
+
+var runHistory = stmt("RunHistory")
+
+// Runs lists runs newest first, at most limit: of a brand's connector, or
+// of every connector when brandCode is "". A brand that is not installed
+// fails with ErrNoConnector.
+func (s *Store) Runs(ctx context.Context, brandCode string, limit int) ([]BrandRun, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("list runs: limit %d: want 1 or more", limit)
+	}
+	if brandCode != "" {
+		if _, err := s.Connector(ctx, brandCode); err != nil {
+			return nil, err
+		}
+	}
+	var out []BrandRun
+	if err := s.db.SelectContext(ctx, &out, runHistory, brandCode, limit); err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return out, nil
+}

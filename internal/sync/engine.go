@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	gosync "sync"
 	"time"
@@ -92,6 +93,10 @@ type Options struct {
 
 	Observer Observer // optional: metrics hooks
 	Puller   Puller   // optional: called first in each connector's run
+	// WhilePaused is optional: called, under the connector's run lock, for
+	// each paused connector a run skips, once the run is over (the brand's
+	// source is still read; its records wait as pending).
+	WhilePaused Puller
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -190,6 +195,7 @@ type ConnectorSummary struct {
 	// says why, and the status is failed.
 	Pending int
 	Skipped bool   // another run (process, replica) holds the connector, or it is paused
+	Paused  bool   // skipped because an operator paused it (iys-sync pause)
 	Err     string // why it failed, or what went wrong on the way
 }
 
@@ -231,19 +237,17 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	}
 	var sum Summary
 	var ids []int64
-	var active []consent.ConnectorRef
+	var active, paused []consent.ConnectorRef
 	for _, r := range refs {
 		if !r.Active {
-			if req.BrandCodes != nil {
-				sum.Connectors = append(sum.Connectors, ConnectorSummary{BrandCode: r.BrandCode, Skipped: true,
-					Err: "connector is paused"})
-			}
+			paused = append(paused, r)
 			continue
 		}
 		active = append(active, r)
 		ids = append(ids, r.ID)
 	}
 	if len(active) == 0 {
+		sum.Connectors = e.skipPaused(ctx, paused)
 		return sum, nil
 	}
 	locks, locked, err := e.lockRun(ctx, ids)
@@ -255,12 +259,23 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	for _, id := range locked {
 		isLocked[id] = true
 	}
+	// An operator may have paused or uninstalled a connector between the
+	// listing and the locks. Uninstall takes the run lock, so none held now
+	// is uninstalled before the run ends.
+	current := e.listAgain(ctx)
 	var runs []*connRun
 	for _, r := range active {
 		if !isLocked[r.ID] {
 			e.log.Info("connector skipped: another run holds it", zap.String("brand_code", r.BrandCode))
 			sum.Connectors = append(sum.Connectors, ConnectorSummary{BrandCode: r.BrandCode, Skipped: true,
 				Err: "another run (process or replica) is syncing this connector"})
+			continue
+		}
+		if now, ok := current[r.ID]; current != nil && (!ok || !now.Active) {
+			e.log.Info("connector skipped: paused or uninstalled as the run began", zap.String("brand_code", r.BrandCode))
+			if ok {
+				sum.Connectors = append(sum.Connectors, pausedSummary(r))
+			}
 			continue
 		}
 		c := &connRun{ref: r, ctx: locks.connector(r.ID), lockInDoubt: locks.inDoubt(r.ID), started: time.Now(),
@@ -309,8 +324,67 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 		}
 		sum.Failed += cs.Failed
 	}
+	sum.Connectors = append(sum.Connectors, e.skipPaused(ctx, paused)...)
 	sort.Slice(sum.Connectors, func(i, j int) bool { return sum.Connectors[i].BrandCode < sum.Connectors[j].BrandCode })
 	return sum, nil
+}
+
+// skipPaused is the summary lines of the paused connectors a run skipped,
+// after Options.WhilePaused read each one whose run lock it got (another
+// run reads the others).
+func (e *Engine) skipPaused(ctx context.Context, paused []consent.ConnectorRef) []ConnectorSummary {
+	out := make([]ConnectorSummary, len(paused))
+	ids := make([]int64, len(paused))
+	for i, r := range paused {
+		e.log.Info("connector skipped: it is paused", zap.String("brand_code", r.BrandCode))
+		out[i] = pausedSummary(r)
+		ids[i] = r.ID
+	}
+	if e.opts.WhilePaused == nil || len(paused) == 0 || ctx.Err() != nil {
+		return out
+	}
+	held, locked, release, err := e.st.LockConnectors(ctx, ids)
+	if err != nil {
+		e.log.Warn("paused connectors not read: their run locks could not be taken", zap.Error(err))
+		return out
+	}
+	defer release()
+	for i, r := range paused {
+		if !slices.Contains(locked, r.ID) {
+			continue
+		}
+		if err := e.opts.WhilePaused.Pull(held, r, 0); err != nil {
+			e.log.Warn("paused connector: its source could not be read", zap.String("brand_code", r.BrandCode), zap.Error(err))
+			out[i].Err += "; source: " + err.Error()
+		}
+	}
+	return out
+}
+
+func pausedSummary(r consent.ConnectorRef) ConnectorSummary {
+	return ConnectorSummary{BrandCode: r.BrandCode, Skipped: true, Paused: true,
+		Err: "connector is paused (iys-sync resume --brand-code " + r.BrandCode + " brings it back)"}
+}
+
+// listAgain is every installed connector by id, read once more after the
+// run locks were taken; nil when it could not be read (the run then goes
+// by its first listing).
+func (e *Engine) listAgain(ctx context.Context) map[int64]consent.ConnectorRef {
+	var refs []consent.ConnectorRef
+	err := e.retryDB(ctx, e.log, "list the connectors again", func(ctx context.Context) error {
+		var err error
+		refs, err = e.st.SyncConnectors(ctx, nil)
+		return err
+	})
+	if err != nil {
+		e.log.Warn("connectors not listed again after the locks: a connector paused or uninstalled meanwhile is served", zap.Error(err))
+		return nil
+	}
+	out := make(map[int64]consent.ConnectorRef, len(refs))
+	for _, r := range refs {
+		out[r.ID] = r
+	}
+	return out
 }
 
 // finishRun settles a connector's run: its status from its failure, if

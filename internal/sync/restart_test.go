@@ -102,7 +102,7 @@ func TestRunOutlivesPostgresRestart(t *testing.T) {
 			default:
 			}
 			var n int
-			if err := e.db.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+			if err := e.db.QueryRow(`SELECT count(*) FROM pg_locks WHERE `+ourLocks+` AND granted
 				AND classid = $1 AND objid = $2`, lockClass, c.ID).Scan(&n); err == nil && n == 1 {
 				lockBack.Store(true)
 				return

@@ -61,3 +61,7 @@ JOIN batch_items bi ON bi.batch_id = b.id
 JOIN consents c ON c.id = bi.consent_id
 WHERE b.connector_id = $1 AND b.state = 'submitted'
 ORDER BY b.id, bi.consent_id;
+
+-- name: CountOpenBatches
+-- Connector $1's batches in flight: claimed or submitted, not finished.
+SELECT count(*) FROM batches WHERE connector_id = $1 AND state IN ('claimed', 'submitted');

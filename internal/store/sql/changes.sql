@@ -30,3 +30,7 @@ FROM changes
 WHERE connector_id = $1 AND pos > $2
 ORDER BY pos
 LIMIT $3;
+
+-- name: PurgeChanges
+-- uninstall --purge: the changes feed holds recipients too.
+DELETE FROM changes WHERE connector_id = $1;

@@ -189,3 +189,30 @@ WITH incoming AS (
     RETURNING 1
 )
 SELECT count(*) FROM applied;
+
+-- name: Redrive
+-- Puts connector $1's records in states $2 back to pending: of outcomes $3
+-- only when $3 is not empty, and whose verdict was written at $4 or later
+-- when $4 is not NULL. Tries are reset and the version bumped, so that no
+-- answer to an earlier send is written over them. Locked first in key
+-- order; counts them by outcome (a failed record by its state).
+WITH locked AS MATERIALIZED (
+    SELECT c.id, coalesce(c.outcome, c.state) AS outcome FROM consents c
+    WHERE c.connector_id = $1 AND c.state = ANY($2::text[])
+      AND (cardinality($3::text[]) = 0 OR c.outcome = ANY($3::text[]))
+      AND ($4::timestamptz IS NULL OR c.updated_at >= $4::timestamptz)
+    ORDER BY c.connector_id, c.recipient, c.recipient_type, c.type
+    FOR NO KEY UPDATE OF c
+), requeued AS (
+    UPDATE consents c SET state = 'pending', outcome = NULL, iys_code = NULL, iys_message = NULL,
+        transaction_id = NULL, attempts = 0, next_attempt_at = now(), version = c.version + 1,
+        updated_at = now(), synced_at = NULL
+    FROM locked WHERE c.id = locked.id
+    RETURNING locked.outcome
+)
+SELECT outcome, count(*) AS n FROM requeued GROUP BY outcome ORDER BY outcome;
+
+-- name: PurgeConsents
+-- Deletes every record of connector $1 (uninstall --purge); counts them.
+WITH gone AS (DELETE FROM consents WHERE connector_id = $1 RETURNING 1)
+SELECT count(*) FROM gone;

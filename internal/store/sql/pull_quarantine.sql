@@ -10,3 +10,6 @@ ON CONFLICT (connector_id, source, md5(raw)) DO NOTHING;
 
 -- name: CountQuarantined
 SELECT count(*) FROM pull_quarantine WHERE connector_id = $1;
+
+-- name: PurgeQuarantine
+DELETE FROM pull_quarantine WHERE connector_id = $1;

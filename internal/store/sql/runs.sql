@@ -53,3 +53,12 @@ WHERE c.state = 'active' AND c.first_sync_at <= $1
                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                     AND l.classid = $2::bigint::oid AND l.objid = c.id::oid)
 ORDER BY c.brand_code;
+
+-- name: RunHistory
+-- Runs newest first, of brand $1's connector or of every connector when $1
+-- is '', at most $2, each with its connector's brand code.
+SELECT {{columnsAs "runs" "r"}}, c.brand_code AS brand_code
+FROM runs r JOIN connectors c ON c.id = r.connector_id
+WHERE ($1 = '' OR c.brand_code = $1) AND c.state <> 'uninstalled'
+ORDER BY r.started_at DESC, r.id DESC
+LIMIT $2;

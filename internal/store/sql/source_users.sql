@@ -27,3 +27,6 @@ SELECT count(*) {{template "Disappeared"}};
 
 -- name: ListDisappeared
 SELECT u.external_id {{template "Disappeared"}} ORDER BY u.external_id LIMIT $2;
+
+-- name: PurgeSourceUsers
+DELETE FROM source_users WHERE connector_id = $1;
