@@ -12,6 +12,7 @@ package intake
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed" // openapi.json
 	"encoding/json"
 	"errors"
@@ -216,7 +217,11 @@ func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 		fail(status, code, msg)
 		return
 	}
-	resp, err := h.store(r.Context(), conn, "api:"+tok.name, items)
+	// The request's id names it in the events of the records it writes
+	// (store.ImportItems), and the client gets it back to quote.
+	reqID := newRequestID()
+	w.Header().Set("X-Request-Id", reqID)
+	resp, err := h.store(r.Context(), conn, "api:"+tok.name, reqID, items)
 	switch {
 	case err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil):
 		unavailable(retryBusy, "canceled", "the request ended before it was stored: nothing was stored")
@@ -275,7 +280,7 @@ const (
 )
 
 // store validates the items and merges the valid ones in one transaction.
-func (h *Handler) store(ctx context.Context, conn store.Connector, path string, items []wireItem) (Response, error) {
+func (h *Handler) store(ctx context.Context, conn store.Connector, path, requestID string, items []wireItem) (Response, error) {
 	v, err := upload.NewValidator(conn.DefaultSource, h.now())
 	if err != nil {
 		return Response{}, err
@@ -294,7 +299,7 @@ func (h *Handler) store(ctx context.Context, conn store.Connector, path string, 
 			resp.Rejected++
 			continue
 		}
-		row.Line = len(rows) + 1
+		row.Line = i + 1 // the item's index plus one: the events' origin is api:TOKEN:INDEX
 		rows = append(rows, row.ImportRow)
 		rowItem = append(rowItem, i)
 		counts[ch].Valid++
@@ -309,7 +314,7 @@ func (h *Handler) store(ctx context.Context, conn store.Connector, path string, 
 		}
 	}
 	chans := []store.IntakeChannel{*counts["email"], *counts["sms"]}
-	out, err := h.st.ImportItems(ctx, conn.ID, path, rows, chans)
+	out, err := h.st.ImportItems(ctx, conn.ID, path, requestID, rows, chans)
 	if err != nil {
 		return Response{}, err
 	}
@@ -348,3 +353,6 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 // describe is for messages: "item 3" counts from 0, as Result.Index does.
 func describe(i int) string { return fmt.Sprintf("item %d", i) }
+
+// newRequestID is a random id for an intake request.
+func newRequestID() string { return rand.Text() }

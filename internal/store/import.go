@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -82,12 +83,23 @@ var (
 	lockConnectorChannels = stmt("LockConnectorChannels") // what a foreign key check would take
 	createStaging         = stmt("CreateStaging")
 	insertImport          = stmt("InsertImport")
+	nextImportID          = stmt("NextImportID")
 )
 
-// recordImport writes the imports row r (its id and time are the table's).
+// reserveImportID takes the id of the transaction's (first) imports row
+// before the merge, so that the merge's events can name it.
+func reserveImportID(ctx context.Context, tx *sqlx.Tx) (int64, error) {
+	var id int64
+	if err := tx.QueryRowContext(ctx, nextImportID).Scan(&id); err != nil {
+		return 0, fmt.Errorf("reserve import id: %w", err)
+	}
+	return id, nil
+}
+
+// recordImport writes the imports row r, with id r.ID if not 0 (its time is the table's).
 func recordImport(ctx context.Context, tx *sqlx.Tx, r importRow) error {
 	if _, err := tx.ExecContext(ctx, insertImport, r.ConnectorID, r.Path, r.Channel, r.Lines, r.Blank, r.Valid,
-		r.Rejected, r.Superseded, r.Rows, r.Inserted, r.Updated, r.Unchanged); err != nil {
+		r.Rejected, r.Superseded, r.Rows, r.Inserted, r.Updated, r.Unchanged, r.ID); err != nil {
 		return fmt.Errorf("record import: %w", err)
 	}
 	return nil
@@ -152,7 +164,8 @@ func beginImportOn(ctx context.Context, db interface {
 // recordChannelImports writes one imports audit row per channel that a
 // request held (the intake and the user-table source mix email and SMS;
 // the table keeps one channel a row).
-func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID int64, path string, channels []IntakeChannel, per map[string]*ImportResult) error {
+// The first row written takes id importID (see reserveImportID).
+func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID, importID int64, path string, channels []IntakeChannel, per map[string]*ImportResult) error {
 	for _, c := range channels {
 		if c.Channel != "email" && c.Channel != "sms" {
 			return fmt.Errorf("channel %q: want email or sms", c.Channel)
@@ -164,11 +177,12 @@ func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID int64, p
 		if p == nil {
 			p = &ImportResult{}
 		}
-		if err := recordImport(ctx, tx, importRow{ConnectorID: connectorID, Path: path, Channel: c.Channel,
+		if err := recordImport(ctx, tx, importRow{ID: importID, ConnectorID: connectorID, Path: path, Channel: c.Channel,
 			Lines: c.Valid + c.Rejected, Valid: c.Valid, Rejected: c.Rejected, Superseded: p.SupersededLines,
 			Rows: p.Rows, Inserted: p.Inserted, Updated: p.Updated, Unchanged: p.Unchanged}); err != nil {
 			return err
 		}
+		importID = 0
 	}
 	return nil
 }
@@ -194,13 +208,18 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	if err := meta.check(lines); err != nil {
 		return ImportResult{}, fmt.Errorf("%s: %w", meta.Path, err)
 	}
-	m, err := merge(ctx, tx.Tx, connectorID, !s.upsertOnly)
+	importID, err := reserveImportID(ctx, tx)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	o := origin{kind: "file", prefix: "file:" + filepath.Base(meta.Path), importID: importID}
+	m, err := merge(ctx, tx.Tx, connectorID, !s.upsertOnly, o)
 	if err != nil {
 		return ImportResult{}, err
 	}
 	res := ImportResult{Rows: rows, Inserted: m.inserted, Updated: m.updated,
 		Unchanged: m.keys - m.inserted - m.updated, SupersededLines: m.superseded}
-	if err := recordImport(ctx, tx, importRow{ConnectorID: connectorID, Path: meta.Path, Channel: meta.Channel,
+	if err := recordImport(ctx, tx, importRow{ID: importID, ConnectorID: connectorID, Path: meta.Path, Channel: meta.Channel,
 		Lines: meta.Lines, Blank: meta.Blank, Valid: meta.Valid, Rejected: meta.Rejected,
 		Superseded: res.SupersededLines, Rows: res.Rows, Inserted: res.Inserted, Updated: res.Updated,
 		Unchanged: res.Unchanged}); err != nil {

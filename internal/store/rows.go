@@ -20,6 +20,7 @@ var rowTypes = map[string]reflect.Type{
 	"pull_cursors":    reflect.TypeFor[pullCursorRow](),
 	"pull_quarantine": reflect.TypeFor[quarantineRow](),
 	"source_users":    reflect.TypeFor[sourceUserRow](),
+	"consent_events":  reflect.TypeFor[Event](),
 }
 
 // tagColumns are the columns a row type names, in field order.

@@ -128,6 +128,8 @@ func holdsType(dataType string, t reflect.Type) string {
 		ok = t == timeType || reflect.PointerTo(t).Implements(scannerType)
 	case "ARRAY":
 		ok = t.Kind() == reflect.Slice
+	case "bytea":
+		ok = t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8
 	default:
 		return "the test knows no Go type for this data type: add its rule to holdsType"
 	}

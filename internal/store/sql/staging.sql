@@ -68,7 +68,9 @@ WITH staged AS (
 -- fragment: MergeWrites
 -- The writes of the merge, one statement with Staged, so that every part
 -- sees the records as they were before it. $1 is the connector, $2 the fast
--- path.
+-- path; $3 to $6 say where the rows came from, for their events: the kind
+-- (file, api, source), the origin's prefix (file:NAME, api:TOKEN,
+-- source:BRAND), the imports row and the intake's request id.
 --
 --   - staged: Staged.
 --   - path: whether the fast path runs: $2, and the merge writes no stored
@@ -83,29 +85,43 @@ WITH staged AS (
 --     against the row as locked, in case a concurrent writer changed it; a
 --     newer consent resets the record to pending whatever its state, and the
 --     version bump keeps an in-flight result from landing on it.
+--   - events: one consent_events row per record written, its hash chained
+--     to the head the record held as locked (see 0010_consent_events.sql).
+--     The origin names the line (file, api) or the user (source); the
+--     record keeps it, so that the upsert's DO UPDATE can hash it.
 --
 -- fresh and written take their rows in key order, as every writer of
 -- consents does (see retry.go), and never both: a plain INSERT of new keys
 -- and an upsert of stored ones would lock in two passes, out of that order.
 -- Both return the key written and whether it was inserted (an upsert that
--- inserted has version 1, one that updated at least 2).
+-- inserted has version 1, one that updated at least 2), then what events
+-- needs.
 {{template "Staged"}},
 path AS (
     SELECT $2 AND NOT EXISTS (SELECT FROM staged
                               WHERE winner AND stored_id IS NOT NULL AND NOT same AND consent_date >= stored_date) AS fast
 ),
 fresh AS (
-    INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
-    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
-    FROM staged, path
+    INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id,
+                          origin, event_seq, event_hash)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id, origin, 1,
+           consent_event_hash(NULL, 1, now(), $3, origin, status, consent_date, source, recipient_type, external_id,
+                              1, 'pending', $5, NULLIF($6, ''), NULL, NULL, NULL, NULL, NULL, NULL)
+    FROM (SELECT *, $4 || ':' || CASE $3 WHEN 'source' THEN external_id WHEN 'api' THEN (line - 1)::text ELSE line::text END AS origin
+          FROM staged) staged, path
     WHERE path.fast AND winner AND stored_id IS NULL
     ORDER BY recipient, recipient_type, type
-    RETURNING recipient, recipient_type, type, true AS inserted
+    RETURNING recipient, recipient_type, type, true AS inserted,
+              id, status, consent_date, source, external_id, origin, version, event_seq, event_hash
 ),
 written AS (
-    INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
-    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
-    FROM staged, path
+    INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id,
+                               origin, event_seq, event_hash)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id, origin, 1,
+           consent_event_hash(NULL, 1, now(), $3, origin, status, consent_date, source, recipient_type, external_id,
+                              1, 'pending', $5, NULLIF($6, ''), NULL, NULL, NULL, NULL, NULL, NULL)
+    FROM (SELECT *, $4 || ':' || CASE $3 WHEN 'source' THEN external_id WHEN 'api' THEN (line - 1)::text ELSE line::text END AS origin
+          FROM staged) staged, path
     WHERE winner AND NOT same AND (stored_id IS NULL OR consent_date >= stored_date)
       AND NOT (path.fast AND stored_id IS NULL)
     ORDER BY recipient, recipient_type, type
@@ -114,12 +130,25 @@ written AS (
         source = EXCLUDED.source, external_id = EXCLUDED.external_id,
         version = c.version + 1, state = 'pending', outcome = NULL,
         iys_code = NULL, iys_message = NULL, transaction_id = NULL, batch_id = NULL,
-        attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL
+        attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL,
+        origin = EXCLUDED.origin, event_seq = c.event_seq + 1,
+        event_hash = consent_event_hash(c.event_hash, c.event_seq + 1, now(), $3, EXCLUDED.origin, EXCLUDED.status,
+                                        EXCLUDED.consent_date, EXCLUDED.source, c.recipient_type,
+                                        EXCLUDED.external_id, c.version + 1, 'pending', $5, NULLIF($6, ''),
+                                        NULL, NULL, NULL, NULL, NULL, NULL)
     WHERE EXCLUDED.consent_date > c.consent_date
        OR (EXCLUDED.consent_date = c.consent_date
            AND (EXCLUDED.status, EXCLUDED.source, EXCLUDED.external_id)
                IS DISTINCT FROM (c.status, c.source, c.external_id))
-    RETURNING c.recipient, c.recipient_type, c.type, c.version = 1 AS inserted
+    RETURNING c.recipient, c.recipient_type, c.type, c.version = 1 AS inserted,
+              c.id, c.status, c.consent_date, c.source, c.external_id, c.origin, c.version, c.event_seq, c.event_hash
+),
+events AS (
+    INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_date, source, recipient_type,
+                                external_id, version, state, import_id, request_id, hash)
+    SELECT id, event_seq, now(), $3, origin, status, consent_date, source, recipient_type, external_id, version,
+           'pending', $5, NULLIF($6, ''), event_hash
+    FROM (SELECT * FROM fresh UNION ALL SELECT * FROM written) w
 )
 
 -- name: MergeStaging
@@ -148,7 +177,8 @@ SELECT s.line,
        CASE WHEN w.inserted IS NOT NULL THEN 'accepted' WHEN s.same THEN 'unchanged' ELSE 'superseded' END,
        s.winner, coalesce(w.inserted, false)
 FROM staged s
-LEFT JOIN (SELECT * FROM fresh UNION ALL SELECT * FROM written) w
+LEFT JOIN (SELECT recipient, recipient_type, type, inserted FROM fresh
+           UNION ALL SELECT recipient, recipient_type, type, inserted FROM written) w
        ON s.winner AND w.recipient = s.recipient AND w.recipient_type = s.recipient_type AND w.type = s.type
 ORDER BY s.line;
 
