@@ -82,3 +82,87 @@ func recordEvents(ctx context.Context, tx *sqlx.Tx, kind, origin string, ids []i
 	}
 	return int(n), nil
 }
+
+// Broken is a record whose history does not hold, and how.
+type Broken struct {
+	ID            int64
+	Recipient     string
+	RecipientType string
+	Type          string
+	// FirstBad is the first event whose hash does not match its content and
+	// its predecessor's hash (0: none): edited, or inserted by hand.
+	FirstBad int
+	// FirstGap is the first event that does not follow its predecessor (0:
+	// none): events were deleted before it.
+	FirstGap int
+	// HeadSeq is the last event the record names; LastSeq the last it has.
+	// They differ, or HeadOK is false, when events were deleted or added at
+	// the end.
+	HeadSeq, LastSeq int
+	HeadOK           bool
+	// ValueOK is false when the record's value is not its last value event's:
+	// it was changed without an event.
+	ValueOK bool
+}
+
+// Verified is what VerifyChains walked.
+type Verified struct {
+	Records, Events int
+	Broken          []Broken // by record id
+}
+
+var verifyChains = stmt("VerifyChains")
+
+// VerifyChains walks the event chains of the connector's records (see
+// sql/consent_events.sql's VerifyChains) and names the records whose
+// history was edited, cut or added to behind the writers' back.
+func (s *Store) VerifyChains(ctx context.Context, connectorID int64) (Verified, error) {
+	return verifyChainsOn(ctx, s.db, connectorID)
+}
+
+// verifyChainsOn is VerifyChains on q: the pool, or a transaction.
+func verifyChainsOn(ctx context.Context, q sqlx.QueryerContext, connectorID int64) (Verified, error) {
+	rows, err := q.QueryContext(ctx, verifyChains, connectorID)
+	if err != nil {
+		return Verified{}, fmt.Errorf("verify history: %w", err)
+	}
+	defer rows.Close()
+	var v Verified
+	for rows.Next() {
+		var b Broken
+		var bad, gap sql.NullInt64
+		if err := rows.Scan(&b.ID, &b.Recipient, &b.RecipientType, &b.Type, &b.HeadSeq, &bad, &gap, &b.LastSeq,
+			&b.HeadOK, &b.ValueOK); err != nil {
+			return Verified{}, fmt.Errorf("verify history: %w", err)
+		}
+		if b.ID == 0 { // the totals
+			v.Records, v.Events = b.HeadSeq, b.LastSeq
+			continue
+		}
+		b.FirstBad, b.FirstGap = int(bad.Int64), int(gap.Int64)
+		v.Broken = append(v.Broken, b)
+	}
+	if err := rows.Err(); err != nil {
+		return Verified{}, fmt.Errorf("verify history: %w", err)
+	}
+	return v, nil
+}
+
+// RecipientEvent is an event of one of a recipient's records, with the
+// record's consent type.
+type RecipientEvent struct {
+	Type string `db:"type"`
+	Event
+}
+
+var eventsOfRecipient = stmt("EventsOfRecipient")
+
+// History returns the events of the connector's records of recipient (of
+// consent type typ, or every type if ""), oldest first.
+func (s *Store) History(ctx context.Context, connectorID int64, recipient, typ string) ([]RecipientEvent, error) {
+	var out []RecipientEvent
+	if err := s.db.SelectContext(ctx, &out, eventsOfRecipient, connectorID, recipient, typ); err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	return out, nil
+}

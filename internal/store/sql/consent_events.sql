@@ -21,3 +21,55 @@ INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_d
 SELECT id, event_seq, now(), $2, coalesce(NULLIF($3, ''), origin), status, consent_date, source, recipient_type,
        external_id, version, state, transaction_id, outcome, iys_code, iys_message, event_hash
 FROM head;
+
+-- name: VerifyChains
+-- Walks the chains of connector $1's records and returns those whose history
+-- does not hold: per record, the first event whose hash is not the hash of
+-- its content and of the event before it (edited, or inserted by hand), the
+-- first event that does not follow its predecessor's seq (one deleted
+-- before it), the last event against the head the record holds (events
+-- deleted or added at the end), and whether the record's value is its last
+-- value event's (changed without an event). Then the records and events
+-- walked, in a last row of id 0.
+WITH ev AS (
+    SELECT e.*, lag(e.seq) OVER w AS prev_seq,
+           e.hash = consent_event_hash(lag(e.hash) OVER w, e.seq, e.at, e.kind, e.origin, e.status,
+                                       e.consent_date, e.source, e.recipient_type, e.external_id, e.version,
+                                       e.state, e.import_id, e.request_id, e.subrequest_id, e.transaction_id,
+                                       e.creation_date, e.outcome, e.iys_code, e.iys_message) AS ok
+    FROM consents c JOIN consent_events e ON e.consent_id = c.id
+    WHERE c.connector_id = $1
+    WINDOW w AS (PARTITION BY e.consent_id ORDER BY e.seq)
+), per AS (
+    SELECT consent_id, count(*) AS events, max(seq) AS last_seq,
+           min(seq) FILTER (WHERE NOT ok) AS first_bad,
+           min(seq) FILTER (WHERE seq <> coalesce(prev_seq, 0) + 1) AS first_gap,
+           (array_agg(hash ORDER BY seq DESC))[1] AS last_hash,
+           (array_agg(ARRAY[status, (extract(epoch FROM consent_date) * 1000000)::bigint::text, source,
+                            recipient_type, external_id, version::text]
+                      ORDER BY seq DESC) FILTER (WHERE kind NOT IN ('sent', 'verdict', 'requeued')))[1:1] AS last_value
+    FROM ev GROUP BY consent_id
+), checked AS (
+    SELECT c.id, c.recipient, c.recipient_type, c.type, c.event_seq, p.first_bad, p.first_gap,
+           coalesce(p.last_seq, 0) AS last_seq, coalesce(p.events, 0) AS events,
+           c.event_hash IS NOT DISTINCT FROM p.last_hash AS head_ok,
+           p.last_value IS NULL
+           OR p.last_value = ARRAY[ARRAY[c.status, (extract(epoch FROM c.consent_date) * 1000000)::bigint::text,
+                                         c.source, c.recipient_type, c.external_id, c.version::text]] AS value_ok
+    FROM consents c LEFT JOIN per p ON p.consent_id = c.id
+    WHERE c.connector_id = $1
+)
+SELECT id, recipient, recipient_type, type, event_seq, first_bad, first_gap, last_seq, head_ok, value_ok
+FROM checked
+WHERE first_bad IS NOT NULL OR first_gap IS NOT NULL OR event_seq <> last_seq OR NOT head_ok OR NOT value_ok
+UNION ALL
+SELECT 0, '', '', '', count(*)::int, NULL, NULL, coalesce(sum(events), 0)::int, true, true FROM checked
+ORDER BY id;
+
+-- name: EventsOfRecipient
+-- The events of connector $1's records of recipient $2 (of type $3, or all
+-- if ''), oldest first.
+SELECT c.type AS "type", {{columns "consent_events" "e"}}
+FROM consents c JOIN consent_events e ON e.consent_id = c.id
+WHERE c.connector_id = $1 AND c.recipient = $2 AND ($3 = '' OR c.type = $3)
+ORDER BY e.at, e.consent_id, e.seq;
