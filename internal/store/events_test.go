@@ -106,18 +106,28 @@ func TestEveryChangeHasItsEvent(t *testing.T) {
 		everyPath(t, s, c)
 		var bad []string
 		err := s.db.Select(&bad, `
-			SELECT c.recipient || ': version ' || c.version || ', ' || count(e.*) FILTER (WHERE e.kind = ANY($2)) ||
+			SELECT c.recipient || ': version ' || c.version || ', ' || count(e.*) FILTER (WHERE e.kind = ANY($2) AND e.outcome IS DISTINCT FROM 'superseded') ||
 			       ' value events; head ' || c.event_seq || ', ' || count(e.*) || ' events'
 			FROM consents c LEFT JOIN consent_events e ON e.consent_id = c.id
 			WHERE c.connector_id = $1
 			GROUP BY c.id
-			HAVING c.version <> count(e.*) FILTER (WHERE e.kind = ANY($2)) OR c.event_seq <> count(e.*)`,
+			HAVING c.version <> count(e.*) FILTER (WHERE e.kind = ANY($2) AND e.outcome IS DISTINCT FROM 'superseded')
+			    OR c.event_seq <> count(e.*)`,
 			c.ID, pq.Array(ValueKinds))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(bad) > 0 {
 			t.Fatalf("records whose events do not match their versions:\n%s", strings.Join(bad, "\n"))
+		}
+		// The older line has its event, which changed nothing.
+		var lost Event
+		if err := s.db.Get(&lost, `SELECT e.* FROM consent_events e JOIN consents c ON c.id = e.consent_id
+		                           WHERE c.recipient = $1 AND e.outcome = 'superseded'`, "+905330000001"); err != nil {
+			t.Fatal(err)
+		}
+		if lost.Kind != EventFile || lost.Origin != "file:test.txt:2" || lost.Status != "RET" || lost.Version != 1 || !lost.ImportID.Valid {
+			t.Fatalf("the older line's event = %+v", lost)
 		}
 		// Each kind of path wrote its events.
 		var kinds []string

@@ -29,7 +29,8 @@ FROM head;
 -- first event that does not follow its predecessor's seq (one deleted
 -- before it), the last event against the head the record holds (events
 -- deleted or added at the end), and whether the record's value is its last
--- value event's (changed without an event). Then the records and events
+-- value event's (changed without an event): a line that lost to a newer
+-- record (outcome superseded) set no value. Then the records and events
 -- walked, in a last row of id 0.
 WITH ev AS (
     SELECT e.*, lag(e.seq) OVER w AS prev_seq,
@@ -47,7 +48,8 @@ WITH ev AS (
            (array_agg(hash ORDER BY seq DESC))[1] AS last_hash,
            (array_agg(ARRAY[status, (extract(epoch FROM consent_date) * 1000000)::bigint::text, source,
                             recipient_type, external_id, version::text]
-                      ORDER BY seq DESC) FILTER (WHERE kind NOT IN ('sent', 'verdict', 'requeued')))[1:1] AS last_value
+                      ORDER BY seq DESC) FILTER (WHERE kind NOT IN ('sent', 'verdict', 'requeued')
+                                              AND outcome IS DISTINCT FROM 'superseded'))[1:1] AS last_value
     FROM ev GROUP BY consent_id
 ), checked AS (
     SELECT c.id, c.recipient, c.recipient_type, c.type, c.event_seq, p.first_bad, p.first_gap,
