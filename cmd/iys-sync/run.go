@@ -27,6 +27,8 @@ func commands() []command {
 		{"status", "show each connector's records and runs", runStatus},
 		{"pull", "pull İYS-side changes (citizens' opt-outs) now", runPull},
 		{"report", "export per-record outcomes as CSV or JSON", runReport},
+		{"history", "tell the story of one recipient's consents, oldest first", runHistory},
+		{"verify", "check that no record's history was edited, deleted or added to by hand", runVerify},
 		{"reconcile", "compare a day of İYS's change file and summary with our records; --repair fixes", runReconcile},
 		{"demo", "run the whole job on a throwaway database and the sandbox", runDemo},
 		{"sandbox", "run the local İYS simulator", runSandbox},
