@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lib/pq"
 
@@ -221,5 +223,43 @@ func TestEventsAreAppendOnly(t *testing.T) {
 	}
 	if n := count(t, s, "SELECT count(*) FROM consent_events"); n != 1 {
 		t.Fatalf("%d events, want 1", n)
+	}
+}
+
+// eventHash (Go) and consent_event_hash (SQL) agree byte for byte: on the
+// fields a file or intake row stages, and on every field set, NULLs, a
+// previous hash, non-ASCII text and times with microseconds.
+func TestEventHashMatchesSQL(t *testing.T) {
+	s, _ := newStore(t)
+	at := time.Date(2026, 11, 30, 2, 31, 17, 123456000, time.UTC)
+	id, req, txn, msg := int64(42), "req-7", "TX-ğüş", "İYS: çok yeni\x1fkayıt"
+	created := time.Date(2025, 5, 15, 15, 0, 1, 0, consent.Istanbul)
+	prev := []byte("0123456789abcdef0123456789abcdef")
+	cases := []struct {
+		prev []byte
+		f    eventFields
+	}{
+		{nil, eventFields{seq: 1, at: at, kind: "file", origin: "file:sms.txt:3", status: "ONAY",
+			consentDate: date(t, "15.05.2025 14:23:00").Time(), source: "HS_WEB", recipientType: "BIREYSEL",
+			version: 1, state: "pending", importID: &id}},
+		{prev, eventFields{seq: 7, at: at, kind: "verdict", origin: "api:crm:0", status: "RET",
+			consentDate: date(t, "01.01.2015 00:00:00").Time(), source: "IYS_MOBIL", recipientType: "TACIR",
+			externalID: "müşteri-1", version: 3, state: "rejected", requestID: &req, subrequestID: &req,
+			transactionID: &txn, creationDate: &created, outcome: &txn, iysCode: &req, iysMessage: &msg}},
+	}
+	for i, c := range cases {
+		f := c.f
+		var got []byte
+		err := s.db.QueryRow(`SELECT consent_event_hash($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+		                                                $15, $16, $17, $18, $19, $20)`,
+			c.prev, f.seq, f.at, f.kind, f.origin, f.status, f.consentDate, f.source, f.recipientType, f.externalID,
+			f.version, f.state, f.importID, f.requestID, f.subrequestID, f.transactionID, f.creationDate, f.outcome,
+			f.iysCode, f.iysMessage).Scan(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := eventHash(c.prev, f); !bytes.Equal(got, want) {
+			t.Errorf("case %d: SQL %x, Go %x", i, got, want)
+		}
 	}
 }

@@ -87,13 +87,15 @@ var (
 )
 
 // reserveImportID takes the id of the transaction's (first) imports row
-// before the merge, so that the merge's events can name it.
-func reserveImportID(ctx context.Context, tx *sqlx.Tx) (int64, error) {
+// before the merge, so that the merge's events can name it, and tells the
+// transaction's time (now(), the events' time).
+func reserveImportID(ctx context.Context, tx *sqlx.Tx) (int64, time.Time, error) {
 	var id int64
-	if err := tx.QueryRowContext(ctx, nextImportID).Scan(&id); err != nil {
-		return 0, fmt.Errorf("reserve import id: %w", err)
+	var at time.Time
+	if err := tx.QueryRowContext(ctx, nextImportID).Scan(&id, &at); err != nil {
+		return 0, time.Time{}, fmt.Errorf("reserve import id: %w", err)
 	}
-	return id, nil
+	return id, at, nil
 }
 
 // recordImport writes the imports row r, with id r.ID if not 0 (its time is the table's).
@@ -117,7 +119,8 @@ const importWorkMem = "SET LOCAL work_mem = '64MB'"
 // wins, then the later line; a newer consent makes the record pending again
 // whatever its state, with its version bumped. Rows stream through COPY into
 // a temporary table, so memory does not grow with the file. meta is called
-// once, after src has returned.
+// before src runs, for the path alone (each row's origin names the file),
+// and after src has returned, for the counts.
 func (s *Store) ImportFile(ctx context.Context, connectorID int64, meta func() ImportMeta, src RowSource) (ImportResult, error) {
 	res, err := s.importFile(ctx, connectorID, meta, src)
 	if err != nil {
@@ -200,7 +203,13 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	if _, err := tx.ExecContext(ctx, untimed); err != nil {
 		return ImportResult{}, err
 	}
-	rows, lines, err := copyRows(ctx, tx.Tx, channels, src)
+	importID, at, err := reserveImportID(ctx, tx)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	// The path is known before the counts (see ImportFile).
+	o := origin{kind: "file", prefix: "file:" + filepath.Base(metaFn().Path), importID: importID}
+	rows, lines, err := copyRows(ctx, tx.Tx, channels, src, o.stamp(at))
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -208,11 +217,6 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	if err := meta.check(lines); err != nil {
 		return ImportResult{}, fmt.Errorf("%s: %w", meta.Path, err)
 	}
-	importID, err := reserveImportID(ctx, tx)
-	if err != nil {
-		return ImportResult{}, err
-	}
-	o := origin{kind: "file", prefix: "file:" + filepath.Base(meta.Path), importID: importID}
 	m, err := merge(ctx, tx.Tx, connectorID, !s.upsertOnly, o)
 	if err != nil {
 		return ImportResult{}, err

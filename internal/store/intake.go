@@ -79,18 +79,18 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path, reques
 		return IntakeResult{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	n, lines, err := copyRows(ctx, tx.Tx, types, fromRows(rows))
+	importID, at, err := reserveImportID(ctx, tx)
+	if err != nil {
+		return IntakeResult{}, err
+	}
+	o := origin{kind: "api", prefix: path, importID: importID, requestID: requestID}
+	n, lines, err := copyRows(ctx, tx.Tx, types, fromRows(rows), o.stamp(at))
 	if err != nil {
 		return IntakeResult{}, err
 	}
 	if n != len(rows) || lines != len(rows) {
 		return IntakeResult{}, fmt.Errorf("%d rows from %d items: want one row an item", n, lines)
 	}
-	importID, err := reserveImportID(ctx, tx)
-	if err != nil {
-		return IntakeResult{}, err
-	}
-	o := origin{kind: "api", prefix: path, importID: importID, requestID: requestID}
 	vs := make([]itemVerdict, 0, n)
 	err = runMerge(ctx, tx.Tx, mergeItems, connectorID, !s.upsertOnly, o, func(q *sql.Rows) error {
 		vs = vs[:0]

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
@@ -28,6 +29,12 @@ type origin struct {
 	prefix    string // file:NAME, api:TOKEN or source:BRAND; the line or user follows
 	importID  int64  // the transaction's imports row (reserveImportID)
 	requestID string // the intake request's, if any
+}
+
+// stamp is o as the rows are staged at the transaction's time at: each
+// row's origin and first event's hash are made in Go (see eventStamp).
+func (o origin) stamp(at time.Time) *eventStamp {
+	return &eventStamp{at: at, kind: o.kind, prefix: o.prefix, importID: o.importID, requestID: o.requestID}
 }
 
 // merge runs the file merge (mergeStaging) and returns its counts.

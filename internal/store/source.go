@@ -127,7 +127,7 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 	if err := q.Err(); err != nil {
 		return SourceResult{}, fmt.Errorf("channel counts: %w", err)
 	}
-	importID, err := reserveImportID(ctx, tx)
+	importID, _, err := reserveImportID(ctx, tx)
 	if err != nil {
 		return SourceResult{}, err
 	}
@@ -230,7 +230,7 @@ func copyChunk(ctx context.Context, conn *sqlx.Conn, seq int, rows []ImportRow) 
 	}
 	defer copyIn.Close()
 	for i, r := range rows {
-		if _, err := copyIn.ExecContext(ctx, stagingValues(seq+i, r)...); err != nil {
+		if _, err := copyIn.ExecContext(ctx, stagingValues(seq+i, r, nil)...); err != nil {
 			return err
 		}
 	}

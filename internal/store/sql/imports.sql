@@ -4,8 +4,9 @@
 
 -- name: NextImportID
 -- The id of an imports row to be written once the merge has counted: its
--- events name it before the row exists.
-SELECT nextval(pg_get_serial_sequence('imports', 'id'));
+-- events name it before the row exists. And the transaction's time, their
+-- time.
+SELECT nextval(pg_get_serial_sequence('imports', 'id')), now();
 
 -- name: InsertImport
 -- $13 is the row's id, from NextImportID; 0 takes the next one.

@@ -16,7 +16,9 @@ type           text,
 status         text,
 consent_date   timestamptz,
 source         text,
-external_id    text
+external_id    text,
+origin         text,  -- where the row came from (see MergeWrites); NULL: the merge makes it
+event_hash     bytea  -- the hash of the event of a record the row creates; NULL: the merge computes it
 
 -- name: CreateStaging
 -- One file's rows until the merge: temporary (no WAL, no other session sees
@@ -53,6 +55,7 @@ INSERT INTO import_rows SELECT * FROM source_spool;
 -- identical to it. $1 is the connector.
 WITH staged AS (
     SELECT s.line, s.recipient, s.recipient_type, s.type, s.status, s.consent_date, s.source, s.external_id,
+           s.origin AS staged_origin, s.event_hash AS staged_hash,
            row_number() OVER (PARTITION BY s.recipient, s.recipient_type, s.type
                               ORDER BY s.consent_date DESC, s.line DESC, s.seq DESC) = 1 AS winner,
            c.id AS stored_id,
@@ -103,6 +106,10 @@ WITH staged AS (
 --     the line (file, api) or the user (source); the record keeps it, so
 --     that the upsert's DO UPDATE can hash it. A line that lost to a later
 --     line of the same input, or equals the stored record, has no event.
+--     The file import and the intake stage each row's origin and the hash
+--     of the first event of a record it would create (computed in Go as
+--     the rows stream, see eventhash.go): a record created takes them, and
+--     only the rest is hashed here.
 --
 -- fresh and written take their rows in key order, as every writer of
 -- consents does (see retry.go), and never both: a plain INSERT of new keys
@@ -118,9 +125,12 @@ fresh AS (
     INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id,
                           origin, event_seq, event_hash)
     SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id, origin, 1,
-           consent_event_hash(NULL, 1, now(), $3, origin, status, consent_date, source, recipient_type, external_id,
-                              1, 'pending', $5, NULLIF($6, ''), NULL, NULL, NULL, NULL, NULL, NULL)
-    FROM (SELECT *, $4 || ':' || CASE $3 WHEN 'source' THEN external_id WHEN 'api' THEN (line - 1)::text ELSE line::text END AS origin
+           coalesce(staged_hash,
+                    consent_event_hash(NULL, 1, now(), $3, origin, status, consent_date, source, recipient_type,
+                                       external_id, 1, 'pending', $5, NULLIF($6, ''), NULL, NULL, NULL, NULL, NULL, NULL))
+    FROM (SELECT *, coalesce(staged_origin, $4 || ':' || CASE $3 WHEN 'source' THEN external_id
+                                                              WHEN 'api' THEN (line - 1)::text
+                                                              ELSE line::text END) AS origin
           FROM staged) staged, path
     WHERE path.fast AND winner AND stored_id IS NULL
     ORDER BY recipient, recipient_type, type
@@ -131,9 +141,12 @@ written AS (
     INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id,
                                origin, event_seq, event_hash)
     SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id, origin, 1,
-           consent_event_hash(NULL, 1, now(), $3, origin, status, consent_date, source, recipient_type, external_id,
-                              1, 'pending', $5, NULLIF($6, ''), NULL, NULL, NULL, NULL, NULL, NULL)
-    FROM (SELECT *, $4 || ':' || CASE $3 WHEN 'source' THEN external_id WHEN 'api' THEN (line - 1)::text ELSE line::text END AS origin
+           coalesce(staged_hash,
+                    consent_event_hash(NULL, 1, now(), $3, origin, status, consent_date, source, recipient_type,
+                                       external_id, 1, 'pending', $5, NULLIF($6, ''), NULL, NULL, NULL, NULL, NULL, NULL))
+    FROM (SELECT *, coalesce(staged_origin, $4 || ':' || CASE $3 WHEN 'source' THEN external_id
+                                                              WHEN 'api' THEN (line - 1)::text
+                                                              ELSE line::text END) AS origin
           FROM staged) staged, path
     WHERE winner AND NOT same AND NOT (path.fast AND stored_id IS NULL)
     ORDER BY recipient, recipient_type, type
@@ -175,8 +188,9 @@ events AS (
     SELECT w.id, w.event_seq, now(), $3, s.origin, s.status, s.consent_date, s.source, w.recipient_type,
            s.external_id, w.version, w.state, $5, NULLIF($6, ''), 'superseded', w.event_hash
     FROM written w
-    JOIN (SELECT *, $4 || ':' || CASE $3 WHEN 'source' THEN external_id WHEN 'api' THEN (line - 1)::text
-                                         ELSE line::text END AS origin
+    JOIN (SELECT *, coalesce(staged_origin, $4 || ':' || CASE $3 WHEN 'source' THEN external_id
+                                                              WHEN 'api' THEN (line - 1)::text
+                                                              ELSE line::text END) AS origin
           FROM staged WHERE winner) s
       ON s.recipient = w.recipient AND s.recipient_type = w.recipient_type AND s.type = w.type
     WHERE NOT w.applied
