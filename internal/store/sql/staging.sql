@@ -114,9 +114,9 @@ WITH staged AS (
 -- fresh and written take their rows in key order, as every writer of
 -- consents does (see retry.go), and never both: a plain INSERT of new keys
 -- and an upsert of stored ones would lock in two passes, out of that order.
--- Both return the key written and whether it was inserted (an upsert that
--- inserted has version 1, one that updated at least 2), then what events
--- needs.
+-- Both return the key written, whether it was inserted (xmax = 0: no
+-- transaction has updated the row) and whether its value was written
+-- (applied), then what events needs.
 {{template "Staged"}},
 path AS (
     SELECT $2 AND NOT EXISTS (SELECT FROM staged WHERE winner AND stored_id IS NOT NULL AND NOT same) AS fast
