@@ -38,6 +38,9 @@ type Config struct {
 	SourceStatementTimeout time.Duration
 	// PushgatewayURL is where --run-now and pull push their metrics; empty: nowhere.
 	PushgatewayURL string
+	// Retention is how long a record's history is kept after the record
+	// stops being valid (a RET): prune and forget keep it that long.
+	Retention time.Duration
 }
 
 // Default returns docs/cli.md's defaults. A setting that a package also
@@ -57,6 +60,7 @@ func Default() Config {
 		LogFormat:   "json",
 
 		SourceStatementTimeout: source.DefaultStatementTimeout,
+		Retention:              DefaultRetention,
 	}
 }
 
@@ -79,7 +83,13 @@ const (
 	Intake                       // IYS_INTAKE_ADDR, IYS_INTAKE_TOKENS, IYS_INTAKE_TLS_CERT, IYS_INTAKE_TLS_KEY
 	Metrics                      // IYS_METRICS_ADDR
 	Pushgateway                  // IYS_PUSHGATEWAY_URL
+	Retention                    // IYS_RETENTION
 )
+
+// DefaultRetention is IYS_RETENTION's default: three years (of 365 days),
+// the period we read in the commercial-messages regulation for consent
+// records after the consent ends; each brand should confirm it (README).
+const DefaultRetention = 3 * 365 * 24 * time.Hour
 
 // Need names a setting a command cannot do without.
 type Need int

@@ -45,6 +45,16 @@ CREATE TABLE consent_events (
     PRIMARY KEY (consent_id, seq)
 );
 
+-- Where retention cut a record's chain (prune): the last event it deleted,
+-- so that verify starts the chain after it. Retention cuts a chain only at
+-- its start.
+CREATE TABLE consent_event_cuts (
+    consent_id bigint      PRIMARY KEY,
+    seq        int         NOT NULL CHECK (seq >= 1),
+    hash       bytea       NOT NULL,
+    cut_at     timestamptz NOT NULL
+);
+
 -- The hash of an event: sha256 of the previous hash and the event's fields:
 -- the fixed-width ones in PostgreSQL's binary form (times as the exact
 -- microseconds they hold, whatever the session's time zone; a NULL as -1
