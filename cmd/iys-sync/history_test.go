@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/history"
+	"github.com/iys-sync/iys-sync/internal/pgtest/storedb"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 )
 
@@ -109,5 +110,48 @@ func TestHistoryTellsEveryStep(t *testing.T) {
 	if len(v.Broken) != 1 || v.Broken[0].Type != "MESAJ" || !strings.Contains(v.Broken[0].Problem, "event 1 does not match") ||
 		strings.Contains(r.stdout, "1234562") || v.Records != 2 {
 		t.Fatalf("verify names %+v, want the one record, masked", v)
+	}
+}
+
+// prune and forget through the command line: retention keeps a valid
+// consent and a recent RET, and lets a RET past it go.
+func TestPruneAndForget(t *testing.T) {
+	t.Parallel()
+	environ := map[string]string{"IYS_DATABASE_URL": storedb.NewDB(t)}
+	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001", "--skip-verify"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	f := writeFile(t, "s.txt", "905331234562; SMS; ONAY; "+uploadTime(time.Now().Add(-time.Hour))+
+		"\n905331234563; SMS; RET; "+uploadTime(time.Now().Add(-time.Hour))+"\n")
+	if r := runCmd(t, environ, "import", "--brand-code", "600001", "--channel", "sms", f); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := runCmd(t, environ, "prune", "--dry-run"); r.code != 0 || !strings.Contains(r.stdout, "would delete 0 events of 0 records") ||
+		!strings.Contains(r.stdout, "1095 days") {
+		t.Fatalf("prune --dry-run: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// A day's retention, two days on: the RET's history goes, the ONAY's stays.
+	environ["IYS_RETENTION"] = "1d"
+	later := func() time.Time { return time.Now().Add(50 * time.Hour) }
+	if r := runCmdAt(t, later, environ, "prune"); r.code != 0 || !strings.Contains(r.stdout, "deleted 1 event of 1 record") {
+		t.Fatalf("prune: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCmd(t, environ, "verify", "--brand-code", "600001"); r.code != 0 {
+		t.Fatalf("verify after prune: exit %d %s", r.code, r.stdout)
+	}
+	r := runCmdAt(t, later, environ, "forget", "--brand-code", "600001", "--recipient", "905331234562")
+	if r.code != exitRejected || !strings.Contains(r.stderr, "valid (ONAY)") {
+		t.Fatalf("forget a valid consent: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCmd(t, environ, "forget", "--brand-code", "600001", "--recipient", "905331234563"); r.code != exitRejected ||
+		!strings.Contains(r.stderr, "keeps this recipient's records until") {
+		t.Fatalf("forget a RET within retention: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCmdAt(t, later, environ, "forget", "--brand-code", "600001", "--recipient", "905331234563")
+	if r.code != 0 || !strings.Contains(r.stdout, "erased 1 record") || strings.Contains(r.stdout, "1234563") {
+		t.Fatalf("forget a RET past retention: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCmd(t, environ, "history", "--brand-code", "600001", "--recipient", "905331234563"); !strings.Contains(r.stdout, "No events") {
+		t.Fatalf("history after forget: %s", r.stdout)
 	}
 }

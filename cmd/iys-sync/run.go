@@ -29,6 +29,8 @@ func commands() []command {
 		{"report", "export per-record outcomes as CSV or JSON", runReport},
 		{"history", "tell the story of one recipient's consents, oldest first", runHistory},
 		{"verify", "check that no record's history was edited, deleted or added to by hand", runVerify},
+		{"prune", "delete the history past IYS_RETENTION", runPrune},
+		{"forget", "erase a recipient's records and history where retention allows", runForget},
 		{"reconcile", "compare a day of İYS's change file and summary with our records; --repair fixes", runReconcile},
 		{"demo", "run the whole job on a throwaway database and the sandbox", runDemo},
 		{"sandbox", "run the local İYS simulator", runSandbox},
