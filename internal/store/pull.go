@@ -157,11 +157,14 @@ func (s *Store) ResetPullCursors(ctx context.Context, connectorID int64) (int, e
 // returns how many records changed. kind names the changes' events ("iys",
 // "reconcile").
 //
-// The changes go in key order, at most applyChunk a statement: applyChanges
-// looks up each updated record's change in the chunk (its creation date, for
-// the event), which costs the square of the chunk. Sorted, the chunks still
-// lock in key order, and a key in two chunks is judged newest-wins by the
-// second against what the first wrote.
+// The changes go at most applyChunk a statement: applyChanges looks up
+// each updated record's change in its chunk (its creation date, for the
+// event), which costs the square of the chunk. Each statement locks its
+// chunk in key order; the chunks are sorted by key in Go's byte order,
+// which the database's collation may not share, so a deadlock with another
+// writer across two chunks is possible, and retried (see retry). A key in
+// two chunks is judged newest-wins by the second against what the first
+// wrote. A pull's page fits one chunk.
 func (s *Store) applyInTx(ctx context.Context, connectorID int64, kind string, changes []Change, then func(tx *sqlx.Tx, applied int) error) (int, error) {
 	changes = slices.Clone(changes)
 	slices.SortStableFunc(changes, func(a, b Change) int {
