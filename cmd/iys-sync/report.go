@@ -31,10 +31,12 @@ type reportRow struct {
 	IYSCode       string `json:"iysCode"`
 	IYSMessage    string `json:"iysMessage"`
 	Attempts      int    `json:"attempts"`
+	TransactionID string `json:"transactionId"` // İYS's, of the last verdict or change it holds
+	Origin        string `json:"origin"`        // where the current value came from: file:NAME:LINE, ...
 }
 
 var reportHeader = []string{"recipient", "recipientType", "type", "status", "consentDate", "source", "externalId",
-	"state", "outcome", "iysCode", "iysMessage", "attempts"}
+	"state", "outcome", "iysCode", "iysMessage", "attempts", "transactionId", "origin"}
 
 // csvFields is the row as CSV cells. The free text that a brand or İYS
 // writes (external id, İYS's code and message) is neutralised against
@@ -43,7 +45,8 @@ var reportHeader = []string{"recipient", "recipientType", "type", "status", "con
 // without brackets or quotes, so no formula call), and stays as it is.
 func (r reportRow) csvFields() []string {
 	return []string{r.Recipient, r.RecipientType, r.Type, r.Status, r.ConsentDate, r.Source, csvText(r.ExternalID),
-		r.State, r.Outcome, csvText(r.IYSCode), csvText(r.IYSMessage), strconv.Itoa(r.Attempts)}
+		r.State, r.Outcome, csvText(r.IYSCode), csvText(r.IYSMessage), strconv.Itoa(r.Attempts), csvText(r.TransactionID),
+		csvText(r.Origin)}
 }
 
 // csvText keeps a spreadsheet from running a cell as a formula: a cell that
@@ -105,6 +108,7 @@ func writeReport(ctx context.Context, out io.Writer, st *store.Store, connectorI
 			Status: string(rec.Status), ConsentDate: rec.ConsentDate.String(), Source: string(rec.Source),
 			ExternalID: rec.ExternalID, State: string(rec.State), Outcome: string(rec.Outcome.V),
 			IYSCode: rec.IYSCode.String, IYSMessage: rec.IYSMessage.String, Attempts: rec.Attempts,
+			TransactionID: rec.TransactionID.String, Origin: rec.Origin,
 		})
 	})
 	if err != nil {

@@ -21,7 +21,7 @@ const stopTimeout = 2 * time.Minute
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve")
 	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Schedule, config.Timezone, config.Window, config.Takeover, config.Push,
-		config.Source, config.Intake, config.Metrics, config.Reconcile, config.Logging)
+		config.Source, config.Intake, config.Metrics, config.Reconcile, config.Logging, config.Retention)
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	}
@@ -56,7 +56,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// Unfinished: a night the process missed (restarted after the tick) or
 	// whose runs failed is run again for those connectors, within its window.
 	sched, err := engine.NewScheduler(engine.SchedulerOptions{Spec: cfg.Schedule, Location: cfg.Location(),
-		Window: cfg.Window, Job: scheduledRun(s, m, reconcile.Mode(cfg.Reconcile), log),
+		Window: cfg.Window, Job: thenPrune(scheduledRun(s, m, reconcile.Mode(cfg.Reconcile), log), s, cfg, log),
 		Unfinished: s.st.UnfinishedNights, Logger: log, Now: e.now, LookEvery: cfg.TakeoverEvery})
 	if err != nil {
 		return err
@@ -78,6 +78,21 @@ func scheduledRun(s *syncer, m *metrics.Metrics, mode reconcile.Mode, log *zap.L
 		}
 		m.Runs(sum, time.Now())
 		reconcileNight(ctx, s, m, mode, night, sum, log)
+	}
+}
+
+// thenPrune runs job, then deletes the history past IYS_RETENTION
+// (store.Prune): nightly, after the night's run. A failure is logged; the
+// next night tries again.
+func thenPrune(job func(context.Context, engine.Night, []string), s *syncer, cfg config.Config, log *zap.Logger) func(context.Context, engine.Night, []string) {
+	return func(ctx context.Context, night engine.Night, brandCodes []string) {
+		job(ctx, night, brandCodes)
+		p, err := s.st.Prune(ctx, time.Now(), cfg.Retention, false)
+		if err != nil {
+			log.Error("prune: the history past retention could not be deleted", zap.Error(err))
+			return
+		}
+		log.Info("prune: history past retention deleted", zap.Int("records", p.Records), zap.Int("events", p.Events))
 	}
 }
 

@@ -49,6 +49,9 @@ type Config struct {
 	Reconcile string
 	// Operator names who redrives records; empty: $USER.
 	Operator string
+	// Retention is how long a record's history is kept after the record
+	// stops being valid (a RET): prune and forget keep it that long.
+	Retention time.Duration
 }
 
 // Default returns docs/cli.md's defaults. A setting that a package also
@@ -70,6 +73,7 @@ func Default() Config {
 		Reconcile:     "report",
 
 		SourceStatementTimeout: source.DefaultStatementTimeout,
+		Retention:              DefaultRetention,
 	}
 }
 
@@ -95,7 +99,13 @@ const (
 	Takeover                     // IYS_TAKEOVER_EVERY
 	Reconcile                    // IYS_RECONCILE
 	Operator                     // IYS_OPERATOR
+	Retention                    // IYS_RETENTION
 )
+
+// DefaultRetention is IYS_RETENTION's default: three years (of 365 days),
+// the period we read in the commercial-messages regulation for consent
+// records after the consent ends; each brand should confirm it (README).
+const DefaultRetention = 3 * 365 * 24 * time.Hour
 
 // Need names a setting a command cannot do without.
 type Need int

@@ -19,7 +19,7 @@ import (
 )
 
 // every is every group of settings: each setting is a flag.
-var every = []Group{Database, IYSAPI, Partner, Logging, Schedule, Timezone, Window, Push, Source, Intake, Metrics, Pushgateway, Takeover, Reconcile, Operator}
+var every = []Group{Database, IYSAPI, Partner, Logging, Schedule, Timezone, Window, Push, Source, Intake, Metrics, Pushgateway, Takeover, Reconcile, Operator, Retention}
 
 func load(t *testing.T, env map[string]string, args ...string) (Config, error) {
 	t.Helper()

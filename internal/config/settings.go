@@ -196,6 +196,15 @@ var settings = []setting{
 			c.SourceStatementTimeout = d
 			return nil
 		}},
+	{env: "IYS_RETENTION", group: Retention, usage: "how long a record's history is kept after it stops being valid (a RET), in days (1095d) or as a duration", get: func(c Config) string { return days(c.Retention) },
+		set: func(c *Config, v string) error {
+			d, err := parseDays(v)
+			if err != nil || d < 24*time.Hour {
+				return fmt.Errorf("must be at least a day, in days such as 1095d or as a duration such as 26280h, got %q", v)
+			}
+			c.Retention = d
+			return nil
+		}},
 	{env: "IYS_METRICS_ADDR", group: Metrics, usage: "address of /metrics, /healthz and /readyz (empty disables)", get: func(c Config) string { return c.MetricsAddr },
 		set: func(c *Config, v string) error {
 			if v != "" {
@@ -231,6 +240,26 @@ var settings = []setting{
 }
 
 // shortDuration writes d as it is usually written: 6h, not 6h0m0s.
+// parseDays reads Nd (N days) or a Go duration.
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		k, err := strconv.Atoi(n)
+		if err != nil || k < 0 || k > 100*365 {
+			return 0, fmt.Errorf("days %q", n)
+		}
+		return time.Duration(k) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// days writes a whole number of days as Nd, anything else as a duration.
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return shortDuration(d)
+}
+
 func shortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {

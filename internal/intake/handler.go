@@ -18,6 +18,7 @@ package intake
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed" // openapi.json
 	"encoding/json"
 	"errors"
@@ -130,9 +131,11 @@ func New(st *store.Store, tokens []string, log *zap.Logger, opts ...Option) (*Ha
 	h.mux.HandleFunc("/v1/connectors/{brandCode}/consents", h.consents)
 	h.mux.HandleFunc("/v1/connectors/{brandCode}/permissions", h.permissions)
 	h.mux.HandleFunc("/v1/connectors/{brandCode}/changes", h.changes)
+	h.mux.HandleFunc("/v1/connectors/{brandCode}/consents/{recipient}/history", h.history)
 	h.mux.HandleFunc("/v1/openapi.json", h.openAPI)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: POST /v1/connectors/{brandCode}/consents, "+
+			"GET /v1/connectors/{brandCode}/consents/{recipient}/history, "+
 			"GET or POST /v1/connectors/{brandCode}/permissions, GET /v1/connectors/{brandCode}/changes, GET /v1/openapi.json")
 	})
 	return h, nil
@@ -270,7 +273,11 @@ func (h *Handler) consents(w http.ResponseWriter, r *http.Request) {
 		fail(status, code, msg)
 		return
 	}
-	resp, err := h.store(r.Context(), conn, "api:"+tok.name, items)
+	// The request's id names it in the events of the records it writes
+	// (store.ImportItems), and the client gets it back to quote.
+	reqID := newRequestID()
+	w.Header().Set("X-Request-Id", reqID)
+	resp, err := h.store(r.Context(), conn, "api:"+tok.name, reqID, items)
 	switch {
 	case err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil):
 		unavailable(retryBusy, "canceled", "the request ended before it was stored: nothing was stored")
@@ -329,7 +336,7 @@ const (
 )
 
 // store validates the items and merges the valid ones in one transaction.
-func (h *Handler) store(ctx context.Context, conn store.Connector, path string, items []wireItem) (Response, error) {
+func (h *Handler) store(ctx context.Context, conn store.Connector, path, requestID string, items []wireItem) (Response, error) {
 	v, err := upload.NewValidator(conn.DefaultSource, h.now())
 	if err != nil {
 		return Response{}, err
@@ -348,7 +355,7 @@ func (h *Handler) store(ctx context.Context, conn store.Connector, path string, 
 			resp.Rejected++
 			continue
 		}
-		row.Line = len(rows) + 1
+		row.Line = i + 1 // the item's index plus one: the events' origin is api:TOKEN:INDEX
 		rows = append(rows, row.ImportRow)
 		rowItem = append(rowItem, i)
 		counts[ch].Valid++
@@ -363,7 +370,7 @@ func (h *Handler) store(ctx context.Context, conn store.Connector, path string, 
 		}
 	}
 	chans := []store.IntakeChannel{*counts["email"], *counts["sms"]}
-	out, err := h.st.ImportItems(ctx, conn.ID, path, rows, chans)
+	out, err := h.st.ImportItems(ctx, conn.ID, path, requestID, rows, chans)
 	if err != nil {
 		return Response{}, err
 	}
@@ -409,3 +416,6 @@ func writeFieldError(w http.ResponseWriter, status int, code, field, msg string)
 
 // describe is for messages: "item 3" counts from 0, as Result.Index does.
 func describe(i int) string { return fmt.Sprintf("item %d", i) }
+
+// newRequestID is a random id for an intake request.
+func newRequestID() string { return rand.Text() }

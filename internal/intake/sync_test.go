@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -272,6 +273,25 @@ func TestIntakeDuringASync(t *testing.T) {
 		if bad++; bad > 10 {
 			t.Fatal("and more")
 		}
+	}
+
+	// Every record's history holds, writers racing or not: no chain forked
+	// or lost a link, and each change has its event.
+	v, err := st.VerifyChains(ctx, conn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Broken) > 0 || v.Records != len(got) {
+		t.Errorf("verify: %d records walked, %d broken (first: %+v)", v.Records, len(v.Broken), v.Broken[:min(1, len(v.Broken))])
+	}
+	var unevented int
+	if err := db.QueryRow(`SELECT count(*) FROM consents c WHERE c.version <> (SELECT count(*) FROM consent_events e
+	                       WHERE e.consent_id = c.id AND e.kind = ANY($1) AND e.outcome IS DISTINCT FROM 'superseded')`,
+		pq.Array(store.ValueKinds)).Scan(&unevented); err != nil {
+		t.Fatal(err)
+	}
+	if unevented != 0 {
+		t.Errorf("%d records whose versions and value events differ", unevented)
 	}
 
 	// The strongest witness: PostgreSQL counted no deadlock in this

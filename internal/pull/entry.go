@@ -44,7 +44,7 @@ func readEntry(raw []byte) (store.Change, error) {
 		return store.Change{}, errors.New(strings.Join(reasons, "; "))
 	}
 	return store.Change{Recipient: rec, RecipientType: r.RecipientType, Type: r.Type, Status: r.Status,
-		ConsentDate: r.ConsentDate, Source: r.Source, TransactionID: r.TransactionID}, nil
+		ConsentDate: r.ConsentDate, Source: r.Source, TransactionID: r.TransactionID, CreationDate: r.CreationDate}, nil
 }
 
 // printable reports whether s holds no control characters (PostgreSQL text

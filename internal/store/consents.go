@@ -33,6 +33,12 @@ type Record struct {
 	CreatedAt     time.Time                 `db:"created_at"`
 	UpdatedAt     time.Time                 `db:"updated_at"`
 	SyncedAt      sql.NullTime              `db:"synced_at"`
+	// The head of the record's chain of events (consent_events): how many
+	// it has and the last one's hash.
+	EventSeq  int    `db:"event_seq"`
+	EventHash []byte `db:"event_hash"`
+	// Origin names where the current value came from: file:NAME:LINE, api:TOKEN:ITEM, ...
+	Origin string `db:"origin"`
 }
 
 // Consent is the record's consent as İYS receives it.

@@ -10,10 +10,17 @@ import (
 var copyStaging = stmt("CopyStaging")
 
 // stagingValues are the staged values of row number seq, in the order of
-// the staging tables' columns (sql/staging.sql's StagingColumns).
-func stagingValues(seq int, r ImportRow) []any {
+// the staging tables' columns (sql/staging.sql's StagingColumns). With st,
+// the row's origin and the hash of the first event of a record it would
+// create; without, NULL (the merge makes them).
+func stagingValues(seq int, r ImportRow, st *eventStamp) []any {
+	var origin, hash any
+	if st != nil {
+		o := st.originOf(r)
+		origin, hash = o, st.firstHash(r, o)
+	}
 	return []any{int64(seq), int64(r.Line), r.Recipient, string(r.RecipientType),
-		string(r.Type), string(r.Status), r.ConsentDate.Time(), string(r.Source), r.ExternalID}
+		string(r.Type), string(r.Status), r.ConsentDate.Time(), string(r.Source), r.ExternalID, origin, hash}
 }
 
 // ctxCheckEvery is how many rows go by between context checks during COPY.
@@ -21,8 +28,8 @@ const ctxCheckEvery = 4096
 
 // copyRows streams the source's rows into the staging table with COPY; lib/pq
 // sends them in 64 KiB messages, so nothing accumulates here. It returns the
-// number of rows and of distinct lines.
-func copyRows(ctx context.Context, tx *sql.Tx, channels []string, src RowSource) (rows, lines int, err error) {
+// number of rows and of distinct lines. st stamps the rows (see stagingValues).
+func copyRows(ctx context.Context, tx *sql.Tx, channels []string, src RowSource, st *eventStamp) (rows, lines int, err error) {
 	copyIn, err := tx.PrepareContext(ctx, copyStaging)
 	if err != nil {
 		return 0, 0, fmt.Errorf("copy: %w", err)
@@ -45,7 +52,7 @@ func copyRows(ctx context.Context, tx *sql.Tx, channels []string, src RowSource)
 			failed = err
 			return err
 		}
-		if _, err := copyIn.ExecContext(ctx, stagingValues(rows, r)...); err != nil {
+		if _, err := copyIn.ExecContext(ctx, stagingValues(rows, r, st)...); err != nil {
 			failed = fmt.Errorf("copy: %w", err)
 			return failed
 		}

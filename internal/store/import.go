@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -82,12 +83,25 @@ var (
 	lockConnectorChannels = stmt("LockConnectorChannels") // what a foreign key check would take
 	createStaging         = stmt("CreateStaging")
 	insertImport          = stmt("InsertImport")
+	nextImportID          = stmt("NextImportID")
 )
 
-// recordImport writes the imports row r (its id and time are the table's).
+// reserveImportID takes the id of the transaction's (first) imports row
+// before the merge, so that the merge's events can name it, and tells the
+// transaction's time (now(), the events' time).
+func reserveImportID(ctx context.Context, tx *sqlx.Tx) (int64, time.Time, error) {
+	var id int64
+	var at time.Time
+	if err := tx.QueryRowContext(ctx, nextImportID).Scan(&id, &at); err != nil {
+		return 0, time.Time{}, fmt.Errorf("reserve import id: %w", err)
+	}
+	return id, at, nil
+}
+
+// recordImport writes the imports row r, with id r.ID if not 0 (its time is the table's).
 func recordImport(ctx context.Context, tx *sqlx.Tx, r importRow) error {
 	if _, err := tx.ExecContext(ctx, insertImport, r.ConnectorID, r.Path, r.Channel, r.Lines, r.Blank, r.Valid,
-		r.Rejected, r.Superseded, r.Rows, r.Inserted, r.Updated, r.Unchanged); err != nil {
+		r.Rejected, r.Superseded, r.Rows, r.Inserted, r.Updated, r.Unchanged, r.ID); err != nil {
 		return fmt.Errorf("record import: %w", err)
 	}
 	return nil
@@ -105,7 +119,8 @@ const importWorkMem = "SET LOCAL work_mem = '64MB'"
 // wins, then the later line; a newer consent makes the record pending again
 // whatever its state, with its version bumped. Rows stream through COPY into
 // a temporary table, so memory does not grow with the file. meta is called
-// once, after src has returned.
+// before src runs, for the path alone (each row's origin names the file),
+// and after src has returned, for the counts.
 func (s *Store) ImportFile(ctx context.Context, connectorID int64, meta func() ImportMeta, src RowSource) (ImportResult, error) {
 	res, err := s.importFile(ctx, connectorID, meta, src)
 	if err != nil {
@@ -152,7 +167,8 @@ func beginImportOn(ctx context.Context, db interface {
 // recordChannelImports writes one imports audit row per channel that a
 // request held (the intake and the user-table source mix email and SMS;
 // the table keeps one channel a row).
-func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID int64, path string, channels []IntakeChannel, per map[string]*ImportResult) error {
+// The first row written takes id importID (see reserveImportID).
+func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID, importID int64, path string, channels []IntakeChannel, per map[string]*ImportResult) error {
 	for _, c := range channels {
 		if c.Channel != "email" && c.Channel != "sms" {
 			return fmt.Errorf("channel %q: want email or sms", c.Channel)
@@ -164,11 +180,12 @@ func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID int64, p
 		if p == nil {
 			p = &ImportResult{}
 		}
-		if err := recordImport(ctx, tx, importRow{ConnectorID: connectorID, Path: path, Channel: c.Channel,
+		if err := recordImport(ctx, tx, importRow{ID: importID, ConnectorID: connectorID, Path: path, Channel: c.Channel,
 			Lines: c.Valid + c.Rejected, Valid: c.Valid, Rejected: c.Rejected, Superseded: p.SupersededLines,
 			Rows: p.Rows, Inserted: p.Inserted, Updated: p.Updated, Unchanged: p.Unchanged}); err != nil {
 			return err
 		}
+		importID = 0
 	}
 	return nil
 }
@@ -186,7 +203,13 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	if _, err := tx.ExecContext(ctx, untimed); err != nil {
 		return ImportResult{}, err
 	}
-	rows, lines, err := copyRows(ctx, tx.Tx, channels, src)
+	importID, at, err := reserveImportID(ctx, tx)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	// The path is known before the counts (see ImportFile).
+	o := origin{kind: "file", prefix: "file:" + filepath.Base(metaFn().Path), importID: importID}
+	rows, lines, err := copyRows(ctx, tx.Tx, channels, src, o.stamp(at))
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -194,13 +217,13 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	if err := meta.check(lines); err != nil {
 		return ImportResult{}, fmt.Errorf("%s: %w", meta.Path, err)
 	}
-	m, err := merge(ctx, tx.Tx, connectorID, !s.upsertOnly)
+	m, err := merge(ctx, tx.Tx, connectorID, !s.upsertOnly, o)
 	if err != nil {
 		return ImportResult{}, err
 	}
 	res := ImportResult{Rows: rows, Inserted: m.inserted, Updated: m.updated,
 		Unchanged: m.keys - m.inserted - m.updated, SupersededLines: m.superseded}
-	if err := recordImport(ctx, tx, importRow{ConnectorID: connectorID, Path: meta.Path, Channel: meta.Channel,
+	if err := recordImport(ctx, tx, importRow{ID: importID, ConnectorID: connectorID, Path: meta.Path, Channel: meta.Channel,
 		Lines: meta.Lines, Blank: meta.Blank, Valid: meta.Valid, Rejected: meta.Rejected,
 		Superseded: res.SupersededLines, Rows: res.Rows, Inserted: res.Inserted, Updated: res.Updated,
 		Unchanged: res.Unchanged}); err != nil {

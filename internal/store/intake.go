@@ -49,11 +49,11 @@ type IntakeResult struct {
 // Valid counts must match the rows of that channel (EPOSTA rows are email,
 // MESAJ and ARAMA rows sms). A transaction that a concurrent writer got in
 // the way of is run again (see retry).
-func (s *Store) ImportItems(ctx context.Context, connectorID int64, path string, rows []ImportRow, channels []IntakeChannel) (IntakeResult, error) {
+func (s *Store) ImportItems(ctx context.Context, connectorID int64, path, requestID string, rows []ImportRow, channels []IntakeChannel) (IntakeResult, error) {
 	var res IntakeResult
 	err := retry(ctx, func(int) error {
 		var err error
-		res, err = s.importItems(ctx, connectorID, path, rows, channels)
+		res, err = s.importItems(ctx, connectorID, path, requestID, rows, channels)
 		return err
 	})
 	if err != nil {
@@ -70,7 +70,7 @@ type itemVerdict struct {
 	inserted bool // the merge inserted its record
 }
 
-func (s *Store) importItems(ctx context.Context, connectorID int64, path string, rows []ImportRow, channels []IntakeChannel) (IntakeResult, error) {
+func (s *Store) importItems(ctx context.Context, connectorID int64, path, requestID string, rows []ImportRow, channels []IntakeChannel) (IntakeResult, error) {
 	if err := checkIntakeChannels(rows, channels); err != nil {
 		return IntakeResult{}, err
 	}
@@ -79,7 +79,12 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path string,
 		return IntakeResult{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	n, lines, err := copyRows(ctx, tx.Tx, types, fromRows(rows))
+	importID, at, err := reserveImportID(ctx, tx)
+	if err != nil {
+		return IntakeResult{}, err
+	}
+	o := origin{kind: "api", prefix: path, importID: importID, requestID: requestID}
+	n, lines, err := copyRows(ctx, tx.Tx, types, fromRows(rows), o.stamp(at))
 	if err != nil {
 		return IntakeResult{}, err
 	}
@@ -87,7 +92,7 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path string,
 		return IntakeResult{}, fmt.Errorf("%d rows from %d items: want one row an item", n, lines)
 	}
 	vs := make([]itemVerdict, 0, n)
-	err = runMerge(ctx, tx.Tx, mergeItems, connectorID, !s.upsertOnly, func(q *sql.Rows) error {
+	err = runMerge(ctx, tx.Tx, mergeItems, connectorID, !s.upsertOnly, o, func(q *sql.Rows) error {
 		vs = vs[:0]
 		for q.Next() {
 			var v itemVerdict
@@ -134,7 +139,7 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path string,
 		res.Unchanged += p.Unchanged
 		res.SupersededLines += p.SupersededLines
 	}
-	if err := recordChannelImports(ctx, tx, connectorID, path, channels, per); err != nil {
+	if err := recordChannelImports(ctx, tx, connectorID, importID, path, channels, per); err != nil {
 		return IntakeResult{}, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -39,7 +39,7 @@ func testImportItemsVerdicts(t *testing.T, s *Store) {
 	}
 	rows[4].Line, rows[5].Line = 7, 8
 	chans := []IntakeChannel{{Channel: "email", Valid: 2, Rejected: 1}, {Channel: "sms", Valid: 5, Rejected: 0}}
-	res, err := s.ImportItems(ctx, c.ID, "api:test", rows, chans)
+	res, err := s.ImportItems(ctx, c.ID, "api:test", "req-1", rows, chans)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func testImportItemsVerdicts(t *testing.T, s *Store) {
 	}
 
 	// The same request again changes nothing.
-	res, err = s.ImportItems(ctx, c.ID, "api:test", rows, chans)
+	res, err = s.ImportItems(ctx, c.ID, "api:test", "req-1", rows, chans)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,14 +109,14 @@ func TestImportItemsRefusesBadCounts(t *testing.T) {
 		{{Channel: "api", Valid: 1}},
 		{{Channel: "sms", Valid: 1}, {Channel: "sms", Valid: 1}},
 	} {
-		if _, err := s.ImportItems(context.Background(), c.ID, "api:x", rows, chans); err == nil {
+		if _, err := s.ImportItems(context.Background(), c.ID, "api:x", "req-1", rows, chans); err == nil {
 			t.Errorf("%+v: accepted", chans)
 		}
 	}
 	if n := count(t, s, "SELECT count(*) FROM consents"); n != 0 {
 		t.Errorf("%d records written", n)
 	}
-	if _, err := s.ImportItems(context.Background(), c.ID+100, "api:x", rows, []IntakeChannel{{Channel: "sms", Valid: 1}}); !errors.Is(err, ErrNoConnector) {
+	if _, err := s.ImportItems(context.Background(), c.ID+100, "api:x", "req-1", rows, []IntakeChannel{{Channel: "sms", Valid: 1}}); !errors.Is(err, ErrNoConnector) {
 		t.Errorf("unknown connector: %v", err)
 	}
 }
@@ -141,7 +141,7 @@ func TestImportItemsConcurrent(t *testing.T) {
 				when := fmt.Sprintf("15.05.2025 1%d:00:00", (k+w)%writers)
 				rows = append(rows, sms(t, k+1, fmt.Sprintf("+9053312%05d", k), consent.StatusOnay, when))
 			}
-			res, err := s.ImportItems(context.Background(), c.ID, "api:w", rows, []IntakeChannel{{Channel: "sms", Valid: keys}})
+			res, err := s.ImportItems(context.Background(), c.ID, "api:w", "req-1", rows, []IntakeChannel{{Channel: "sms", Valid: keys}})
 			results[w] = res
 			errs <- err
 		}()

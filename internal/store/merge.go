@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
@@ -21,10 +22,25 @@ type mergeCounts struct {
 	keys, superseded, inserted, updated int
 }
 
+// origin says where the rows of a merge came from, for the events of the
+// records it writes (see MergeWrites in sql/staging.sql).
+type origin struct {
+	kind      string // "file", "api" or "source"
+	prefix    string // file:NAME, api:TOKEN or source:BRAND; the line or user follows
+	importID  int64  // the transaction's imports row (reserveImportID)
+	requestID string // the intake request's, if any
+}
+
+// stamp is o as the rows are staged at the transaction's time at: each
+// row's origin and first event's hash are made in Go (see eventStamp).
+func (o origin) stamp(at time.Time) *eventStamp {
+	return &eventStamp{at: at, kind: o.kind, prefix: o.prefix, importID: o.importID, requestID: o.requestID}
+}
+
 // merge runs the file merge (mergeStaging) and returns its counts.
-func merge(ctx context.Context, tx *sql.Tx, connectorID int64, fast bool) (mergeCounts, error) {
+func merge(ctx context.Context, tx *sql.Tx, connectorID int64, fast bool, o origin) (mergeCounts, error) {
 	var m mergeCounts
-	err := runMerge(ctx, tx, mergeStaging, connectorID, fast, func(rows *sql.Rows) error {
+	err := runMerge(ctx, tx, mergeStaging, connectorID, fast, o, func(rows *sql.Rows) error {
 		if !rows.Next() {
 			if err := rows.Err(); err != nil {
 				return err
@@ -42,12 +58,15 @@ func merge(ctx context.Context, tx *sql.Tx, connectorID int64, fast bool) (merge
 // savepoint and runs q again off the fast path, which cannot conflict (read
 // is then called again, and must start afresh). The staging table is
 // untouched either way.
-func runMerge(ctx context.Context, tx *sql.Tx, q string, connectorID int64, fast bool, read func(*sql.Rows) error) error {
+func runMerge(ctx context.Context, tx *sql.Tx, q string, connectorID int64, fast bool, o origin, read func(*sql.Rows) error) error {
+	args := func(fast bool) []any {
+		return []any{connectorID, fast, o.kind, o.prefix, o.importID, o.requestID}
+	}
 	if fast {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT merge_fast"); err != nil {
 			return fmt.Errorf("merge: %w", err)
 		}
-		err := query(ctx, tx, q, read, connectorID, true)
+		err := query(ctx, tx, q, read, args(true)...)
 		if err == nil {
 			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT merge_fast"); err != nil {
 				return fmt.Errorf("merge: %w", err)
@@ -61,7 +80,7 @@ func runMerge(ctx context.Context, tx *sql.Tx, q string, connectorID int64, fast
 			return fmt.Errorf("merge: %w", err)
 		}
 	}
-	if err := query(ctx, tx, q, read, connectorID, false); err != nil {
+	if err := query(ctx, tx, q, read, args(false)...); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
 	return nil

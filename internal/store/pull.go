@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -23,6 +26,7 @@ type Change struct {
 	ConsentDate   consent.Date
 	Source        consent.Source // IYS_* for a citizen's change, HS_* for the brand's own
 	TransactionID string
+	CreationDate  consent.Date // when İYS recorded it; zero if unknown
 }
 
 // PullCursor is where a connector's pull of one feed source stands.
@@ -119,7 +123,7 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, page FeedPa
 	if page.Source != "IYS" && page.Source != "HS" {
 		return 0, fmt.Errorf("source %q: want IYS or HS", page.Source)
 	}
-	return s.applyInTx(ctx, connectorID, page.Changes, func(tx *sqlx.Tx, applied int) error {
+	return s.applyInTx(ctx, connectorID, "iys", page.Changes, func(tx *sqlx.Tx, applied int) error {
 		if err := quarantine(ctx, tx, connectorID, page.Source, page.Quarantined); err != nil {
 			return err
 		}
@@ -150,22 +154,45 @@ func (s *Store) ResetPullCursors(ctx context.Context, connectorID int64) (int, e
 // connector's key lock (what a foreign key check would take: see the
 // package doc), then runs then (the pull stores its cursor there), and
 // commits; the whole transaction again after a conflict (see retry). It
-// returns how many records changed.
-func (s *Store) applyInTx(ctx context.Context, connectorID int64, changes []Change, then func(tx *sqlx.Tx, applied int) error) (int, error) {
-	args, err := applyChangesArgs(connectorID, changes)
-	if err != nil {
-		return 0, err
+// returns how many records changed. kind names the changes' events ("iys",
+// "reconcile").
+//
+// The changes go at most applyChunk a statement: applyChanges looks up
+// each updated record's change in its chunk (its creation date, for the
+// event), which costs the square of the chunk. Each statement locks its
+// chunk in key order; the chunks are sorted by key in Go's byte order,
+// which the database's collation may not share, so a deadlock with another
+// writer across two chunks is possible, and retried (see retry). A key in
+// two chunks is judged newest-wins by the second against what the first
+// wrote. A pull's page fits one chunk.
+func (s *Store) applyInTx(ctx context.Context, connectorID int64, kind string, changes []Change, then func(tx *sqlx.Tx, applied int) error) (int, error) {
+	changes = slices.Clone(changes)
+	slices.SortStableFunc(changes, func(a, b Change) int {
+		return cmp.Or(strings.Compare(a.Recipient, b.Recipient), strings.Compare(string(a.RecipientType), string(b.RecipientType)),
+			strings.Compare(string(a.Type), string(b.Type)))
+	})
+	var chunks [][]any
+	for c := range slices.Chunk(changes, applyChunk) {
+		args, err := applyChangesArgs(connectorID, kind, c)
+		if err != nil {
+			return 0, err
+		}
+		chunks = append(chunks, args)
 	}
 	var applied int
-	err = retry(ctx, func(int) error {
-		applied, err = s.applyOnce(ctx, connectorID, changes, args, then)
+	err := retry(ctx, func(int) error {
+		var err error
+		applied, err = s.applyOnce(ctx, connectorID, chunks, then)
 		return err
 	})
 	return applied, err
 }
 
+// applyChunk is the most changes one applyChanges statement takes.
+const applyChunk = 1000
+
 // applyOnce is one try of applyInTx.
-func (s *Store) applyOnce(ctx context.Context, connectorID int64, changes []Change, args []any, then func(tx *sqlx.Tx, applied int) error) (int, error) {
+func (s *Store) applyOnce(ctx context.Context, connectorID int64, chunks [][]any, then func(tx *sqlx.Tx, applied int) error) (int, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -179,10 +206,12 @@ func (s *Store) applyOnce(ctx context.Context, connectorID int64, changes []Chan
 		return 0, err
 	}
 	applied := 0
-	if len(changes) > 0 {
-		if err := tx.QueryRowContext(ctx, applyChanges, args...).Scan(&applied); err != nil {
+	for _, args := range chunks {
+		var n int
+		if err := tx.QueryRowContext(ctx, applyChanges, args...).Scan(&n); err != nil {
 			return 0, err
 		}
+		applied += n
 	}
 	if then != nil {
 		if err := then(tx, applied); err != nil {
@@ -197,17 +226,21 @@ func (s *Store) applyOnce(ctx context.Context, connectorID int64, changes []Chan
 
 // applyChangesArgs are applyChanges' arguments for a connector's changes
 // (shared with the reconciliation's repair, see reconcile.go).
-func applyChangesArgs(connectorID int64, changes []Change) ([]any, error) {
+func applyChangesArgs(connectorID int64, kind string, changes []Change) ([]any, error) {
 	n := len(changes)
 	recipients, rtypes, types, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	sources, txIDs, dates := make([]string, n), make([]string, n), make([]time.Time, n)
+	created := make([]sql.NullTime, n)
 	for i, c := range changes {
 		if c.Recipient == "" || c.ConsentDate.IsZero() {
 			return nil, errors.New("a change without recipient or date")
 		}
 		recipients[i], rtypes[i], types[i], statuses[i] = c.Recipient, string(c.RecipientType), string(c.Type), string(c.Status)
 		sources[i], txIDs[i], dates[i] = string(c.Source), c.TransactionID, c.ConsentDate.Time()
+		if !c.CreationDate.IsZero() {
+			created[i] = sql.NullTime{Time: c.CreationDate.Time(), Valid: true}
+		}
 	}
 	return []any{connectorID, pq.Array(recipients), pq.Array(rtypes), pq.Array(types),
-		pq.Array(statuses), pq.Array(dates), pq.Array(sources), pq.Array(txIDs)}, nil
+		pq.Array(statuses), pq.Array(dates), pq.Array(sources), pq.Array(txIDs), kind, pq.Array(created)}, nil
 }

@@ -60,7 +60,7 @@ func (s *Store) ApplyReconciled(ctx context.Context, connectorID int64, changes 
 	if len(changes) == 0 {
 		return 0, nil
 	}
-	n, err := s.applyInTx(ctx, connectorID, changes, nil)
+	n, err := s.applyInTx(ctx, connectorID, "reconcile", changes, nil)
 	if err != nil {
 		return 0, fmt.Errorf("apply reconciled changes: %w", err)
 	}
@@ -85,16 +85,32 @@ func (s *Store) Resend(ctx context.Context, connectorID int64, recs []RecordVers
 	for i, r := range recs {
 		ids[i], versions[i] = r.ID, r.Version
 	}
-	var n int64
+	var n int
 	err := retry(ctx, func(int) error {
-		res, err := s.db.ExecContext(ctx, resend, connectorID, pq.Array(ids), pq.Array(versions))
-		if err == nil {
-			n, err = res.RowsAffected()
-		}
+		var err error
+		n, err = s.resend(ctx, connectorID, ids, versions)
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("resend records: %w", err)
 	}
-	return int(n), nil
+	return n, nil
+}
+
+// resend is one try of Resend: the records requeued, each with its event
+// (kind requeued, origin reconcile), in one transaction.
+func (s *Store) resend(ctx context.Context, connectorID int64, ids, versions []int64) (int, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var requeued []int64
+	if err := tx.SelectContext(ctx, &requeued, resend, connectorID, pq.Array(ids), pq.Array(versions)); err != nil {
+		return 0, err
+	}
+	if _, err := recordEvents(ctx, tx, EventRequeued, "reconcile", requeued); err != nil {
+		return 0, err
+	}
+	return len(requeued), tx.Commit()
 }

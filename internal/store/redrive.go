@@ -128,19 +128,26 @@ func (s *Store) redrive(ctx context.Context, connectorID int64, states, outcomes
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var rows []struct {
-		Outcome string `db:"outcome"`
-		N       int    `db:"n"`
+		Outcome string        `db:"outcome"`
+		N       int           `db:"n"`
+		IDs     pq.Int64Array `db:"ids"`
 	}
 	if err := tx.SelectContext(ctx, &rows, redrive, connectorID, states, outcomes, since); err != nil {
 		return Redriven{}, err
 	}
 	out := Redriven{ByOutcome: map[string]int{}}
+	var ids []int64
 	for _, r := range rows {
 		out.ByOutcome[r.Outcome] = r.N
 		out.Matched += r.N
+		ids = append(ids, r.IDs...)
 	}
 	if dryRun {
 		return out, nil
+	}
+	origin := "redrive:" + operator + ":" + redriveFilterText(states, outcomes, since)
+	if _, err := recordEvents(ctx, tx, EventRedrive, origin, ids); err != nil {
+		return Redriven{}, err
 	}
 	if _, err := tx.ExecContext(ctx, recordRedrive, connectorID, operator, states, outcomes, since, out.Matched); err != nil {
 		return Redriven{}, fmt.Errorf("record the redrive: %w", err)
@@ -174,4 +181,17 @@ func (s *Store) Redrives(ctx context.Context, connectorID int64) ([]Redrive, err
 		out[i] = d
 	}
 	return out, nil
+}
+
+// redriveFilterText is a redrive's filter as its events' origin names it:
+// state=rejected,failed;outcome=invalid;since=2026-11-01.
+func redriveFilterText(states, outcomes pq.StringArray, since sql.NullTime) string {
+	parts := []string{"state=" + strings.Join(states, ",")}
+	if len(outcomes) > 0 {
+		parts = append(parts, "outcome="+strings.Join(outcomes, ","))
+	}
+	if since.Valid {
+		parts = append(parts, "since="+since.Time.Format(time.DateOnly))
+	}
+	return strings.Join(parts, ";")
 }

@@ -125,7 +125,7 @@ func TestLockTimeoutIsTransient(t *testing.T) {
 	if _, err := stuck.Exec("SELECT 1 FROM consents FOR UPDATE"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.ImportItems(context.Background(), c.ID, "api:test",
+	_, err = s.ImportItems(context.Background(), c.ID, "api:test", "req-1",
 		[]ImportRow{sms(t, 1, phoneA, "RET", "15.05.2025 11:00:00")}, []IntakeChannel{{Channel: "sms", Valid: 1}})
 	if err == nil || !Transient(err) || pq.As(err, pqerror.LockNotAvailable) == nil {
 		t.Fatalf("err = %v, want a transient lock timeout", err)

@@ -11,20 +11,22 @@ import (
 // reads a whole row ({{columns "table"}} in sql/). TestRowTypesMatchTables
 // holds each to its table in the migrated schema, both ways.
 var rowTypes = map[string]reflect.Type{
-	"connectors":      reflect.TypeFor[connectorRow](),
-	"consents":        reflect.TypeFor[Record](),
-	"changes":         reflect.TypeFor[changeRow](),
-	"imports":         reflect.TypeFor[importRow](),
-	"runs":            reflect.TypeFor[Run](),
-	"batches":         reflect.TypeFor[batchRow](),
-	"batch_items":     reflect.TypeFor[batchItemRow](),
-	"pull_cursors":    reflect.TypeFor[pullCursorRow](),
-	"pull_quarantine": reflect.TypeFor[quarantineRow](),
-	"source_users":    reflect.TypeFor[sourceUserRow](),
-	"iys_tokens":      reflect.TypeFor[tokenRow](),
-	"iys_pace":        reflect.TypeFor[paceRow](),
-	"reconciles":      reflect.TypeFor[Reconcile](),
-	"redrives":        reflect.TypeFor[redriveRow](),
+	"connectors":         reflect.TypeFor[connectorRow](),
+	"consents":           reflect.TypeFor[Record](),
+	"changes":            reflect.TypeFor[changeRow](),
+	"imports":            reflect.TypeFor[importRow](),
+	"runs":               reflect.TypeFor[Run](),
+	"batches":            reflect.TypeFor[batchRow](),
+	"batch_items":        reflect.TypeFor[batchItemRow](),
+	"pull_cursors":       reflect.TypeFor[pullCursorRow](),
+	"pull_quarantine":    reflect.TypeFor[quarantineRow](),
+	"source_users":       reflect.TypeFor[sourceUserRow](),
+	"iys_tokens":         reflect.TypeFor[tokenRow](),
+	"iys_pace":           reflect.TypeFor[paceRow](),
+	"reconciles":         reflect.TypeFor[Reconcile](),
+	"redrives":           reflect.TypeFor[redriveRow](),
+	"consent_events":     reflect.TypeFor[Event](),
+	"consent_event_cuts": reflect.TypeFor[eventCutRow](),
 }
 
 // tagColumns are the columns a row type names, in field order.

@@ -127,13 +127,17 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 	if err := q.Err(); err != nil {
 		return SourceResult{}, fmt.Errorf("channel counts: %w", err)
 	}
-	m, err := merge(ctx, tx.Tx, connectorID, !s.upsertOnly)
+	importID, _, err := reserveImportID(ctx, tx)
+	if err != nil {
+		return SourceResult{}, err
+	}
+	m, err := merge(ctx, tx.Tx, connectorID, !s.upsertOnly, origin{kind: "source", prefix: path, importID: importID})
 	if err != nil {
 		return SourceResult{}, err
 	}
 	res := SourceResult{ImportResult: ImportResult{Rows: n, Inserted: m.inserted, Updated: m.updated,
 		Unchanged: m.keys - m.inserted - m.updated, SupersededLines: m.superseded}}
-	if err := recordChannelImports(ctx, tx, connectorID, path, channels, per); err != nil {
+	if err := recordChannelImports(ctx, tx, connectorID, importID, path, channels, per); err != nil {
 		return SourceResult{}, err
 	}
 	// The users of this read, then those of earlier reads it has not.
@@ -226,7 +230,7 @@ func copyChunk(ctx context.Context, conn *sqlx.Conn, seq int, rows []ImportRow) 
 	}
 	defer copyIn.Close()
 	for i, r := range rows {
-		if _, err := copyIn.ExecContext(ctx, stagingValues(seq+i, r)...); err != nil {
+		if _, err := copyIn.ExecContext(ctx, stagingValues(seq+i, r, nil)...); err != nil {
 			return err
 		}
 	}

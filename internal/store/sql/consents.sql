@@ -40,11 +40,23 @@ WHERE connector_id = $1 AND state = 'rejected' AND outcome = 'superseded'
 ORDER BY updated_at, id LIMIT $2;
 
 -- name: ReplaceFromIYS
--- A superseded record becomes what İYS holds, if still that version and superseded.
-UPDATE consents SET status = $3, consent_date = $4, source = $5, transaction_id = $6,
-       version = version + 1, state = 'synced', outcome = 'from_iys', iys_code = NULL, iys_message = NULL,
-       updated_at = now(), synced_at = now()
-WHERE id = $1 AND version = $2 AND state = 'rejected' AND outcome = 'superseded';
+-- A superseded record becomes what İYS holds, if still that version and
+-- superseded, with its event (kind refresh, origin iys:SOURCE).
+WITH r AS (
+    UPDATE consents c SET status = $3, consent_date = $4, source = $5, transaction_id = $6,
+           version = c.version + 1, state = 'synced', outcome = 'from_iys', iys_code = NULL, iys_message = NULL,
+           updated_at = now(), synced_at = now(), origin = 'iys:' || $5, event_seq = c.event_seq + 1,
+           event_hash = consent_event_hash(c.event_hash, c.event_seq + 1, now(), 'refresh', 'iys:' || $5, $3, $4, $5,
+                                           c.recipient_type, c.external_id, c.version + 1, 'synced', NULL, NULL,
+                                           NULL, NULLIF($6, ''), NULL, 'from_iys', NULL, NULL)
+    WHERE c.id = $1 AND c.version = $2 AND c.state = 'rejected' AND c.outcome = 'superseded'
+    RETURNING c.*
+)
+INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_date, source, recipient_type,
+                            external_id, version, state, transaction_id, outcome, hash)
+SELECT id, event_seq, now(), 'refresh', origin, status, consent_date, source, recipient_type, external_id, version,
+       state, NULLIF(transaction_id, ''), outcome, event_hash
+FROM r;
 
 -- name: CountByState
 SELECT state, outcome, count(*) AS n FROM consents WHERE connector_id = $1 GROUP BY state, outcome;
@@ -110,7 +122,9 @@ FOR NO KEY UPDATE;
 
 -- name: FinishBatch
 -- Every verdict of batch $1 in one statement, guarded: only a record still
--- in flight in this batch at the version sent changes.
+-- in flight in this batch at the version sent changes, and gets its event
+-- (kind verdict, with the request and subrequest ids).
+WITH done AS (
 UPDATE consents c SET
     state           = v.state,
     outcome         = NULLIF(v.outcome, ''),
@@ -121,12 +135,29 @@ UPDATE consents c SET
     next_attempt_at = CASE WHEN v.state = 'pending' THEN now() + make_interval(secs => v.retry_secs)
                            ELSE c.next_attempt_at END,
     synced_at       = CASE WHEN v.state = 'synced' THEN now() ELSE NULL END,
-    updated_at      = now()
+    updated_at      = now(),
+    event_seq       = c.event_seq + 1,
+    event_hash      = consent_event_hash(c.event_hash, c.event_seq + 1, now(), 'verdict', c.origin, c.status,
+                                         c.consent_date, c.source, c.recipient_type, c.external_id, c.version,
+                                         v.state, NULL, b.request_id, bi.subrequest_id, NULLIF(v.txn, ''), NULL,
+                                         NULLIF(v.outcome, ''), NULLIF(v.code, ''), NULLIF(v.message, ''))
 FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
             $9::bool[], $10::float8[])
      AS v(id, version, state, outcome, code, message, txn, tried, retry_secs)
+JOIN batch_items bi ON bi.batch_id = $1 AND bi.consent_id = v.id
+JOIN batches b ON b.id = $1
 WHERE c.id = v.id AND c.version = v.version AND c.state = 'in_flight' AND c.batch_id = $1
-RETURNING c.id;
+RETURNING c.*, b.request_id AS sent_request_id, bi.subrequest_id AS sent_subrequest_id
+), events AS (
+    INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_date, source, recipient_type,
+                                external_id, version, state, request_id, subrequest_id, transaction_id, outcome,
+                                iys_code, iys_message, hash)
+    SELECT id, event_seq, now(), 'verdict', origin, status, consent_date, source, recipient_type, external_id,
+           version, state, sent_request_id, sent_subrequest_id, transaction_id, outcome, iys_code, iys_message,
+           event_hash
+    FROM done
+)
+SELECT id FROM done;
 
 -- name: ReleaseClaimed
 -- Releases connector $1's batches claimed without a requestId, and puts
@@ -151,7 +182,8 @@ SELECT count(*) FROM r;
 -- Puts synced records ($2 ids at $3 versions) back to pending. The version
 -- guard skips a record changed since it was read (a newer import, a pull);
 -- only records of a brand source (HS_*) can be sent again. The records are
--- locked first, in key order.
+-- locked first, in key order. Returns the records requeued, for their
+-- events (recordEvents).
 WITH locked AS MATERIALIZED (
     SELECT c.id FROM consents c JOIN unnest($2::bigint[], $3::bigint[]) AS v(id, version)
                                  ON c.id = v.id AND c.version = v.version
@@ -161,32 +193,54 @@ WITH locked AS MATERIALIZED (
 )
 UPDATE consents c SET state = 'pending', outcome = NULL, iys_code = NULL, iys_message = NULL, transaction_id = NULL,
     attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL
-FROM locked WHERE c.id = locked.id;
+FROM locked WHERE c.id = locked.id
+RETURNING c.id;
 
 -- name: ApplyChanges
 -- Applies a page of İYS's changes newest-wins: per key the latest change of
 -- the page, and only where it is newer than our record. A newer one replaces
 -- the record as synced with outcome from_iys, bumping its version so that a
 -- result for the old version in flight is not written. Ours, when newer,
--- stays and goes to İYS. The upsert takes its rows in key order.
+-- stays and goes to İYS. The upsert takes its rows in key order. Each
+-- record written gets its event: kind $9 (iys for the pull, reconcile for
+-- the day files), origin $9:SOURCE (İYS's source of the change).
 WITH incoming AS (
-    SELECT DISTINCT ON (recipient, recipient_type, type) *
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
-         AS c(recipient, recipient_type, type, status, consent_date, source, transaction_id)
+    SELECT DISTINCT ON (recipient, recipient_type, type) *, $9 || ':' || source AS origin
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
+                $10::timestamptz[])
+         AS c(recipient, recipient_type, type, status, consent_date, source, transaction_id, creation_date)
     ORDER BY recipient, recipient_type, type, consent_date DESC
 ), applied AS (
     INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source,
-                               state, outcome, transaction_id, synced_at)
-    SELECT $1, recipient, recipient_type, type, status, consent_date, source, 'synced', 'from_iys', transaction_id, now()
+                               state, outcome, transaction_id, synced_at, origin, event_seq, event_hash)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, 'synced', 'from_iys', transaction_id, now(),
+           origin, 1,
+           consent_event_hash(NULL, 1, now(), $9, origin, status, consent_date, source, recipient_type, '', 1,
+                              'synced', NULL, NULL, NULL, NULLIF(transaction_id, ''), creation_date, 'from_iys', NULL, NULL)
     FROM incoming
     ORDER BY recipient, recipient_type, type
     ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
         status = excluded.status, consent_date = excluded.consent_date, source = excluded.source,
         version = c.version + 1, state = 'synced', outcome = 'from_iys', iys_code = NULL, iys_message = NULL,
         transaction_id = excluded.transaction_id, attempts = 0, next_attempt_at = now(), batch_id = NULL,
-        updated_at = now(), synced_at = now()
+        updated_at = now(), synced_at = now(), origin = excluded.origin, event_seq = c.event_seq + 1,
+        event_hash = consent_event_hash(c.event_hash, c.event_seq + 1, now(), $9, excluded.origin, excluded.status,
+                                        excluded.consent_date, excluded.source, c.recipient_type, c.external_id,
+                                        c.version + 1, 'synced', NULL, NULL, NULL,
+                                        NULLIF(excluded.transaction_id, ''),
+                                        (SELECT i.creation_date FROM incoming i
+                                         WHERE i.recipient = excluded.recipient
+                                           AND i.recipient_type = excluded.recipient_type AND i.type = excluded.type),
+                                        'from_iys', NULL, NULL)
     WHERE excluded.consent_date > c.consent_date
-    RETURNING 1
+    RETURNING c.*
+), events AS (
+    INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_date, source, recipient_type,
+                                external_id, version, state, transaction_id, creation_date, outcome, hash)
+    SELECT a.id, a.event_seq, now(), $9, a.origin, a.status, a.consent_date, a.source, a.recipient_type,
+           a.external_id, a.version, a.state, NULLIF(a.transaction_id, ''), i.creation_date, a.outcome, a.event_hash
+    FROM applied a
+    JOIN incoming i ON i.recipient = a.recipient AND i.recipient_type = a.recipient_type AND i.type = a.type
 )
 SELECT count(*) FROM applied;
 
@@ -195,7 +249,8 @@ SELECT count(*) FROM applied;
 -- only when $3 is not empty, and whose verdict was written at $4 or later
 -- when $4 is not NULL. Tries are reset and the version bumped, so that no
 -- answer to an earlier send is written over them. Locked first in key
--- order; counts them by outcome (a failed record by its state).
+-- order; counts them by outcome (a failed record by its state), with their
+-- ids, for their events.
 WITH locked AS MATERIALIZED (
     SELECT c.id, coalesce(c.outcome, c.state) AS outcome FROM consents c
     WHERE c.connector_id = $1 AND c.state = ANY($2::text[])
@@ -208,9 +263,9 @@ WITH locked AS MATERIALIZED (
         transaction_id = NULL, attempts = 0, next_attempt_at = now(), version = c.version + 1,
         updated_at = now(), synced_at = NULL
     FROM locked WHERE c.id = locked.id
-    RETURNING locked.outcome
+    RETURNING c.id, locked.outcome
 )
-SELECT outcome, count(*) AS n FROM requeued GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*) AS n, array_agg(id) AS ids FROM requeued GROUP BY outcome ORDER BY outcome;
 
 -- name: PurgeConsents
 -- Deletes every record of connector $1 (uninstall --purge); counts them.

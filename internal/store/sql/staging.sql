@@ -16,7 +16,9 @@ type           text,
 status         text,
 consent_date   timestamptz,
 source         text,
-external_id    text
+external_id    text,
+origin         text,  -- where the row came from (see MergeWrites); NULL: the merge makes it
+event_hash     bytea  -- the hash of the event of a record the row creates; NULL: the merge computes it
 
 -- name: CreateStaging
 -- One file's rows until the merge: temporary (no WAL, no other session sees
@@ -53,6 +55,7 @@ INSERT INTO import_rows SELECT * FROM source_spool;
 -- identical to it. $1 is the connector.
 WITH staged AS (
     SELECT s.line, s.recipient, s.recipient_type, s.type, s.status, s.consent_date, s.source, s.external_id,
+           s.origin AS staged_origin, s.event_hash AS staged_hash,
            row_number() OVER (PARTITION BY s.recipient, s.recipient_type, s.type
                               ORDER BY s.consent_date DESC, s.line DESC, s.seq DESC) = 1 AS winner,
            c.id AS stored_id,
@@ -65,10 +68,20 @@ WITH staged AS (
           AND c.recipient_type = s.recipient_type AND c.type = s.type
 )
 
+-- fragment: Newer
+-- In an upsert of consents (c) from staged rows: the row is newer than the
+-- record as locked, or as new and different.
+(EXCLUDED.consent_date > c.consent_date
+ OR (EXCLUDED.consent_date = c.consent_date
+     AND (EXCLUDED.status, EXCLUDED.source, EXCLUDED.external_id)
+         IS DISTINCT FROM (c.status, c.source, c.external_id)))
+
 -- fragment: MergeWrites
 -- The writes of the merge, one statement with Staged, so that every part
 -- sees the records as they were before it. $1 is the connector, $2 the fast
--- path.
+-- path; $3 to $6 say where the rows came from, for their events: the kind
+-- (file, api, source), the origin's prefix (file:NAME, api:TOKEN,
+-- source:BRAND), the imports row and the intake's request id.
 --
 --   - staged: Staged.
 --   - path: whether the fast path runs: $2, and the merge writes no stored
@@ -78,48 +91,113 @@ WITH staged AS (
 --     first import; if a concurrent writer inserted one of these keys
 --     meanwhile, the statement fails on consents_key and merge runs it
 --     again with $2 = false.
---   - written: the other winners that change the stored record (all of them
---     off the fast path), upserted. The DO UPDATE guard repeats the test
---     against the row as locked, in case a concurrent writer changed it; a
---     newer consent resets the record to pending whatever its state, and the
---     version bump keeps an in-flight result from landing on it.
+--   - written: the other winners that differ from the stored record (all of
+--     them off the fast path), upserted. Newer, tested against the row as
+--     locked (a concurrent writer may have changed it), decides: a newer
+--     consent resets the record to pending whatever its state, and the
+--     version bump keeps an in-flight result from landing on it; an older
+--     one only moves the record's event head, so that the line that lost
+--     has its event (outcome superseded) in the same pass, in key order.
+--     applied tells them apart: only a record written has updated_at now()
+--     (the merge is the one writer of consents in its transaction).
+--   - events: one consent_events row per record written, and one per line
+--     that lost to a newer stored record, its hash chained to the head the
+--     record held as locked (see 0011_consent_events.sql). The origin names
+--     the line (file, api) or the user (source); the record keeps it, so
+--     that the upsert's DO UPDATE can hash it. A line that lost to a later
+--     line of the same input, or equals the stored record, has no event.
+--     The file import and the intake stage each row's origin and the hash
+--     of the first event of a record it would create (computed in Go as
+--     the rows stream, see eventhash.go): a record created takes them, and
+--     only the rest is hashed here.
 --
 -- fresh and written take their rows in key order, as every writer of
 -- consents does (see retry.go), and never both: a plain INSERT of new keys
 -- and an upsert of stored ones would lock in two passes, out of that order.
--- Both return the key written and whether it was inserted (an upsert that
--- inserted has version 1, one that updated at least 2).
+-- Both return the key written, whether it was inserted (xmax = 0: no
+-- transaction has updated the row) and whether its value was written
+-- (applied), then what events needs.
 {{template "Staged"}},
 path AS (
-    SELECT $2 AND NOT EXISTS (SELECT FROM staged
-                              WHERE winner AND stored_id IS NOT NULL AND NOT same AND consent_date >= stored_date) AS fast
+    SELECT $2 AND NOT EXISTS (SELECT FROM staged WHERE winner AND stored_id IS NOT NULL AND NOT same) AS fast
 ),
 fresh AS (
-    INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
-    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
-    FROM staged, path
+    INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id,
+                          origin, event_seq, event_hash)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id, origin, 1,
+           coalesce(staged_hash,
+                    consent_event_hash(NULL, 1, now(), $3, origin, status, consent_date, source, recipient_type,
+                                       external_id, 1, 'pending', $5, NULLIF($6, ''), NULL, NULL, NULL, NULL, NULL, NULL))
+    FROM (SELECT *, coalesce(staged_origin, $4 || ':' || CASE $3 WHEN 'source' THEN external_id
+                                                              WHEN 'api' THEN (line - 1)::text
+                                                              ELSE line::text END) AS origin
+          FROM staged) staged, path
     WHERE path.fast AND winner AND stored_id IS NULL
     ORDER BY recipient, recipient_type, type
-    RETURNING recipient, recipient_type, type, true AS inserted
+    RETURNING recipient, recipient_type, type, true AS inserted, true AS applied,
+              id, status, consent_date, source, external_id, origin, version, state, event_seq, event_hash
 ),
 written AS (
-    INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id)
-    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id
-    FROM staged, path
-    WHERE winner AND NOT same AND (stored_id IS NULL OR consent_date >= stored_date)
-      AND NOT (path.fast AND stored_id IS NULL)
+    INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id,
+                               origin, event_seq, event_hash)
+    SELECT $1, recipient, recipient_type, type, status, consent_date, source, external_id, origin, 1,
+           coalesce(staged_hash,
+                    consent_event_hash(NULL, 1, now(), $3, origin, status, consent_date, source, recipient_type,
+                                       external_id, 1, 'pending', $5, NULLIF($6, ''), NULL, NULL, NULL, NULL, NULL, NULL))
+    FROM (SELECT *, coalesce(staged_origin, $4 || ':' || CASE $3 WHEN 'source' THEN external_id
+                                                              WHEN 'api' THEN (line - 1)::text
+                                                              ELSE line::text END) AS origin
+          FROM staged) staged, path
+    WHERE winner AND NOT same AND NOT (path.fast AND stored_id IS NULL)
     ORDER BY recipient, recipient_type, type
     ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
-        status = EXCLUDED.status, consent_date = EXCLUDED.consent_date,
-        source = EXCLUDED.source, external_id = EXCLUDED.external_id,
-        version = c.version + 1, state = 'pending', outcome = NULL,
-        iys_code = NULL, iys_message = NULL, transaction_id = NULL, batch_id = NULL,
-        attempts = 0, next_attempt_at = now(), updated_at = now(), synced_at = NULL
-    WHERE EXCLUDED.consent_date > c.consent_date
-       OR (EXCLUDED.consent_date = c.consent_date
-           AND (EXCLUDED.status, EXCLUDED.source, EXCLUDED.external_id)
-               IS DISTINCT FROM (c.status, c.source, c.external_id))
-    RETURNING c.recipient, c.recipient_type, c.type, c.version = 1 AS inserted
+        status          = CASE WHEN {{template "Newer"}} THEN EXCLUDED.status ELSE c.status END,
+        consent_date    = CASE WHEN {{template "Newer"}} THEN EXCLUDED.consent_date ELSE c.consent_date END,
+        source          = CASE WHEN {{template "Newer"}} THEN EXCLUDED.source ELSE c.source END,
+        external_id     = CASE WHEN {{template "Newer"}} THEN EXCLUDED.external_id ELSE c.external_id END,
+        version         = CASE WHEN {{template "Newer"}} THEN c.version + 1 ELSE c.version END,
+        state           = CASE WHEN {{template "Newer"}} THEN 'pending' ELSE c.state END,
+        outcome         = CASE WHEN {{template "Newer"}} THEN NULL ELSE c.outcome END,
+        iys_code        = CASE WHEN {{template "Newer"}} THEN NULL ELSE c.iys_code END,
+        iys_message     = CASE WHEN {{template "Newer"}} THEN NULL ELSE c.iys_message END,
+        transaction_id  = CASE WHEN {{template "Newer"}} THEN NULL ELSE c.transaction_id END,
+        batch_id        = CASE WHEN {{template "Newer"}} THEN NULL ELSE c.batch_id END,
+        attempts        = CASE WHEN {{template "Newer"}} THEN 0 ELSE c.attempts END,
+        next_attempt_at = CASE WHEN {{template "Newer"}} THEN now() ELSE c.next_attempt_at END,
+        updated_at      = CASE WHEN {{template "Newer"}} THEN now() ELSE c.updated_at END,
+        synced_at       = CASE WHEN {{template "Newer"}} THEN NULL ELSE c.synced_at END,
+        origin          = CASE WHEN {{template "Newer"}} THEN EXCLUDED.origin ELSE c.origin END,
+        event_seq       = c.event_seq + 1,
+        event_hash      = consent_event_hash(c.event_hash, c.event_seq + 1, now(), $3, EXCLUDED.origin,
+                              EXCLUDED.status, EXCLUDED.consent_date, EXCLUDED.source, c.recipient_type,
+                              EXCLUDED.external_id,
+                              CASE WHEN {{template "Newer"}} THEN c.version + 1 ELSE c.version END,
+                              CASE WHEN {{template "Newer"}} THEN 'pending' ELSE c.state END, $5, NULLIF($6, ''),
+                              NULL, NULL, NULL, CASE WHEN {{template "Newer"}} THEN NULL ELSE 'superseded' END,
+                              NULL, NULL)
+    WHERE NOT (EXCLUDED.consent_date = c.consent_date
+               AND (EXCLUDED.status, EXCLUDED.source, EXCLUDED.external_id)
+                   IS NOT DISTINCT FROM (c.status, c.source, c.external_id))
+    RETURNING c.recipient, c.recipient_type, c.type, c.xmax = 0 AS inserted, c.updated_at = now() AS applied,
+              c.id, c.status, c.consent_date, c.source, c.external_id, c.origin, c.version, c.state,
+              c.event_seq, c.event_hash
+),
+events AS (
+    INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_date, source, recipient_type,
+                                external_id, version, state, import_id, request_id, outcome, hash)
+    SELECT w.id, w.event_seq, now(), $3, s.origin, s.status, s.consent_date, s.source, w.recipient_type,
+           s.external_id, w.version, w.state, $5, NULLIF($6, ''), 'superseded', w.event_hash
+    FROM written w
+    JOIN (SELECT *, coalesce(staged_origin, $4 || ':' || CASE $3 WHEN 'source' THEN external_id
+                                                              WHEN 'api' THEN (line - 1)::text
+                                                              ELSE line::text END) AS origin
+          FROM staged WHERE winner) s
+      ON s.recipient = w.recipient AND s.recipient_type = w.recipient_type AND s.type = w.type
+    WHERE NOT w.applied
+    UNION ALL
+    SELECT id, event_seq, now(), $3, origin, status, consent_date, source, recipient_type, external_id, version,
+           'pending', $5, NULLIF($6, ''), NULL, event_hash
+    FROM (SELECT * FROM fresh UNION ALL SELECT * FROM written WHERE applied) w
 )
 
 -- name: MergeStaging
@@ -133,7 +211,7 @@ FROM (SELECT count(*) FILTER (WHERE winner) AS keys,
       FROM staged) k,
      (SELECT count(*) AS inserted FROM fresh) f,
      (SELECT count(*) FILTER (WHERE inserted) AS inserted,
-             count(*) FILTER (WHERE NOT inserted) AS updated
+             count(*) FILTER (WHERE applied AND NOT inserted) AS updated
       FROM written) w;
 
 -- name: MergeItems
@@ -148,7 +226,8 @@ SELECT s.line,
        CASE WHEN w.inserted IS NOT NULL THEN 'accepted' WHEN s.same THEN 'unchanged' ELSE 'superseded' END,
        s.winner, coalesce(w.inserted, false)
 FROM staged s
-LEFT JOIN (SELECT * FROM fresh UNION ALL SELECT * FROM written) w
+LEFT JOIN (SELECT recipient, recipient_type, type, inserted FROM fresh
+           UNION ALL SELECT recipient, recipient_type, type, inserted FROM written WHERE applied) w
        ON s.winner AND w.recipient = s.recipient AND w.recipient_type = s.recipient_type AND w.type = s.type
 ORDER BY s.line;
 

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/iys-sync/iys-sync/internal/consent"
+)
+
+// prune deletes the history of records that stopped being valid more than
+// the retention ago, as a prefix of their chains whose end it keeps, so
+// that verify still holds and a later event chains on; it keeps valid
+// records and recent RETs. forget erases a recipient only where retention
+// allows, and otherwise says until when.
+func TestRetentionPrunesAndForgets(t *testing.T) {
+	s, _ := newStore(t)
+	c := install(t, s, "B")
+	ctx := context.Background()
+	const retention = 3 * 365 * 24 * time.Hour
+	t0 := time.Now()
+	soon := consent.NewDate(t0.Add(24 * time.Hour)).Time().In(consent.Istanbul).Format("02.01.2006 15:04:05")
+	importRows(t, s, c.ID,
+		sms(t, 1, "+905330000001", consent.StatusOnay, "15.05.2020 10:00:00"), // valid: kept
+		sms(t, 2, "+905330000002", consent.StatusRet, "15.05.2020 10:00:00"),  // a RET of 2020
+		sms(t, 3, "+905330000003", consent.StatusRet, soon))                   // a RET of tomorrow
+	importRows(t, s, c.ID, sms(t, 1, "+905330000002", consent.StatusOnay, "14.05.2020 10:00:00")) // an older line: its event
+	later := t0.Add(retention + time.Hour)
+	countOf := func(recipient string) int {
+		return count(t, s, `SELECT count(*) FROM consent_events e JOIN consents c ON c.id = e.consent_id WHERE c.recipient = $1`, recipient)
+	}
+	if countOf("+905330000002") != 2 {
+		t.Fatalf("%d events of the RET of 2020, want 2", countOf("+905330000002"))
+	}
+
+	// Not yet past retention: nothing goes.
+	if p, err := s.Prune(ctx, t0.Add(time.Hour), retention, false); err != nil || p != (Pruned{}) {
+		t.Fatalf("prune now: %+v %v", p, err)
+	}
+	if p, err := s.Prune(ctx, later, retention, true); err != nil || p != (Pruned{Records: 1, Events: 2}) {
+		t.Fatalf("prune --dry-run: %+v %v", p, err)
+	}
+	if countOf("+905330000002") != 2 {
+		t.Fatal("the dry run deleted events")
+	}
+	if p, err := s.Prune(ctx, later, retention, false); err != nil || p != (Pruned{Records: 1, Events: 2}) {
+		t.Fatalf("prune: %+v %v", p, err)
+	}
+	if countOf("+905330000002") != 0 || countOf("+905330000001") != 1 || countOf("+905330000003") != 1 {
+		t.Fatalf("events left: %d %d %d", countOf("+905330000001"), countOf("+905330000002"), countOf("+905330000003"))
+	}
+	verified := func() {
+		t.Helper()
+		if v, err := s.VerifyChains(ctx, c.ID); err != nil || len(v.Broken) > 0 {
+			t.Fatalf("verify: %+v %v", v, err)
+		}
+	}
+	verified()
+	// A later event chains on from where the chain was cut.
+	importRows(t, s, c.ID, sms(t, 1, "+905330000002", consent.StatusRet, "15.05.2021 10:00:00"))
+	if n := count(t, s, `SELECT min(seq) FROM consent_events e JOIN consents c ON c.id = e.consent_id WHERE c.recipient = $1`, "+905330000002"); n != 3 {
+		t.Fatalf("the next event is %d, want 3", n)
+	}
+	verified()
+	// The cut is evidence too: removed by hand, verify names the record.
+	func() {
+		tx, err := s.db.Beginx()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback() //nolint:errcheck // nothing stays
+		if _, err := tx.Exec(`DELETE FROM consent_event_cuts`); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := verifyChainsOn(ctx, tx, c.ID); err != nil || len(v.Broken) != 1 || v.Broken[0].Recipient != "+905330000002" {
+			t.Fatalf("verify without the cut: %+v %v", v, err)
+		}
+	}()
+
+	// forget: a valid consent is kept while it is; a recent RET until its end.
+	var kept *KeptError
+	if n, err := s.Forget(ctx, c.ID, "+905330000001", later, retention); !errors.As(err, &kept) || n != 0 || !kept.Until.IsZero() {
+		t.Fatalf("forget a valid consent: %d %v", n, err)
+	}
+	n, err := s.Forget(ctx, c.ID, "+905330000003", later, retention)
+	if !errors.As(err, &kept) || n != 0 || kept.Until.Before(later) {
+		t.Fatalf("forget a recent RET: %d %v", n, err)
+	}
+	if countOf("+905330000003") != 1 {
+		t.Fatal("a refused forget erased events")
+	}
+	if n, err := s.Forget(ctx, c.ID, "+905330000002", later.Add(365*24*time.Hour), retention); err != nil || n != 1 {
+		t.Fatalf("forget a RET past retention: %d %v", n, err)
+	}
+	if left := count(t, s, `SELECT count(*) FROM consents WHERE recipient = $1`, "+905330000002") +
+		countOf("+905330000002") + count(t, s, `SELECT count(*) FROM consent_event_cuts`); left != 0 {
+		t.Fatalf("%d rows of the forgotten recipient left", left)
+	}
+	verified()
+	if n, err := s.Forget(ctx, c.ID, "+905339999999", later, retention); err != nil || n != 0 {
+		t.Fatalf("forget a recipient we never had: %d %v", n, err)
+	}
+}
