@@ -22,6 +22,7 @@ var rowTypes = map[string]reflect.Type{
 	"source_users":    reflect.TypeFor[sourceUserRow](),
 	"iys_tokens":      reflect.TypeFor[tokenRow](),
 	"iys_pace":        reflect.TypeFor[paceRow](),
+	"consent_counts":  reflect.TypeFor[countRow](),
 	"reconciles":      reflect.TypeFor[Reconcile](),
 }
 
