@@ -75,10 +75,12 @@ func TestLockLostWhenItsConnectionDies(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("got %v", got)
 	}
-	if n := count(t, s, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted`); n != 1 {
+	if n := count(t, s, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); n != 1 {
 		t.Fatalf("%d advisory locks held, want 1", n)
 	}
-	execSQL(t, s, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`)
+	execSQL(t, s, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
 	select {
 	case <-held.Done():
 	case <-time.After(10 * time.Second):

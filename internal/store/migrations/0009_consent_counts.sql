@@ -59,6 +59,13 @@ CREATE TRIGGER consent_counts_update AFTER UPDATE ON consents
 CREATE TRIGGER consent_counts_delete AFTER DELETE ON consents
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION consent_counts_delta();
 
+-- Pending records a batch gave back (FinishBatch keeps their batch_id; an
+-- import or a pull clears it): those that may wait for a retry's delay.
+-- status counts them without reading every pending record; an import's
+-- new records (no batch yet) are not in it, so it costs the import nothing.
+CREATE INDEX consents_pending_again ON consents (connector_id, next_attempt_at)
+    WHERE state = 'pending' AND batch_id IS NOT NULL;
+
 -- The records already there.
 INSERT INTO consent_counts (connector_id, state, outcome, pending_day, n)
 SELECT connector_id, state, outcome,

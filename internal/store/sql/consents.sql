@@ -57,9 +57,13 @@ SELECT $1, state, outcome, pending_day, sum(n) FROM gone
 GROUP BY state, outcome, pending_day HAVING sum(n) <> 0;
 
 -- name: NotYetDue
--- Pending records waiting for their date ($2 is now, $3 the tolerance) or a retry's delay.
-SELECT count(*) FROM consents
-WHERE connector_id = $1 AND state = 'pending' AND ({{early 2 3}} OR next_attempt_at > now());
+-- Pending records waiting for their date ($2 is now, $3 the tolerance), and
+-- those a batch gave back that wait for a retry's delay: two index ranges,
+-- not a read of every pending record.
+SELECT (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'pending' AND {{early 2 3}})
+     + (SELECT count(*) FROM consents
+        WHERE connector_id = $1 AND state = 'pending' AND batch_id IS NOT NULL AND next_attempt_at > now()
+          AND NOT {{early 2 3}});
 
 -- name: PendingGivenBefore
 -- The kept counts of the Türkiye days before $2's, and the records of $2's
