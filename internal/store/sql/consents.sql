@@ -39,7 +39,7 @@ UPDATE consents SET status = $3, consent_date = $4, source = $5, transaction_id 
 WHERE id = $1 AND version = $2 AND state = 'rejected' AND outcome = 'superseded';
 
 -- name: CountByState
--- From the kept counts (migrations/0009); rows tells how many delta rows
+-- From the kept counts (migrations/0012); rows tells how many delta rows
 -- were summed, for compaction.
 SELECT state, outcome, sum(n) AS n, count(*) AS rows FROM consent_counts
 WHERE connector_id = $1 GROUP BY state, outcome;

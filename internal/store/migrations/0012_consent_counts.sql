@@ -1,4 +1,4 @@
--- 0009: counts that do not scan.
+-- 0012: counts that do not scan.
 --
 -- status, /metrics and the deadline report counted a connector's records on
 -- every call: seconds at millions of records. consent_counts keeps them
