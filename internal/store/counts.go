@@ -10,9 +10,28 @@ import (
 
 // Statements of sql/consents.sql.
 var (
-	countByState = stmt("CountByState")
-	notYetDue    = stmt("NotYetDue")
+	countByState  = stmt("CountByState")
+	compactCounts = stmt("CompactCounts")
+	notYetDue     = stmt("NotYetDue")
 )
+
+// countRow is a consent_counts row: one delta of a connector's kept counts
+// (the table's row type, see rowTypes).
+type countRow struct {
+	ConnectorID int64      `db:"connector_id"`
+	State       string     `db:"state"`
+	Outcome     *string    `db:"outcome"`
+	PendingDay  *time.Time `db:"pending_day"`
+	N           int64      `db:"n"`
+}
+
+// countsLockClass keys the advisory lock of a connector's count compaction
+// ("iysc"), so that two compactions of one connector never run at once.
+const countsLockClass int32 = 0x6979_7363
+
+// compactAbove is how many delta rows of a connector a read sums before it
+// folds them: reads stay a few hundred rows, whatever the traffic.
+const compactAbove = 512
 
 // StateCounts counts a connector's records by state; every state is present.
 type StateCounts map[consent.State]int
@@ -21,15 +40,25 @@ type StateCounts map[consent.State]int
 type OutcomeCounts map[consent.Outcome]int
 
 // Counts tells how many records of the connector are in each state and have
-// each outcome, for status.
+// each outcome, for status, from the kept counts (no scan of the records).
 func (s *Store) Counts(ctx context.Context, connectorID int64) (StateCounts, OutcomeCounts, error) {
 	var groups []struct {
 		State   string  `db:"state"`
 		Outcome *string `db:"outcome"`
 		N       int     `db:"n"`
+		Rows    int     `db:"rows"`
 	}
 	if err := s.db.SelectContext(ctx, &groups, countByState, connectorID); err != nil {
 		return nil, nil, fmt.Errorf("count records: %w", err)
+	}
+	rows := 0
+	for _, g := range groups {
+		rows += g.Rows
+	}
+	if rows > compactAbove {
+		if err := s.CompactCounts(ctx, connectorID); err != nil {
+			return nil, nil, err
+		}
 	}
 	states := make(StateCounts, len(consent.States))
 	for _, st := range consent.States {
@@ -46,6 +75,15 @@ func (s *Store) Counts(ctx context.Context, connectorID int64) (StateCounts, Out
 		}
 	}
 	return states, outcomes, nil
+}
+
+// CompactCounts folds the connector's count deltas into one row per key;
+// it does nothing while another session compacts them.
+func (s *Store) CompactCounts(ctx context.Context, connectorID int64) error {
+	if _, err := s.db.ExecContext(ctx, compactCounts, connectorID, countsLockClass); err != nil {
+		return fmt.Errorf("compact counts: %w", err)
+	}
+	return nil
 }
 
 // NotYetDue counts the connector's pending records that a run would not

@@ -60,8 +60,9 @@ func TestClaimWaitsForEarlyDates(t *testing.T) {
 	if n, _ := s.NotYetDue(ctx, c.ID, now); n != 0 {
 		t.Fatalf("not yet due = %d with nothing pending", n)
 	}
-	// A record waiting for a retry is not yet due either.
-	execSQL(t, s, `UPDATE consents SET state = 'pending', batch_id = NULL, next_attempt_at = now() + interval '1 hour'
+	// A record a batch gave back to wait for a retry is not yet due either
+	// (FinishBatch keeps its batch).
+	execSQL(t, s, `UPDATE consents SET state = 'pending', next_attempt_at = now() + interval '1 hour'
 		WHERE recipient = '+905330000000'`)
 	if n, _ := s.NotYetDue(ctx, c.ID, now.Add(time.Hour)); n != 1 {
 		t.Fatalf("not yet due = %d, want the record waiting for its retry", n)

@@ -27,6 +27,7 @@ var rowTypes = map[string]reflect.Type{
 	"redrives":           reflect.TypeFor[redriveRow](),
 	"consent_events":     reflect.TypeFor[Event](),
 	"consent_event_cuts": reflect.TypeFor[eventCutRow](),
+	"consent_counts":     reflect.TypeFor[countRow](),
 }
 
 // tagColumns are the columns a row type names, in field order.

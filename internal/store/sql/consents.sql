@@ -59,16 +59,41 @@ SELECT id, event_seq, now(), 'refresh', origin, status, consent_date, source, re
 FROM r;
 
 -- name: CountByState
-SELECT state, outcome, count(*) AS n FROM consents WHERE connector_id = $1 GROUP BY state, outcome;
+-- From the kept counts (migrations/0012); rows tells how many delta rows
+-- were summed, for compaction.
+SELECT state, outcome, sum(n) AS n, count(*) AS rows FROM consent_counts
+WHERE connector_id = $1 GROUP BY state, outcome;
+
+-- name: CompactCounts
+-- Folds connector $1's count deltas into one row per key, unless another
+-- session is compacting them (the lock's class is $2).
+WITH mine AS (SELECT pg_try_advisory_xact_lock($2, $1::int4) AS ok),
+gone AS (
+    DELETE FROM consent_counts WHERE connector_id = $1 AND (SELECT ok FROM mine)
+    RETURNING state, outcome, pending_day, n
+)
+INSERT INTO consent_counts (connector_id, state, outcome, pending_day, n)
+SELECT $1, state, outcome, pending_day, sum(n) FROM gone
+GROUP BY state, outcome, pending_day HAVING sum(n) <> 0;
 
 -- name: NotYetDue
--- Pending records waiting for their date ($2 is now, $3 the tolerance) or a retry's delay.
-SELECT count(*) FROM consents
-WHERE connector_id = $1 AND state = 'pending' AND ({{early 2 3}} OR next_attempt_at > now());
+-- Pending records waiting for their date ($2 is now, $3 the tolerance), and
+-- those a batch gave back that wait for a retry's delay: two index ranges,
+-- not a read of every pending record.
+SELECT (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'pending' AND {{early 2 3}})
+     + (SELECT count(*) FROM consents
+        WHERE connector_id = $1 AND state = 'pending' AND batch_id IS NOT NULL AND next_attempt_at > now()
+          AND NOT {{early 2 3}});
 
 -- name: PendingGivenBefore
-SELECT count(*) FROM consents
-WHERE connector_id = $1 AND state = 'pending' AND consent_date < $2 AND source <> 'HS_2015';
+-- The kept counts of the Türkiye days before $2's, and the records of $2's
+-- own day counted (one day of the pending index).
+SELECT coalesce((SELECT sum(n) FROM consent_counts
+                 WHERE connector_id = $1 AND state = 'pending'
+                   AND pending_day < ($2::timestamptz AT TIME ZONE 'Europe/Istanbul')::date), 0)
+     + (SELECT count(*) FROM consents
+        WHERE connector_id = $1 AND state = 'pending' AND source <> 'HS_2015' AND consent_date < $2
+          AND consent_date >= (($2::timestamptz AT TIME ZONE 'Europe/Istanbul')::date)::timestamp AT TIME ZONE 'Europe/Istanbul');
 
 -- name: Backlog
 -- Pending and in-flight counts, and the seconds until the first pending is due by ClaimBatch's rule.
