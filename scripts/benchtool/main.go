@@ -247,6 +247,7 @@ func cmdCopy(args []string) error {
 	fs := flag.NewFlagSet("copy", flag.ExitOnError)
 	dsn := fs.String("url", "", "database URL (its schema must exist: run iys-sync install there first)")
 	copyPath := fs.String("copy", "", "the COPY input written by gen")
+	keyOnly := fs.Bool("key-only", false, "COPY into a table with only the key's unique index (no other index, check or default): the physical bound")
 	fs.Parse(args) //nolint:errcheck // ExitOnError
 	ctx := context.Background()
 	db, err := sql.Open("postgres", *dsn)
@@ -259,8 +260,12 @@ func cmdCopy(args []string) error {
 		return err
 	}
 	defer conn.Close()
-	for _, stmt := range []string{"DROP TABLE IF EXISTS bare",
-		"CREATE TABLE bare (LIKE consents INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)"} {
+	create := "CREATE TABLE bare (LIKE consents INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)"
+	if *keyOnly {
+		create = `CREATE TABLE bare (connector_id bigint, recipient text, recipient_type text, type text, status text,
+			consent_date timestamptz, source text, external_id text, UNIQUE (connector_id, recipient, recipient_type, type))`
+	}
+	for _, stmt := range []string{"DROP TABLE IF EXISTS bare", create} {
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			return err
 		}
