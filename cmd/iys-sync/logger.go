@@ -27,5 +27,5 @@ func newLogger(cfg config.Config, w io.Writer) *zap.Logger {
 	} else {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(redact.Writer(w)), level))
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(redact.Writer(w))), level))
 }

@@ -36,7 +36,9 @@ func runCmd(t *testing.T, environ map[string]string, args ...string) result {
 // runCmdAt is runCmd with the clock of status's deadline and lag.
 func runCmdAt(t *testing.T, now func() time.Time, environ map[string]string, args ...string) result {
 	t.Helper()
-	var out, errb bytes.Buffer
+	// A command's goroutines (and its several loggers) write to stderr at once, as to the process's.
+	var out bytes.Buffer
+	var errb lockedBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := run(ctx, args, &env{stdout: &out, stderr: &errb, getenv: func(k string) string { return environ[k] }, now: now})
