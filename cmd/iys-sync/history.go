@@ -28,12 +28,9 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if err := checkCode("brand-code", *brand); err != nil {
 		return err
 	}
-	if *recipient == "" {
-		return usagef("--recipient is required")
-	}
-	rec, err := history.Recipient(*recipient)
+	rec, err := recipientArg(*recipient)
 	if err != nil {
-		return usagef("--recipient %v", err)
+		return err
 	}
 	if *typ != "" && !slices.Contains(consent.Types, consent.Type(*typ)) {
 		return usagef("--type %q: want MESAJ, ARAMA or EPOSTA", *typ)
@@ -146,4 +143,17 @@ func problem(b store.Broken) string {
 		ps = append(ps, "the record's value is not its last event's (changed without an event)")
 	}
 	return strings.Join(ps, "; ")
+}
+
+// recipientArg checks --recipient as history and forget take it: a phone
+// number (digits or E.164) or an email address, normalised as stored.
+func recipientArg(v string) (string, error) {
+	if v == "" {
+		return "", usagef("--recipient is required")
+	}
+	rec, err := history.Recipient(v)
+	if err != nil {
+		return "", usagef("--recipient %v", err)
+	}
+	return rec, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/iys-sync/iys-sync/internal/config"
 	"github.com/iys-sync/iys-sync/internal/consent"
-	"github.com/iys-sync/iys-sync/internal/history"
 	"github.com/iys-sync/iys-sync/internal/store"
 )
 
@@ -50,12 +49,9 @@ func runForget(ctx context.Context, e *env, args []string) error {
 	if err := checkCode("brand-code", *brand); err != nil {
 		return err
 	}
-	if *recipient == "" {
-		return usagef("--recipient is required")
-	}
-	rec, err := history.Recipient(*recipient)
+	rec, err := recipientArg(*recipient)
 	if err != nil {
-		return usagef("--recipient %v", err)
+		return err
 	}
 	cfg, st, err := loadAndOpen(ctx, e, cf)
 	if err != nil {
