@@ -168,6 +168,14 @@ func (w *demo) play(ctx context.Context) error {
 		return err
 	}
 
+	w.say("the regulator asks: show this consent. Its whole story, and proof that no one edited it")
+	if err := w.step(ctx, exitOK, "history", "--brand-code", demoBrandCode, "--recipient", "+905331234562", "--type", "MESAJ"); err != nil {
+		return err
+	}
+	if err := w.step(ctx, exitOK, "verify", "--brand-code", demoBrandCode); err != nil {
+		return err
+	}
+
 	w.say("the final status, and the records İYS did not list")
 	if err := w.step(ctx, exitOK, "status"); err != nil {
 		return err

@@ -27,6 +27,14 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(r.stdout, "+905331234562,BIREYSEL,MESAJ,RET,") || !strings.Contains(r.stdout, ",IYS_MOBIL,cust-1001,synced,from_iys,") {
 		t.Errorf("the citizen's opt-out was not pulled back:\n%s", r.stdout)
 	}
+	// The regulator's question: the consent's story, from the file line to
+	// the opt-out pulled from İYS, and its chain intact.
+	for _, want := range []string{"imported from file sms.txt, line 1", "İYS accepted it (accepted, transaction ",
+		"pulled from İYS's changes: RET", "every history holds"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the demo does not show %q:\n%s", want, r.stdout)
+		}
+	}
 	if !strings.Contains(r.stderr, "email.txt:4: email: ") {
 		t.Errorf("the bad email line was not reported:\n%s", r.stderr)
 	}
