@@ -46,7 +46,7 @@ type WebhookTurn struct {
 // TakeWebhookTurn takes the connector's turn if its next try is due at now
 // and no other replica holds it; nil, nil otherwise.
 func (s *Store) TakeWebhookTurn(ctx context.Context, connectorID int64, now time.Time) (*WebhookTurn, error) {
-	if _, err := s.db.ExecContext(ctx, ensureWebhookCursor, connectorID); err != nil {
+	if _, err := s.db.ExecContext(ctx, ensureWebhookCursor, connectorID, now); err != nil {
 		return nil, fmt.Errorf("webhook cursor: %w", err)
 	}
 	tx, err := s.db.BeginTxx(ctx, nil)

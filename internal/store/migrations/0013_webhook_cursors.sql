@@ -15,5 +15,5 @@ CREATE TABLE webhook_cursors (
     attempts        integer     NOT NULL DEFAULT 0,
     last_error      text,
     -- The next try is not before this: backoff after a failure.
-    next_attempt_at timestamptz NOT NULL DEFAULT now()
+    next_attempt_at timestamptz NOT NULL
 );

@@ -2,7 +2,8 @@
 -- 0013). Its row type is webhookCursorRow (webhooks.go).
 
 -- name: EnsureWebhookCursor
-INSERT INTO webhook_cursors (connector_id) VALUES ($1) ON CONFLICT (connector_id) DO NOTHING;
+-- The connector's cursor at the feed's start, due at once ($2: now).
+INSERT INTO webhook_cursors (connector_id, next_attempt_at) VALUES ($1, $2) ON CONFLICT (connector_id) DO NOTHING;
 
 -- name: TakeWebhookCursor
 -- The connector's cursor, locked until the transaction ends, if it is due
