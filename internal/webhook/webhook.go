@@ -229,7 +229,7 @@ func (d *Deliverer) post(ctx context.Context, body Delivery) (int, error) {
 // failure, with ±50% jitter so that replicas and connectors spread out,
 // capped at MaxRetry.
 func (d *Deliverer) pause(attempts int) time.Duration {
-	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(d.o.FirstRetry),
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(d.o.FirstRetry), backoff.WithMultiplier(2),
 		backoff.WithMaxInterval(d.o.MaxRetry), backoff.WithMaxElapsedTime(0))
 	p := d.o.FirstRetry
 	for range min(attempts, 64) { // past ~20 doublings the cap holds anyway

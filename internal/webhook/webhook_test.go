@@ -270,3 +270,194 @@ func (e *env) wantMetrics(t *testing.T, lines ...string) {
 		}
 	}
 }
+
+// A receiver that fails gets the same batch again once the pause is over,
+// never before; the cursor moves only after the 2xx. A 5xx and a 429 are
+// warnings, another 4xx an error naming the status; each counts by result.
+func TestFailedDeliveryIsSentAgain(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.pull(t, e.a, 0, 3)
+	statuses := []int{http.StatusInternalServerError, http.StatusBadRequest, http.StatusTooManyRequests, http.StatusOK}
+	e.answer = func(n int) int { return statuses[min(n, len(statuses))-1] }
+	d := e.deliverer(t, 10)
+	for i, status := range statuses {
+		if err := d.DeliverDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(e.got) != i+1 {
+			t.Fatalf("after answer %d: %d deliveries, want %d", i, len(e.got), i+1)
+		}
+		pos, attempts, lastErr := e.cursor(t, e.a)
+		if status != http.StatusOK {
+			if pos != 0 || attempts != i+1 || !strings.Contains(lastErr, fmt.Sprint(status)) {
+				t.Fatalf("after a %d: cursor at %d, %d attempts, last error %q; want 0, %d, the status", status, pos, attempts, lastErr, i+1)
+			}
+			// Not due yet: nothing is sent.
+			if err := d.DeliverDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if len(e.got) != i+1 {
+				t.Fatalf("sent again before the pause was over")
+			}
+			e.advance(2 * time.Hour)
+		} else if pos != 3 || attempts != 0 || lastErr != "" {
+			t.Fatalf("after the 200: cursor at %d, %d attempts, last error %q; want 3, 0, none", pos, attempts, lastErr)
+		}
+	}
+	for _, del := range e.got[1:] {
+		if !slices.Equal(del.Changes, e.got[0].Changes) {
+			t.Errorf("sent again %+v, want the same batch %+v", del.Changes, e.got[0].Changes)
+		}
+	}
+	if got := e.received("A"); len(got) != 12 || !slices.Equal(got[9:], e.feed(t, e.a)) {
+		t.Errorf("received %+v", got)
+	}
+	e.wantMetrics(t, `iys_webhook_deliveries_total{brand_code="A",result="failed"} 2`,
+		`iys_webhook_deliveries_total{brand_code="A",result="refused"} 1`,
+		`iys_webhook_deliveries_total{brand_code="A",result="ok"} 1`)
+	var levels []string
+	for _, l := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		var entry struct {
+			Level string `json:"level"`
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(l), &entry); err != nil {
+			t.Fatal(err)
+		}
+		if entry.Error != "" {
+			levels = append(levels, entry.Level+" "+entry.Error)
+		}
+	}
+	want := []string{"warn the receiver answered HTTP 500", "error the receiver answered HTTP 400", "warn the receiver answered HTTP 429"}
+	if !slices.Equal(levels, want) {
+		t.Errorf("logged %q, want %q", levels, want)
+	}
+}
+
+// A receiver that is unreachable: the batch waits, counted as failed and
+// shown by the lag metrics, and goes once the receiver is back.
+func TestUnreachableReceiver(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.pull(t, e.a, 0, 2)
+	d := e.deliverer(t, 10)
+	d.o.URL = "http://127.0.0.1:1/closed"
+	if err := d.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pos, attempts, lastErr := e.cursor(t, e.a); pos != 0 || attempts != 1 || lastErr == "" {
+		t.Fatalf("cursor at %d, %d attempts, last error %q", pos, attempts, lastErr)
+	}
+	e.advance(time.Hour)
+	e.wantMetrics(t, `iys_webhook_deliveries_total{brand_code="A",result="failed"} 1`, `iys_webhook_lag_changes{brand_code="A"} 2`)
+	d.o.URL = e.srv.URL
+	if err := d.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.received("A"); !slices.Equal(got, e.feed(t, e.a)) {
+		t.Errorf("received %+v", got)
+	}
+	e.wantMetrics(t, `iys_webhook_lag_changes{brand_code="A"} 0`)
+}
+
+// A change committed while a batch is being delivered goes in the next
+// delivery, within the same pass.
+func TestChangeCommittedWhileDelivering(t *testing.T) {
+	e := newEnv(t)
+	e.pull(t, e.a, 0, 2)
+	e.onPost = func(n int, _ Delivery) {
+		if n == 1 {
+			e.pull(t, e.a, 50, 1)
+		}
+	}
+	if err := e.deliverer(t, 10).DeliverDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	feed := e.feed(t, e.a)
+	if len(e.got) != 2 || len(feed) != 3 || !slices.Equal(e.got[1].Changes, feed[2:]) {
+		t.Fatalf("deliveries %+v, want the feed's first two then %+v", e.got, feed[2:])
+	}
+}
+
+// Replicas delivering at once: each connector is delivered by one at a
+// time, so every change arrives exactly once, in order.
+func TestReplicasDeliverOnce(t *testing.T) {
+	e := newEnv(t)
+	for p := range 8 {
+		e.pull(t, e.a, p*5, 5)
+		e.pull(t, e.b, 100+p*5, 5)
+	}
+	e.onPost = func(int, Delivery) { time.Sleep(2 * time.Millisecond) }
+	var wg sync.WaitGroup
+	for range 3 {
+		d := e.deliverer(t, 3)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if err := d.DeliverDue(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range []store.Connector{e.a, e.b} {
+		if got, want := e.received(c.BrandCode), e.feed(t, c); !slices.Equal(got, want) {
+			t.Errorf("%s: received %d changes, want the feed's %d once each, in order", c.BrandCode, len(got), len(want))
+		}
+	}
+}
+
+// Verify takes what Sign gives, and refuses another secret, another body,
+// a signature tampered with or missing, and a time too far from now.
+func TestSignVerify(t *testing.T) {
+	at := time.Unix(1_780_000_000, 0)
+	body := []byte(`{"brandCode":"A","changes":[]}`)
+	h := Sign([]byte("k"), at, body)
+	flipped := h[:len(h)-1] + map[bool]string{true: "1", false: "0"}[h[len(h)-1] == '0']
+	if !strings.HasPrefix(h, "t=1780000000,v1=") || len(h) != len("t=1780000000,v1=")+64 {
+		t.Fatalf("header %q", h)
+	}
+	if err := Verify([]byte("k"), h, body, at.Add(time.Minute), 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		secret, header, body string
+		now                  time.Time
+		want                 error
+	}{
+		"secret":   {"k2", h, string(body), at, ErrBadSignature},
+		"body":     {"k", h, string(body) + " ", at, ErrBadSignature},
+		"tampered": {"k", flipped, string(body), at, ErrBadSignature},
+		"time":     {"k", strings.Replace(h, "t=1780000000", "t=1780000001", 1), string(body), at, ErrBadSignature},
+		"missing":  {"k", "", string(body), at, ErrBadSignature},
+		"old":      {"k", h, string(body), at.Add(6 * time.Minute), ErrTooOld},
+	} {
+		if err := Verify([]byte(c.secret), c.header, []byte(c.body), c.now, 5*time.Minute); err != c.want {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+}
+
+// The pause doubles from FirstRetry, jittered, and stops at MaxRetry.
+func TestPause(t *testing.T) {
+	d, err := New(Options{URL: "https://x", Secret: "k", Store: &store.Store{}, Metrics: metrics.New(), Log: zap.NewNop(),
+		FirstRetry: time.Second, MaxRetry: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if p := d.pause(1); p < 500*time.Millisecond || p > 1500*time.Millisecond {
+			t.Errorf("first pause %v, want 0.5s to 1.5s", p)
+		}
+		if p := d.pause(3); p < 2*time.Second || p > 6*time.Second {
+			t.Errorf("third pause %v, want 2s to 6s", p)
+		}
+		if p := d.pause(1000); p < 30*time.Second || p > time.Minute {
+			t.Errorf("pause after many failures %v, want 30s to 1m", p)
+		}
+	}
+}
