@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+
+	"github.com/iys-sync/iys-sync/internal/config"
+	"github.com/iys-sync/iys-sync/internal/metrics"
+	"github.com/iys-sync/iys-sync/internal/store"
+	"github.com/iys-sync/iys-sync/internal/webhook"
+)
+
+// startWebhooks runs serve's webhook deliverer (IYS_WEBHOOK_URL) until ctx
+// ends or stop is called; stop returns once it has stopped. A no-op when
+// the URL is unset.
+func startWebhooks(ctx context.Context, cfg config.Config, st *store.Store, m *metrics.Metrics, log *zap.Logger) (stop func(), err error) {
+	if cfg.WebhookURL == "" {
+		return func() {}, nil
+	}
+	d, err := webhook.New(webhook.Options{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, Store: st, Metrics: m,
+		Log: log.Named("webhook")})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.Run(ctx)
+	}()
+	log.Info("webhooks: delivering the changes feed", zap.String("url", cfg.WebhookURL))
+	return func() { cancel(); <-done }, nil
+}
