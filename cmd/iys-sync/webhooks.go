@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -31,4 +32,27 @@ func startWebhooks(ctx context.Context, cfg config.Config, st *store.Store, m *m
 	}()
 	log.Info("webhooks: delivering the changes feed", zap.String("url", cfg.WebhookURL))
 	return func() { cancel(); <-done }, nil
+}
+
+// onceTimeout bounds the delivery that pull and --run-now make as they end.
+const onceTimeout = 2 * time.Minute
+
+// deliverWebhooks delivers, before pull or --run-now ends, what is due of
+// the connectors of brandCodes (every active one when none), once: a
+// failure is logged and left to serve's retries, and the exit status stays
+// that of the work. A no-op without IYS_WEBHOOK_URL.
+func deliverWebhooks(ctx context.Context, cfg config.Config, st *store.Store, m *metrics.Metrics, log *zap.Logger, brandCodes ...string) {
+	if cfg.WebhookURL == "" || ctx.Err() != nil {
+		return
+	}
+	d, err := webhook.New(webhook.Options{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, Store: st, Metrics: m,
+		Log: log.Named("webhook")})
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, onceTimeout)
+		defer cancel()
+		err = d.DeliverDue(ctx, brandCodes...)
+	}
+	if err != nil {
+		log.Error("webhooks: the changes could not be delivered; serve delivers them", zap.Error(err))
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,5 +85,57 @@ func TestServeDeliversWebhooks(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), secret) {
 		t.Fatalf("the secret shows in serve's log:\n%s", logs.String())
+	}
+}
+
+// pull delivers the changes it brought before it ends; a receiver that
+// refuses them leaves pull's exit status alone and the cursor where it was.
+func TestPullDeliversWebhooks(t *testing.T) {
+	t.Parallel()
+	environ := sandboxEnv(t, sandbox.Options{})
+	if r := runCmd(t, environ, "install", "--brand-code", "600001", "--iys-code", "700001"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	sandboxAdmin(t, environ).Citizen(sandboxRecord("+905330000002", "RET", "IYS_WEB"))
+	var mu sync.Mutex
+	var got []webhook.Delivery
+	status := http.StatusServiceUnavailable
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var d webhook.Delivery
+		if err := json.Unmarshal(body, &d); err != nil {
+			t.Errorf("%v: %s", err, body)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, d)
+		w.WriteHeader(status)
+	}))
+	defer recv.Close()
+	environ["IYS_WEBHOOK_URL"], environ["IYS_WEBHOOK_SECRET"] = recv.URL, "Wh00kS3cret-pull"
+	if r := runCmd(t, environ, "pull", "--brand-code", "600001"); r.code != 0 || !strings.Contains(r.stderr, "HTTP 503") {
+		t.Fatalf("pull with the receiver down: exit %d, %s", r.code, r.stderr)
+	}
+	status = http.StatusOK
+	db, err := sql.Open("postgres", environ["IYS_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Due again at once: pull tries before it ends, whatever serve's pause.
+	if _, err := db.Exec(`UPDATE webhook_cursors SET next_attempt_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCmd(t, environ, "pull", "--brand-code", "600001"); r.code != 0 {
+		t.Fatalf("pull: exit %d, %s", r.code, r.stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || len(got[1].Changes) != 1 || got[1].Changes[0].Recipient != "+905330000002" || got[1].Changes[0].Source != "IYS_WEB" {
+		t.Fatalf("deliveries %+v, want the pulled change twice (503, then 200)", got)
+	}
+	var pos int
+	if err := db.QueryRow(`SELECT delivered_pos FROM webhook_cursors`).Scan(&pos); err != nil || pos != 1 {
+		t.Fatalf("cursor at %d (%v), want 1", pos, err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -45,8 +46,8 @@ type Delivery struct {
 	Changes   []intake.Change `json:"changes"`
 }
 
-// Options configure a Deliverer. URL, Secret, Store, Metrics and Log are
-// required; the others take their Default when zero.
+// Options configure a Deliverer. URL, Secret, Store and Log are required;
+// the others take their Default when zero (Metrics: a registry of its own).
 type Options struct {
 	URL        string
 	Secret     string
@@ -68,8 +69,11 @@ type Deliverer struct {
 
 // New checks the options and fills in the defaults.
 func New(o Options) (*Deliverer, error) {
-	if o.URL == "" || o.Secret == "" || o.Store == nil || o.Metrics == nil || o.Log == nil {
-		return nil, errors.New("webhook: URL, secret, store, metrics and logger are required")
+	if o.URL == "" || o.Secret == "" || o.Store == nil || o.Log == nil {
+		return nil, errors.New("webhook: URL, secret, store and logger are required")
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
 	}
 	if o.Client == nil {
 		// A redirect is not followed: it is answered as a refusal, so that
@@ -113,16 +117,17 @@ func (d *Deliverer) Run(ctx context.Context) {
 }
 
 // DeliverDue delivers, for every active connector whose next try is due
-// and that no other replica is delivering, its changes after its cursor,
-// batch after batch until the feed's end or a failure.
-func (d *Deliverer) DeliverDue(ctx context.Context) error {
+// and that no other replica is delivering (only those of brandCodes, when
+// given), its changes after its cursor, batch after batch until the feed's
+// end or a failure.
+func (d *Deliverer) DeliverDue(ctx context.Context, brandCodes ...string) error {
 	cs, err := d.o.Store.Connectors(ctx)
 	if err != nil {
 		return err
 	}
 	var first error
 	for _, c := range cs {
-		if c.State != store.ConnectorActive {
+		if c.State != store.ConnectorActive || len(brandCodes) > 0 && !slices.Contains(brandCodes, c.BrandCode) {
 			continue
 		}
 		if err := d.deliverConnector(ctx, c); err != nil && first == nil {
