@@ -116,6 +116,24 @@ func TestPullDeliversWebhooks(t *testing.T) {
 	if r := runCmd(t, environ, "pull", "--brand-code", "600001"); r.code != 0 || !strings.Contains(r.stderr, "HTTP 503") {
 		t.Fatalf("pull with the receiver down: exit %d, %s", r.code, r.stderr)
 	}
+	// status shows the failure.
+	if r := runCmd(t, environ, "status"); !strings.Contains(r.stdout, "600001: webhooks failing: 1 failed try, the last: the receiver answered HTTP 503; 1 change waiting") {
+		t.Fatalf("status: %s %s", r.stdout, r.stderr)
+	}
+	wantWebhook := func(undelivered int64, attempts int, lastError string) {
+		t.Helper()
+		var out statusJSON
+		r := runCmd(t, environ, "status", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Connectors) != 1 || out.Connectors[0].Webhook == nil {
+			t.Fatalf("status --json: %v %s %s", err, r.stdout, r.stderr)
+		}
+		w := out.Connectors[0].Webhook
+		if w.Undelivered != undelivered || w.Attempts != attempts || !strings.Contains(w.LastError, lastError) ||
+			(undelivered > 0) != (w.OldestUndeliveredAt != "") || (attempts == 0) != (w.DeliveredAt != "") || w.NextAttemptAt == "" {
+			t.Fatalf("status --json's webhook %+v, want %d undelivered, %d attempts, error %q", w, undelivered, attempts, lastError)
+		}
+	}
+	wantWebhook(1, 1, "HTTP 503")
 	status = http.StatusOK
 	db, err := sql.Open("postgres", environ["IYS_DATABASE_URL"])
 	if err != nil {
@@ -138,4 +156,5 @@ func TestPullDeliversWebhooks(t *testing.T) {
 	if err := db.QueryRow(`SELECT delivered_pos FROM webhook_cursors`).Scan(&pos); err != nil || pos != 1 {
 		t.Fatalf("cursor at %d (%v), want 1", pos, err)
 	}
+	wantWebhook(0, 0, "")
 }

@@ -27,6 +27,7 @@ var (
 	webhookDelivered    = stmt("WebhookDelivered")
 	webhookFailed       = stmt("WebhookFailed")
 	webhookLag          = stmt("WebhookLag")
+	webhookCursor       = stmt("WebhookCursor")
 	purgeWebhookCursor  = stmt("PurgeWebhookCursor")
 )
 
@@ -91,6 +92,33 @@ func (t *WebhookTurn) end(ctx context.Context, q string, args ...any) error {
 // Release ends the turn leaving the cursor as it was; a no-op after
 // Delivered or Failed.
 func (t *WebhookTurn) Release() { t.tx.Rollback() } //nolint:errcheck // nothing to undo
+
+// WebhookState is where a connector's webhook delivery stands, for status.
+type WebhookState struct {
+	DeliveredAt   time.Time // the last 2xx; zero: none yet
+	Attempts      int       // failed tries since
+	LastError     string
+	NextAttemptAt time.Time
+	Undelivered   int64     // changes waiting
+	OldestAt      time.Time // when the oldest waiting was written; zero: none waits
+}
+
+// WebhookState reads the connector's delivery; ok is false when webhooks
+// never looked at it.
+func (s *Store) WebhookState(ctx context.Context, connectorID int64) (st WebhookState, ok bool, err error) {
+	var row webhookCursorRow
+	err = s.db.GetContext(ctx, &row, webhookCursor, connectorID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return WebhookState{}, false, nil
+	}
+	if err != nil {
+		return WebhookState{}, false, fmt.Errorf("webhook state: %w", err)
+	}
+	st = WebhookState{DeliveredAt: row.DeliveredAt.Time, Attempts: row.Attempts, LastError: row.LastError.String,
+		NextAttemptAt: row.NextAttemptAt}
+	st.Undelivered, st.OldestAt, err = s.WebhookLag(ctx, connectorID)
+	return st, err == nil, err
+}
 
 // WebhookLag counts the connector's changes not yet delivered, and tells
 // when the oldest of them was written (zero when none).

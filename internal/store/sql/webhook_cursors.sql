@@ -25,6 +25,9 @@ UPDATE webhook_cursors
 SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3
 WHERE connector_id = $1;
 
+-- name: WebhookCursor
+SELECT {{columns "webhook_cursors"}} FROM webhook_cursors WHERE connector_id = $1;
+
 -- name: WebhookLag
 -- The connector's changes not yet delivered (placed after the cursor, or
 -- not yet placed), and when the oldest was written.
