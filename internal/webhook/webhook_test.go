@@ -80,7 +80,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{st: st, db: db, m: metrics.New(), logs: &syncBuffer{}, now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	e := &env{st: st, db: db, m: metrics.New(), logs: &syncBuffer{}, now: time.Now().Truncate(time.Second)}
 	e.log = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))
 	for _, brand := range []string{"A", "B"} {
 		c, _, err := st.InstallConnector(ctx, store.Connector{BrandCode: brand, IYSCode: "IYS-" + brand,
@@ -254,6 +254,16 @@ func TestDeliversEveryChangeOnceInOrder(t *testing.T) {
 // wantMetrics wants each line in the metrics' exposition.
 func (e *env) wantMetrics(t *testing.T, lines ...string) {
 	t.Helper()
+	for _, l := range lines {
+		if !e.metricsText(t, l) {
+			t.Errorf("no line %s in the metrics", l)
+		}
+	}
+}
+
+// metricsText reports whether the metrics' exposition has the line.
+func (e *env) metricsText(t *testing.T, line string) bool {
+	t.Helper()
 	mfs, err := e.m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -264,11 +274,7 @@ func (e *env) wantMetrics(t *testing.T, lines ...string) {
 			t.Fatal(err)
 		}
 	}
-	for _, l := range lines {
-		if !strings.Contains(b.String(), l+"\n") {
-			t.Errorf("no line %s in the metrics", l)
-		}
-	}
+	return strings.Contains(b.String(), line+"\n")
 }
 
 // A receiver that fails gets the same batch again once the pause is over,
@@ -343,6 +349,7 @@ func TestUnreachableReceiver(t *testing.T) {
 	e.pull(t, e.a, 0, 2)
 	d := e.deliverer(t, 10)
 	d.o.URL = "http://127.0.0.1:1/closed"
+	e.advance(10 * time.Minute) // the changes are 10 minutes old
 	if err := d.DeliverDue(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -351,6 +358,14 @@ func TestUnreachableReceiver(t *testing.T) {
 	}
 	e.advance(time.Hour)
 	e.wantMetrics(t, `iys_webhook_deliveries_total{brand_code="A",result="failed"} 1`, `iys_webhook_lag_changes{brand_code="A"} 2`)
+	if e.metricsText(t, `iys_webhook_oldest_undelivered_seconds{brand_code="A"} 0`) {
+		t.Error("the oldest undelivered change's age is 0 while two wait")
+	}
+	w, ok, err := e.st.WebhookState(ctx, e.a.ID)
+	if err != nil || !ok || w.Undelivered != 2 || w.Attempts != 1 || w.OldestAt.IsZero() || !w.DeliveredAt.IsZero() ||
+		!w.NextAttemptAt.After(e.clock().Add(-time.Hour)) {
+		t.Fatalf("webhook state %+v, %v, %v", w, ok, err)
+	}
 	d.o.URL = e.srv.URL
 	if err := d.DeliverDue(ctx); err != nil {
 		t.Fatal(err)

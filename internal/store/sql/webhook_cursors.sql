@@ -30,11 +30,15 @@ SELECT {{columns "webhook_cursors"}} FROM webhook_cursors WHERE connector_id = $
 
 -- name: WebhookLag
 -- The connector's changes not yet delivered (placed after the cursor, or
--- not yet placed), and when the oldest was written.
-SELECT count(*) AS n, min(c.at) AS oldest
-FROM changes c
-WHERE c.connector_id = $1
-  AND (c.pos IS NULL OR c.pos > coalesce((SELECT delivered_pos FROM webhook_cursors w WHERE w.connector_id = $1), 0));
+-- not yet placed), and when the oldest was written. Each part reads its
+-- own index (changes_feed, changes_unplaced); least() skips a NULL.
+WITH cur AS (
+    SELECT coalesce((SELECT delivered_pos FROM webhook_cursors WHERE connector_id = $1), 0) AS pos
+)
+SELECT (SELECT count(*) FROM changes c, cur WHERE c.connector_id = $1 AND c.pos > cur.pos)
+       + (SELECT count(*) FROM changes WHERE connector_id = $1 AND pos IS NULL) AS n,
+       least((SELECT c.at FROM changes c, cur WHERE c.connector_id = $1 AND c.pos > cur.pos ORDER BY c.pos LIMIT 1),
+             (SELECT min(at) FROM changes WHERE connector_id = $1 AND pos IS NULL)) AS oldest;
 
 -- name: PurgeWebhookCursor
 -- uninstall --purge: the feed is gone, and so is the place in it.
