@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -474,5 +475,36 @@ func TestPause(t *testing.T) {
 		if p := d.pause(1000); p < 30*time.Second || p > time.Minute {
 			t.Errorf("pause after many failures %v, want 30s to 1m", p)
 		}
+	}
+}
+
+// A deliverer stopped while the receiver holds a POST (as a crash between
+// the POST and the cursor's update) leaves the cursor where it was: the
+// batch is sent again, whole, and the receiver dedupes by id.
+func TestStoppedMidPostSendsAgain(t *testing.T) {
+	e := newEnv(t)
+	e.pull(t, e.a, 0, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.onPost = func(n int, _ Delivery) {
+		if n == 1 {
+			cancel() // the receiver took it; the sender is gone before the answer
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	d := e.deliverer(t, 10)
+	if err := d.DeliverDue(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if pos, attempts, _ := e.cursor(t, e.a); pos != 0 || attempts != 0 {
+		t.Fatalf("after a stop mid-POST: cursor at %d, %d attempts; want 0, 0", pos, attempts)
+	}
+	if err := d.DeliverDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.got) != 2 || !slices.Equal(e.got[0].Changes, e.got[1].Changes) || len(e.got[1].Changes) != 3 {
+		t.Fatalf("deliveries %+v, want the batch twice", e.got)
+	}
+	if pos, _, _ := e.cursor(t, e.a); pos != 3 {
+		t.Fatalf("cursor at %d, want 3", pos)
 	}
 }
