@@ -25,6 +25,7 @@ import (
 	"github.com/iys-sync/iys-sync/internal/reconcile"
 	"github.com/iys-sync/iys-sync/internal/sandbox"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
+	"github.com/iys-sync/iys-sync/internal/webhook"
 )
 
 var (
@@ -374,6 +375,16 @@ func exportedFamilies(t *testing.T) map[string]string {
 	}
 	m.Runs(sum, time.Now())
 	reconcileNight(ctx, s, m, reconcile.ModeReport, engine.Night{Tick: time.Now(), Deadline: time.Now().Add(time.Minute)}, sum, log)
+	// The webhooks deliver the changes the run and the pull made.
+	recv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer recv.Close()
+	wh, err := webhook.New(webhook.Options{URL: recv.URL, Secret: "k", Store: s.st, Metrics: m, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	code, body := httpGet(t, m.Handler(func(context.Context) error { return nil }), "/metrics")
 	if code != http.StatusOK {

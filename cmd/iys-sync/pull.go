@@ -13,7 +13,7 @@ import (
 
 func runPull(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "pull")
-	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Pushgateway, config.Logging)
+	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Pushgateway, config.Webhook, config.Logging)
 	brand := fs.String("brand-code", "", "the connector's brand code")
 	reset := fs.Bool("reset-cursor", false, "forget the stored cursors and pull from the beginning of the 7 days İYS keeps (when İYS refuses a cursor)")
 	rest, err := parse(fs, args)
@@ -30,6 +30,9 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckWebhook(); err != nil {
+		return err
+	}
 	log := newLogger(cfg, e.stderr)
 	defer log.Sync() //nolint:errcheck // stderr
 	m := pushMetrics(cfg)
@@ -43,6 +46,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	res, err := pullNow(ctx, st, newPuller(st, client, log, m), c, *reset, log)
+	deliverWebhooks(ctx, cfg, st, m, log, c.BrandCode)
 	pushPull(ctx, cfg, m, c.BrandCode, log)
 	if err != nil {
 		return err

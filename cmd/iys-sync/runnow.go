@@ -32,7 +32,7 @@ func isRunNow(args []string) bool {
 
 func runNow(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "--run-now")
-	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Window, config.Push, config.Source, config.Pushgateway, config.Logging)
+	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Window, config.Push, config.Source, config.Pushgateway, config.Webhook, config.Logging)
 	fs.Bool("run-now", true, "run the sync job now and exit")
 	brand := fs.String("brand-code", "", "only this connector (default: every active one)")
 	maxDur := fs.Duration("max-duration", 0, "stop cleanly after this long (default: IYS_WINDOW)")
@@ -46,6 +46,9 @@ func runNow(ctx context.Context, e *env, args []string) error {
 	}
 	cfg, err := cf.Load(e.getenv)
 	if err != nil {
+		return err
+	}
+	if err := cfg.CheckWebhook(); err != nil {
 		return err
 	}
 	if *maxDur < 0 {
@@ -72,6 +75,7 @@ func runNow(ctx context.Context, e *env, args []string) error {
 	stop := showRunProgress(ctx, e.stderr, s.st, *brand)
 	sum, err := s.eng.Run(ctx, req)
 	stop()
+	deliverWebhooks(ctx, cfg, s.st, m, log, req.BrandCodes...)
 	pushRun(ctx, e, cfg, s, m, sum, *brand, log)
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ const stopTimeout = 2 * time.Minute
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve")
 	cf := settingFlags(fs, config.Database, config.IYSAPI, config.Schedule, config.Timezone, config.Window, config.Takeover, config.Push,
-		config.Source, config.Intake, config.Metrics, config.Reconcile, config.Logging, config.Retention)
+		config.Source, config.Intake, config.Metrics, config.Reconcile, config.Logging, config.Retention, config.Webhook)
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	}
@@ -34,6 +34,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	cfg, err := cf.Load(e.getenv)
 	if err != nil {
+		return err
+	}
+	if err := cfg.CheckWebhook(); err != nil {
 		return err
 	}
 	log := newLogger(cfg, e.stderr)
@@ -61,6 +64,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The webhooks (IYS_WEBHOOK_URL): stopped after the listeners and the
+	// scheduler; a batch cut short is sent again by the next serve.
+	stopWebhooks, err := startWebhooks(ctx, cfg, s.st, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopWebhooks()
 	sched.Start()
 	return serveUntilStopped(ctx, cfg, s, m, sched, startIntake, log)
 }

@@ -99,6 +99,10 @@ func printStatus(w io.Writer, out status.Report, loc *time.Location) error {
 				s.BrandCode, d.TooOld)
 		}
 		printLastReconcile(w, s.BrandCode, s.LastReconcile)
+		if wh := s.Webhook; wh != nil && wh.Attempts > 0 {
+			fmt.Fprintf(w, "%s: webhooks failing: %s, the last: %s; %s waiting, next try at %s\n", s.BrandCode,
+				plural(wh.Attempts, "failed try", "failed tries"), wh.LastError, plural(int(wh.Undelivered), "change", "changes"), local(wh.NextAttemptAt))
+		}
 	}
 	return nil
 }

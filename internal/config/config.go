@@ -44,6 +44,10 @@ type Config struct {
 	SourceStatementTimeout time.Duration
 	// PushgatewayURL is where --run-now and pull push their metrics; empty: nowhere.
 	PushgatewayURL string
+	// WebhookURL is where serve POSTs the changes feed; empty: no webhooks.
+	WebhookURL string
+	// WebhookSecret keys the webhooks' HMAC-SHA256 signature.
+	WebhookSecret string
 	// Reconcile is what serve does after the nightly push: off, report or
 	// repair the previous Türkiye day's drift (reconcile.Mode).
 	Reconcile string
@@ -100,6 +104,7 @@ const (
 	Reconcile                    // IYS_RECONCILE
 	Operator                     // IYS_OPERATOR
 	Retention                    // IYS_RETENTION
+	Webhook                      // IYS_WEBHOOK_URL, IYS_WEBHOOK_SECRET
 )
 
 // DefaultRetention is IYS_RETENTION's default: three years (of 365 days),
@@ -132,6 +137,15 @@ func (c Config) Require(needs ...Need) error {
 				return &Error{Var: "IYS_PASSWORD", Msg: "is required: the İYS API user's password"}
 			}
 		}
+	}
+	return nil
+}
+
+// CheckWebhook reports a webhook URL set without its secret: every
+// delivery is signed, and an unsigned one would be taken by anyone.
+func (c Config) CheckWebhook() error {
+	if c.WebhookURL != "" && c.WebhookSecret == "" {
+		return &Error{Var: "IYS_WEBHOOK_SECRET", Msg: "is required with IYS_WEBHOOK_URL: the key the receiver checks each delivery's signature with"}
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // every is every group of settings: each setting is a flag.
-var every = []Group{Database, IYSAPI, Partner, Logging, Schedule, Timezone, Window, Push, Source, Intake, Metrics, Pushgateway, Takeover, Reconcile, Operator, Retention}
+var every = []Group{Database, IYSAPI, Partner, Logging, Schedule, Timezone, Window, Push, Source, Intake, Metrics, Pushgateway, Takeover, Reconcile, Operator, Retention, Webhook}
 
 func load(t *testing.T, env map[string]string, args ...string) (Config, error) {
 	t.Helper()
@@ -319,7 +319,7 @@ func TestFlagsOfTheGroupsOnly(t *testing.T) {
 	f := RegisterFlags(fs, Database)
 	var names []string
 	fs.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
-	if want := []string{"config", "database-url", "intake-tokens", "password", "source-database-url"}; !slices.Equal(names, want) {
+	if want := []string{"config", "database-url", "intake-tokens", "password", "source-database-url", "webhook-secret"}; !slices.Equal(names, want) {
 		t.Fatalf("flags %v, want %v", names, want)
 	}
 	for name, want := range map[string][2]bool{"config": {true, false}, "database-url": {true, true},

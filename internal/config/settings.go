@@ -226,6 +226,18 @@ var settings = []setting{
 			c.PushgatewayURL = v
 			return nil
 		}},
+	{env: "IYS_WEBHOOK_URL", group: Webhook, usage: "where serve POSTs the changes feed, signed with IYS_WEBHOOK_SECRET (https; plain http only for loopback; empty: no webhooks)", get: func(c Config) string { return c.WebhookURL },
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if err := checkWebhookURL(v); err != nil {
+					return err
+				}
+			}
+			c.WebhookURL = v
+			return nil
+		}},
+	{env: "IYS_WEBHOOK_SECRET", group: Webhook, usage: "key of the webhooks' HMAC-SHA256 signature (environment or config file only)", secret: true,
+		set: func(c *Config, v string) error { c.WebhookSecret = v; return nil }},
 	{env: "IYS_RECONCILE", group: Reconcile, usage: "after the nightly push, serve reconciles the previous Türkiye day: off, report (drift to the log, status and metrics) or repair (and brought to İYS's state)", get: func(c Config) string { return c.Reconcile },
 		set: func(c *Config, v string) error {
 			switch v {
@@ -315,6 +327,19 @@ func CheckAPIURL(v string) error {
 		return fmt.Errorf("must use https: plain http is accepted only for loopback hosts (the sandbox)")
 	}
 	return fmt.Errorf("must be an https:// URL")
+}
+
+// checkWebhookURL accepts what CheckAPIURL does, without credentials, query
+// or fragment: a token in the URL would show wherever the URL is logged.
+func checkWebhookURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("must be an https:// URL without credentials, query or fragment, such as https://crm.example.com/iys-sync (the value is not shown)")
+	}
+	if err := CheckAPIURL(v); err != nil {
+		return fmt.Errorf("must use https (plain http only for loopback hosts), such as https://crm.example.com/iys-sync")
+	}
+	return nil
 }
 
 // IsLoopback reports whether host is localhost or a loopback address.

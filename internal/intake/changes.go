@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/store"
 )
 
 // The changes feed: GET /v1/connectors/{brandCode}/changes lists, in order
@@ -43,6 +44,14 @@ type Change struct {
 	IYSCode       string `json:"iysCode"`
 	IYSMessage    string `json:"iysMessage"`
 	At            string `json:"at"`
+}
+
+// ChangeOf is the feed's entry of a stored change; the webhooks send the same.
+func ChangeOf(c store.FeedChange) Change {
+	return Change{ID: c.ID, Kind: c.Kind, Recipient: c.Recipient, RecipientType: string(c.RecipientType),
+		Type: string(c.Type), Status: string(c.Status), ConsentDate: rfc3339(c.ConsentDate.Time()),
+		Source: string(c.Source), Outcome: string(c.Outcome), IYSCode: c.IYSCode, IYSMessage: c.IYSMessage,
+		At: rfc3339(c.At)}
 }
 
 // ChangesResponse is a page of the feed. Next is the cursor to ask after
@@ -122,10 +131,7 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := ChangesResponse{BrandCode: conn.BrandCode, Changes: make([]Change, len(got)), Next: after}
 	for i, c := range got {
-		resp.Changes[i] = Change{ID: c.ID, Kind: c.Kind, Recipient: c.Recipient, RecipientType: string(c.RecipientType),
-			Type: string(c.Type), Status: string(c.Status), ConsentDate: rfc3339(c.ConsentDate.Time()),
-			Source: string(c.Source), Outcome: string(c.Outcome), IYSCode: c.IYSCode, IYSMessage: c.IYSMessage,
-			At: rfc3339(c.At)}
+		resp.Changes[i] = ChangeOf(c)
 		resp.Next = encodeCursor(c.Pos)
 	}
 	x.log.Debug("changes feed page", zap.Int("changes", len(got)))

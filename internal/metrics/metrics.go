@@ -33,6 +33,7 @@ type Metrics struct {
 	runFailed    *prometheus.GaugeVec
 	deadlines    *deadlineCollector // nil until WatchDeadlines
 	reconcile    reconcileMetrics
+	webhook      webhookMetrics
 }
 
 // New registers the collectors, with Go's and the process's own.
@@ -86,6 +87,7 @@ func New() *Metrics {
 	}, []string{"brand_code"})
 	m.reg.MustRegister(m.durations, m.failures, m.lastRun, m.runFailed)
 	m.reconcile = newReconcileMetrics(m.reg)
+	m.webhook = newWebhookMetrics(m.reg)
 	return m
 }
 

@@ -34,6 +34,9 @@ type Connector struct {
 	Deadline    Deadline `json:"deadline"`
 	// LastReconcile is null until the connector's first reconciliation.
 	LastReconcile *LastReconcile `json:"lastReconcile"`
+	// Webhook is where the webhooks' delivery stands; nil until they
+	// looked at the connector.
+	Webhook *Webhook `json:"webhook"`
 }
 
 // LastReconcile is the connector's last reconciliation of a day with
@@ -50,6 +53,16 @@ type LastReconcile struct {
 	Unrepaired        int            `json:"unrepaired"`
 	At                string         `json:"at"`
 	Error             string         `json:"error,omitempty"`
+}
+
+// Webhook is where a connector's webhook delivery (IYS_WEBHOOK_URL) stands.
+type Webhook struct {
+	DeliveredAt         string `json:"deliveredAt"` // the last 2xx; "" none yet
+	Undelivered         int64  `json:"undelivered"`
+	OldestUndeliveredAt string `json:"oldestUndeliveredAt"` // "" when none waits
+	Attempts            int    `json:"attempts"`            // failed tries since the last 2xx
+	LastError           string `json:"lastError,omitempty"`
+	NextAttemptAt       string `json:"nextAttemptAt"`
 }
 
 // Records counts the connector's records by state.
@@ -164,6 +177,15 @@ func connector(ctx context.Context, st *store.Store, c store.Connector, now, nex
 	}
 	if s.Deadline, err = DeadlineOf(ctx, st, c.ID, now, nextRun); err != nil {
 		return s, err
+	}
+	w, ok, err := st.WebhookState(ctx, c.ID)
+	if err != nil {
+		return s, err
+	}
+	if ok {
+		s.Webhook = &Webhook{DeliveredAt: RFC3339(w.DeliveredAt), Undelivered: w.Undelivered,
+			OldestUndeliveredAt: RFC3339(w.OldestAt), Attempts: w.Attempts, LastError: w.LastError,
+			NextAttemptAt: RFC3339(w.NextAttemptAt)}
 	}
 	r, ok, err := st.LastReconcile(ctx, c.ID)
 	if ok {

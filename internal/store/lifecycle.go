@@ -178,7 +178,7 @@ func (s *Store) uninstall(ctx context.Context, brandCode string, purge bool) (Un
 		if err := tx.GetContext(ctx, &out.Purged, purgeConsents, c.ID); err != nil {
 			return Uninstalled{}, fmt.Errorf("purge records: %w", err)
 		}
-		for _, q := range []string{purgeSourceUsers, purgeQuarantine, purgeChanges} {
+		for _, q := range []string{purgeSourceUsers, purgeQuarantine, purgeChanges, purgeWebhookCursor} {
 			if _, err := tx.ExecContext(ctx, q, c.ID); err != nil {
 				return Uninstalled{}, fmt.Errorf("purge: %w", err)
 			}

@@ -28,6 +28,7 @@ var rowTypes = map[string]reflect.Type{
 	"consent_events":     reflect.TypeFor[Event](),
 	"consent_event_cuts": reflect.TypeFor[eventCutRow](),
 	"consent_counts":     reflect.TypeFor[countRow](),
+	"webhook_cursors":    reflect.TypeFor[webhookCursorRow](),
 }
 
 // tagColumns are the columns a row type names, in field order.
