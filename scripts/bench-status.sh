@@ -77,7 +77,7 @@ for n in ${sizes//,/ }; do
 	if [ "$n" -gt "$have" ]; then
 		"$bt" sql -url "$db" "INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source,
 			state, outcome, synced_at)
-			SELECT c.id, '+90533' || lpad(g::text, 7, '0'), 'BIREYSEL', 'MESAJ', CASE WHEN g % 7 = 0 THEN 'RET' ELSE 'ONAY' END,
+			SELECT c.id, '+905' || lpad(g::text, 9, '0'), 'BIREYSEL', 'MESAJ', CASE WHEN g % 7 = 0 THEN 'RET' ELSE 'ONAY' END,
 			       now() - (g % 864000) * interval '1 second', 'HS_WEB', s.state,
 			       CASE s.state WHEN 'synced' THEN 'accepted' WHEN 'rejected' THEN 'invalid' END,
 			       CASE s.state WHEN 'synced' THEN now() END
