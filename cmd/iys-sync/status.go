@@ -91,8 +91,13 @@ func printStatus(w io.Writer, out status.Report, loc *time.Location) error {
 				s.BrandCode, n)
 		}
 		if d := s.Deadline; d.AtRisk > 0 {
-			fmt.Fprintf(w, "%s: %d pending records will be over İYS's 3-business-day limit by the next run (%s): run iys-sync --run-now\n",
-				s.BrandCode, d.AtRisk, d.NextRunAt)
+			// A run skips a paused connector: only resuming it sends them.
+			todo := "run iys-sync --run-now"
+			if s.State == store.ConnectorPaused {
+				todo = "the connector is paused: iys-sync resume --brand-code " + s.BrandCode + ", then iys-sync --run-now"
+			}
+			fmt.Fprintf(w, "%s: %d pending records will be over İYS's 3-business-day limit by the next run (%s): %s\n",
+				s.BrandCode, d.AtRisk, d.NextRunAt, todo)
 		}
 		if d := s.Deadline; d.TooOld > 0 {
 			fmt.Fprintf(w, "%s: %d pending records are already over the 3-business-day limit: İYS will refuse them unless it holds them\n",

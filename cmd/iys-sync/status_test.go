@@ -41,8 +41,17 @@ func TestStatusDeadline(t *testing.T) {
 		t.Fatalf("deadline %+v, want 1 too old, 1 at risk, next run 2025-05-15 01:00 Istanbul", d)
 	}
 	r := runCmdAt(t, func() time.Time { return now }, environ, "status")
-	if !strings.Contains(r.stdout, "1 pending records will be over İYS's 3-business-day limit") {
+	if !strings.Contains(r.stdout, "1 pending records will be over İYS's 3-business-day limit") ||
+		!strings.Contains(r.stdout, "run iys-sync --run-now") {
 		t.Errorf("status text lacks the warning:\n%s", r.stdout)
+	}
+	// Paused, a run would skip it: the advice is to resume first.
+	if r := runCmd(t, environ, "pause", "--brand-code", "B1"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r = runCmdAt(t, func() time.Time { return now }, environ, "status")
+	if !strings.Contains(r.stdout, "the connector is paused: iys-sync resume --brand-code B1, then iys-sync --run-now") {
+		t.Errorf("a paused connector's warning does not say to resume it:\n%s", r.stdout)
 	}
 }
 
