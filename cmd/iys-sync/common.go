@@ -27,6 +27,21 @@ func loadAndOpen(ctx context.Context, e *env, cf *config.Flags) (config.Config, 
 	return cfg, st, err
 }
 
+// loadConnector is loadAndOpen, then the connector of brand: the start of
+// every command about one connector. The caller closes the store.
+func loadConnector(ctx context.Context, e *env, cf *config.Flags, brand string) (config.Config, *store.Store, store.Connector, error) {
+	cfg, st, err := loadAndOpen(ctx, e, cf)
+	if err != nil {
+		return cfg, nil, store.Connector{}, err
+	}
+	c, err := st.Connector(ctx, brand)
+	if err != nil {
+		st.Close()
+		return cfg, nil, store.Connector{}, err
+	}
+	return cfg, st, c, nil
+}
+
 // openStore connects to the settings' database and applies migrations.
 func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	if err := cfg.Require(config.NeedDatabase); err != nil {

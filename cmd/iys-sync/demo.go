@@ -32,7 +32,7 @@ const (
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "demo")
 	keep := fs.Bool("keep", false, "keep the throwaway database and sandbox running until Ctrl-C, to look around")
-	if _, err := parse(fs, args); err != nil {
+	if err := noOperands(fs, args); err != nil {
 		return err
 	}
 	w, err := startDemo(ctx, e)

@@ -22,7 +22,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	recipient := fs.String("recipient", "", "the phone number or email address")
 	typ := fs.String("type", "", "only this consent type: MESAJ, ARAMA or EPOSTA")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
+	if err := noOperands(fs, args); err != nil {
 		return err
 	}
 	if err := checkCode("brand-code", *brand); err != nil {
@@ -35,15 +35,11 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if *typ != "" && !slices.Contains(consent.Types, consent.Type(*typ)) {
 		return usagef("--type %q: want MESAJ, ARAMA or EPOSTA", *typ)
 	}
-	_, st, err := loadAndOpen(ctx, e, cf)
+	_, st, c, err := loadConnector(ctx, e, cf, *brand)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c, err := st.Connector(ctx, *brand)
-	if err != nil {
-		return err
-	}
 	evs, err := st.History(ctx, c.ID, rec, *typ)
 	if err != nil {
 		return err
@@ -82,21 +78,17 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	cf := settingFlags(fs, config.Database)
 	brand := fs.String("brand-code", "", "the connector's brand code")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
+	if err := noOperands(fs, args); err != nil {
 		return err
 	}
 	if err := checkCode("brand-code", *brand); err != nil {
 		return err
 	}
-	_, st, err := loadAndOpen(ctx, e, cf)
+	_, st, c, err := loadConnector(ctx, e, cf, *brand)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c, err := st.Connector(ctx, *brand)
-	if err != nil {
-		return err
-	}
 	v, err := st.VerifyChains(ctx, c.ID)
 	if err != nil {
 		return err

@@ -248,7 +248,7 @@ func runConnectors(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "connectors")
 	cf := settingFlags(fs, config.Database, config.Timezone)
 	jsonOut := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
+	if err := noOperands(fs, args); err != nil {
 		return err
 	}
 	cfg, st, err := loadAndOpen(ctx, e, cf)

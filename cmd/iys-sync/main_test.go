@@ -186,3 +186,16 @@ func TestConfigErrorsNameTheVariableAndHideSecrets(t *testing.T) {
 		t.Errorf("exit %d; the password leaked or no error: %s", r.code, r.stderr)
 	}
 }
+
+// A command that takes no operands refuses one, before any work: `prune
+// dry-run` (the dashes forgotten) must not prune for real.
+func TestCommandsRefuseOperands(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"prune", "dry-run"}, {"forget", "x"}, {"history", "x"}, {"verify", "x"},
+		{"status", "x"}, {"report", "x"}, {"connectors", "x"}, {"demo", "x"}, {"redrive", "x"}, {"runs", "x"}} {
+		r := runCmd(t, nil, args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "takes no operands") {
+			t.Errorf("%v: exit %d, %s; want a usage error naming the operand", args, r.code, r.stderr)
+		}
+	}
+}

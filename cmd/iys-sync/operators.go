@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -271,16 +270,4 @@ func runRuns(ctx context.Context, e *env, args []string) error {
 			local(r.FinishedAt.Time), r.Status, r.Sent, r.Accepted, r.Rejected, r.Retried, r.Failed, redact.String(r.Error.String))
 	}
 	return tw.Flush()
-}
-
-// noOperands parses the flags of a command that takes no operands.
-func noOperands(fs *flag.FlagSet, args []string) error {
-	rest, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return usagef("%s takes no operands, got %q", strings.TrimPrefix(fs.Name(), "iys-sync "), rest[0])
-	}
-	return nil
 }

@@ -66,7 +66,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	state := fs.String("state", "", "only records in this state: pending, in_flight, synced, rejected or failed")
 	outcome := fs.String("outcome", "", "only records with this outcome (accepted, no_prior_record, ...)")
 	format := fs.String("format", "csv", "csv or json")
-	if _, err := parse(fs, args); err != nil {
+	if err := noOperands(fs, args); err != nil {
 		return err
 	}
 	if err := checkCode("brand-code", *brand); err != nil {
@@ -82,15 +82,11 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if *format != "csv" && *format != "json" {
 		return usagef("--format %q: want csv or json", *format)
 	}
-	_, st, err := loadAndOpen(ctx, e, cf)
+	_, st, c, err := loadConnector(ctx, e, cf, *brand)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c, err := st.Connector(ctx, *brand)
-	if err != nil {
-		return err
-	}
 	return writeReport(ctx, e.stdout, st, c.ID, f, *format)
 }
 

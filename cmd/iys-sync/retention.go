@@ -16,7 +16,7 @@ func runPrune(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "prune")
 	cf := settingFlags(fs, config.Database, config.Retention)
 	dryRun := fs.Bool("dry-run", false, "count what would be deleted, delete nothing")
-	if _, err := parse(fs, args); err != nil {
+	if err := noOperands(fs, args); err != nil {
 		return err
 	}
 	cfg, st, err := loadAndOpen(ctx, e, cf)
@@ -43,7 +43,7 @@ func runForget(ctx context.Context, e *env, args []string) error {
 	cf := settingFlags(fs, config.Database, config.Retention)
 	brand := fs.String("brand-code", "", "the connector's brand code")
 	recipient := fs.String("recipient", "", "the phone number or email address")
-	if _, err := parse(fs, args); err != nil {
+	if err := noOperands(fs, args); err != nil {
 		return err
 	}
 	if err := checkCode("brand-code", *brand); err != nil {
@@ -53,15 +53,11 @@ func runForget(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, st, err := loadAndOpen(ctx, e, cf)
+	cfg, st, c, err := loadConnector(ctx, e, cf, *brand)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c, err := st.Connector(ctx, *brand)
-	if err != nil {
-		return err
-	}
 	n, err := st.Forget(ctx, c.ID, rec, e.now(), cfg.Retention)
 	var kept *store.KeptError
 	if errors.As(err, &kept) {

@@ -128,6 +128,18 @@ func printFlags(fs *flag.FlagSet, cf *config.Flags) {
 	}
 }
 
+// noOperands parses the flags of a command that takes no operands.
+func noOperands(fs *flag.FlagSet, args []string) error {
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("%s takes no operands, got %q", strings.TrimPrefix(fs.Name(), "iys-sync "), rest[0])
+	}
+	return nil
+}
+
 // parse parses args, flags and operands in any order, and returns the
 // operands; -h is not an error, any other mistake is a usage error.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {

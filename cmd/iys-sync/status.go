@@ -18,7 +18,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	cf := settingFlags(fs, config.Database, config.Schedule, config.Timezone)
 	brand := fs.String("brand-code", "", "only this connector")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
+	if err := noOperands(fs, args); err != nil {
 		return err
 	}
 	cfg, st, err := loadAndOpen(ctx, e, cf)

@@ -19,8 +19,7 @@ func startWebhooks(ctx context.Context, cfg config.Config, st *store.Store, m *m
 	if cfg.WebhookURL == "" {
 		return func() {}, nil
 	}
-	d, err := webhook.New(webhook.Options{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, Store: st, Metrics: m,
-		Log: log.Named("webhook")})
+	d, err := newDeliverer(cfg, st, m, log)
 	if err != nil {
 		return nil, err
 	}
@@ -45,8 +44,7 @@ func deliverWebhooks(ctx context.Context, cfg config.Config, st *store.Store, m 
 	if cfg.WebhookURL == "" || ctx.Err() != nil {
 		return
 	}
-	d, err := webhook.New(webhook.Options{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, Store: st, Metrics: m,
-		Log: log.Named("webhook")})
+	d, err := newDeliverer(cfg, st, m, log)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, onceTimeout)
 		defer cancel()
@@ -55,4 +53,11 @@ func deliverWebhooks(ctx context.Context, cfg config.Config, st *store.Store, m 
 	if err != nil {
 		log.Error("webhooks: the changes could not be delivered; serve delivers them", zap.Error(err))
 	}
+}
+
+// newDeliverer is the settings' webhook deliverer, for serve and for the
+// delivery pull and --run-now make as they end.
+func newDeliverer(cfg config.Config, st *store.Store, m *metrics.Metrics, log *zap.Logger) (*webhook.Deliverer, error) {
+	return webhook.New(webhook.Options{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, Store: st, Metrics: m,
+		Log: log.Named("webhook")})
 }
