@@ -162,9 +162,9 @@ func (s Story) Text() string {
 // Recipient reads a recipient as given on a command line or in a URL: an
 // email address, or a phone number with or without its +.
 func Recipient(s string) (string, error) {
+	t := consent.TypeMesaj // any phone type: they normalise alike
 	if strings.Contains(s, "@") {
-		return consent.NormalizeEmail(s)
+		t = consent.TypeEposta
 	}
-	p, _, err := consent.NormalizePhoneInput(s)
-	return p, err
+	return consent.NormalizeRecipient(t, s)
 }

@@ -52,6 +52,9 @@ func TestHistoryEndpoint(t *testing.T) {
 	if story.Recipient != "+905331112233" || len(story.Events) != 2 {
 		t.Fatalf("history: %s", a.body)
 	}
+	if cc := a.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q: personal data must not be cached", cc)
+	}
 	got, old := story.Events[0], story.Events[1]
 	if got.Kind != "api" || got.Origin != "api:crm:1" || got.RequestID != first || got.Status != "ONAY" || got.Outcome != "" {
 		t.Errorf("stored item: %+v", got)

@@ -126,17 +126,6 @@ func checkRecipientType(conn store.Connector, s string) (consent.RecipientType, 
 	return rt, nil
 }
 
-// normalizeRecipient reads a recipient as the intake does: an email for
-// EPOSTA, a phone in digits or E.164 for the others. The error never
-// repeats it.
-func normalizeRecipient(typ consent.Type, s string) (string, error) {
-	if typ == consent.TypeEposta {
-		return consent.NormalizeEmail(s)
-	}
-	r, _, err := consent.NormalizePhoneInput(s)
-	return r, err
-}
-
 // permissions is GET and POST /v1/connectors/{brandCode}/permissions.
 func (h *Handler) permissions(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -236,7 +225,7 @@ func readPermissionParams(conn store.Connector, params url.Values) (q permission
 	if rcpt == "" {
 		return q, fieldRecipient, errors.New("is missing: give the phone number (digits or E.164) or email address")
 	}
-	if rcpt, err = normalizeRecipient(q.typ, rcpt); err != nil {
+	if rcpt, err = consent.NormalizeRecipient(q.typ, rcpt); err != nil {
 		return q, fieldRecipient, err
 	}
 	q.recipients = []string{rcpt}
@@ -291,7 +280,7 @@ func readPermissionBody(conn store.Connector, w http.ResponseWriter, r *http.Req
 	}
 	q.recipients = make([]string, len(in))
 	for i, s := range in {
-		if q.recipients[i], err = normalizeRecipient(q.typ, s); err != nil {
+		if q.recipients[i], err = consent.NormalizeRecipient(q.typ, s); err != nil {
 			return q, fmt.Sprintf("%s[%d]", fieldRecipients, i), err
 		}
 	}

@@ -244,7 +244,7 @@ func TestPermissionAnswers(t *testing.T) {
 			allowed bool
 		}{{strict, c.want.strict}, {relaxed, c.want.relax}} {
 			p := checkGet(t, srv.url, "600001", tokCRM, url.Values{"type": {c.typ}, "recipient": {c.rcpt}})
-			norm, err := normalizeRecipient(consent.Type(c.typ), c.rcpt)
+			norm, err := consent.NormalizeRecipient(consent.Type(c.typ), c.rcpt)
 			if err != nil {
 				t.Fatal(err)
 			}

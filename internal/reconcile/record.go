@@ -158,7 +158,7 @@ func Nightly(ctx context.Context, iys IYS, st Recorder, cs []consent.ConnectorRe
 		default:
 			logDrift(log, rep)
 			log.Info("nightly reconciliation done", zap.String("brand_code", c.BrandCode), zap.Stringer("day", day),
-				zap.String("mode", string(mode)), zap.Int("drift", row.MissingHere+row.StatusDiffers+row.OnlyHereSynced),
+				zap.String("mode", string(mode)), zap.Int("drift", rep.Drift()),
 				zap.Int("repaired", row.Repaired), zap.Int("unrepaired", row.Unrepaired),
 				zap.Int("summary_mismatches", row.SummaryMismatches))
 		}

@@ -13,7 +13,7 @@ type tokenRow struct {
 	UpdatedAt time.Time `db:"updated_at"`
 }
 
-// Statements of sql/iys_tokens.sql.
+// Statements of sql/api_users.sql.
 var (
 	lockToken            = stmt("LockToken")
 	sealedTokenForUpdate = stmt("SealedTokenForUpdate")

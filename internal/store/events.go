@@ -10,7 +10,7 @@ import (
 	"github.com/lib/pq"
 )
 
-// The history of the records (consent_events, see 0010_consent_events.sql):
+// The history of the records (consent_events, see 0011_consent_events.sql):
 // every writer of consents appends an event per record it changes, in the
 // statement or transaction of the change, and moves the record's chain head
 // (event_seq, event_hash). The import's merge, the pull and the batches'

@@ -14,7 +14,7 @@ import (
 // Retention (IYS_RETENTION): a record's history is kept while its consent
 // is valid, and for the retention after it stops being valid (a RET). Only
 // prune and forget delete events, in a transaction that says so (the
-// append-only trigger of 0010_consent_events.sql lets it), and retention
+// append-only trigger of 0011_consent_events.sql lets it), and retention
 // cuts a chain only at its start, keeping where (consent_event_cuts).
 
 // Statements of sql/consent_events.sql.

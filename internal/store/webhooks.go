@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/iys-sync/iys-sync/internal/redact"
 )
 
 // webhookCursorRow is a webhook_cursors row: the table's row type (see rowTypes).
@@ -75,7 +77,7 @@ func (t *WebhookTurn) Delivered(ctx context.Context, pos int64, at time.Time) er
 // Failed records a failed try and when the next may be, and ends the turn.
 // msg must hold no secret.
 func (t *WebhookTurn) Failed(ctx context.Context, msg string, next time.Time) error {
-	return t.end(ctx, webhookFailed, msg, next)
+	return t.end(ctx, webhookFailed, redact.String(msg), next) // status shows it, as runs' errors
 }
 
 func (t *WebhookTurn) end(ctx context.Context, q string, args ...any) error {
