@@ -47,11 +47,30 @@ type WebhookTurn struct {
 }
 
 // TakeWebhookTurn takes the connector's turn if its next try is due at now
-// and no other replica holds it; nil, nil otherwise.
+// and no other replica holds it; nil, nil otherwise. A connector's first
+// turn makes its cursor (at the feed's start); later ones cost one read.
 func (s *Store) TakeWebhookTurn(ctx context.Context, connectorID int64, now time.Time) (*WebhookTurn, error) {
-	if _, err := s.db.ExecContext(ctx, ensureWebhookCursor, connectorID, now); err != nil {
+	t, err := s.takeWebhookTurn(ctx, connectorID, now)
+	if t != nil || err != nil {
+		return t, err
+	}
+	res, err := s.db.ExecContext(ctx, ensureWebhookCursor, connectorID, now)
+	if err != nil {
 		return nil, fmt.Errorf("webhook cursor: %w", err)
 	}
+	made, err := res.RowsAffected()
+	if err != nil {
+		return nil, fmt.Errorf("webhook cursor: %w", err)
+	}
+	if made == 0 {
+		return nil, nil // not due, or another replica holds it
+	}
+	return s.takeWebhookTurn(ctx, connectorID, now)
+}
+
+// takeWebhookTurn is one try of TakeWebhookTurn's read: nil, nil when the
+// cursor is missing, not due or held.
+func (s *Store) takeWebhookTurn(ctx context.Context, connectorID int64, now time.Time) (*WebhookTurn, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("webhook cursor: %w", err)
