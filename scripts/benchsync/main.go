@@ -9,6 +9,16 @@
 //	              [-rate R] [-poll-initial D] [-poll-max D]
 //	    run the engine over every connector, as --run-now does but for its
 //	    options, and print the seconds it took and the records it synced
+//	benchsync connectors -url DB_URL -n N [-records R] [-round K]
+//	    install connectors B00001..BN (store.InstallConnector, as install
+//	    --skip-verify does) and give each R new pending SMS records
+//	    (store.ImportItems, the intake's merge), distinct per round K
+//	benchsync requests -api SANDBOX_URL
+//	    print the requests the sandbox received so far, per endpoint, as
+//	    ENDPOINT<TAB>COUNT lines, and its password logins as "logins<TAB>N"
+//	benchsync runs -url DB_URL -since RUN_ID
+//	    print the runs after RUN_ID: count, statuses, records sent, and the
+//	    span from the first start to the last finish (KEY=VALUE lines)
 package main
 
 import (
@@ -20,10 +30,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sort"
 	"time"
 
 	_ "github.com/lib/pq"
 
+	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/iysclient"
 	"github.com/iys-sync/iys-sync/internal/store"
 	engine "github.com/iys-sync/iys-sync/internal/sync"
@@ -35,7 +47,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: benchsync figures|run [flags]")
 		os.Exit(2)
 	}
-	cmds := map[string]func([]string) error{"figures": cmdFigures, "run": cmdRun}
+	cmds := map[string]func([]string) error{"figures": cmdFigures, "run": cmdRun, "connectors": cmdConnectors,
+		"requests": cmdRequests, "runs": cmdRuns}
 	f, ok := cmds[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "benchsync: unknown command %q\n", os.Args[1])
@@ -175,5 +188,110 @@ func cmdRun(args []string) error {
 		n += c.Accepted + c.Rejected
 	}
 	fmt.Printf("seconds=%.3f\nrecords=%d\n", secs, n)
+	return nil
+}
+
+// cmdConnectors installs -n connectors and gives each -records new pending
+// records, through the store as install --skip-verify and the intake do.
+func cmdConnectors(args []string) error {
+	fs := flag.NewFlagSet("connectors", flag.ExitOnError)
+	dsn := fs.String("url", "", "database URL")
+	n := fs.Int("n", 10, "connectors B00001..BN")
+	records := fs.Int("records", 0, "new pending SMS records per connector")
+	round := fs.Int("round", 0, "makes the records' recipients distinct from other rounds' (0..99)")
+	fs.Parse(args) //nolint:errcheck // ExitOnError
+	if *dsn == "" || *n < 1 || *n > 99999 || *records < 0 || *records > 99 || *round < 0 || *round > 99 {
+		return errors.New("want -url, -n 1..99999, -records 0..99, -round 0..99")
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	for i := 1; i <= *n; i++ {
+		c, _, err := st.InstallConnector(ctx, store.Connector{BrandCode: fmt.Sprintf("B%05d", i),
+			IYSCode: fmt.Sprintf("%06d", 700000+i), Channels: []consent.Type{consent.TypeMesaj}, RecipientType: consent.Bireysel,
+			FirstSyncAt: now})
+		if err != nil {
+			return err
+		}
+		if *records == 0 {
+			continue
+		}
+		rows := make([]store.ImportRow, *records)
+		for j := range rows {
+			// +90 5 RR NNNNN JJ: distinct per round, connector and record.
+			rows[j] = store.ImportRow{Line: j + 1, Recipient: fmt.Sprintf("+905%02d%05d%02d", *round, i, j),
+				RecipientType: consent.Bireysel, Type: consent.TypeMesaj, Status: consent.StatusOnay,
+				Source: consent.SourceMesaj, ConsentDate: consent.NewDate(now.Add(-time.Hour - time.Duration(j)*time.Second))}
+		}
+		if _, err := st.ImportItems(ctx, c.ID, "api:bench", fmt.Sprintf("bench-%d-%d", *round, i), rows,
+			[]store.IntakeChannel{{Channel: "sms", Valid: len(rows)}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cmdRequests prints the sandbox's request counts per endpoint.
+func cmdRequests(args []string) error {
+	fs := flag.NewFlagSet("requests", flag.ExitOnError)
+	api := fs.String("api", "", "sandbox base URL")
+	fs.Parse(args) //nolint:errcheck // ExitOnError
+	var st struct {
+		Requests map[string]int64 `json:"requests"`
+		Tokens   struct {
+			Logins int64 `json:"logins"`
+		} `json:"tokens"`
+	}
+	resp, err := http.Get(*api + "/_sandbox/stats")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("sandbox stats: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(st.Requests))
+	for k := range st.Requests {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("%s\t%d\n", k, st.Requests[k])
+	}
+	fmt.Printf("logins\t%d\n", st.Tokens.Logins)
+	return nil
+}
+
+// cmdRuns prints the runs after -since: runs, completed, sent, span_s (first
+// start to last finish), last (the highest run id).
+func cmdRuns(args []string) error {
+	fs := flag.NewFlagSet("runs", flag.ExitOnError)
+	dsn := fs.String("url", "", "database URL")
+	since := fs.Int64("since", 0, "runs after this id")
+	fs.Parse(args) //nolint:errcheck // ExitOnError
+	db, err := sql.Open("postgres", *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var runs, completed, sent int
+	var span float64
+	var last int64
+	err = db.QueryRow(`
+		SELECT count(*), count(*) FILTER (WHERE status = 'completed'), coalesce(sum(sent), 0),
+		       coalesce(extract(epoch FROM max(finished_at) - min(started_at))::float8, 0),
+		       coalesce(max(id), $1)
+		FROM runs WHERE id > $1`, *since).Scan(&runs, &completed, &sent, &span, &last)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("runs=%d\ncompleted=%d\nsent=%d\nspan_s=%.3f\nlast=%d\n", runs, completed, sent, span, last)
 	return nil
 }
