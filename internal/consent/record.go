@@ -13,6 +13,10 @@ type ConnectorRef struct {
 	BrandCode string
 	IYSCode   string
 	Active    bool // false: paused, never synced
+	// NoSource: the connector was listed without a source query (the
+	// brand's database is not read for it). false: it has one, or it is not
+	// known; a reader looks it up.
+	NoSource bool
 }
 
 // Record is one consent record as the engine claims it: the consent to send,
@@ -118,6 +122,22 @@ type Backlog struct {
 	// NextDueIn is how long until the earliest pending record may be tried
 	// (0 or negative: now). Meaningful only when Pending > 0.
 	NextDueIn time.Duration
+}
+
+// StartedRun is a run begun over one connector (store.StartRuns).
+type StartedRun struct {
+	ConnectorID int64
+	RunID       int64
+	// Recover: the connector has batches an earlier run left unfinished
+	// (claimed or submitted), to hand back or poll before anything else.
+	Recover bool
+}
+
+// RunEnd is how one connector's run ended (store.FinishRuns).
+type RunEnd struct {
+	RunID  int64
+	Status RunStatus
+	Err    string
 }
 
 // Trigger says what started a run.

@@ -81,18 +81,20 @@ type Result struct {
 // says loudly when the last pull that reached the feed's end is so old that
 // changes may be lost.
 func (p *Puller) Pull(ctx context.Context, c consent.ConnectorRef, runID int64) error {
-	if cur, err := p.st.PullCursors(ctx, c.ID); err == nil {
-		if last := store.PullCompleteAt(cur); !last.IsZero() {
-			lag, level := Lag(last, time.Time{}, time.Now())
-			switch level {
-			case LagLost:
-				p.log.Error(LagMessage(level), zap.String("brand_code", c.BrandCode), zap.Duration("lag", lag))
-			case LagWarning:
-				p.log.Warn(LagMessage(level), zap.String("brand_code", c.BrandCode), zap.Duration("lag", lag))
-			}
+	cursors, err := p.st.PullCursors(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if last := store.PullCompleteAt(cursors); !last.IsZero() {
+		lag, level := Lag(last, time.Time{}, time.Now())
+		switch level {
+		case LagLost:
+			p.log.Error(LagMessage(level), zap.String("brand_code", c.BrandCode), zap.Duration("lag", lag))
+		case LagWarning:
+			p.log.Warn(LagMessage(level), zap.String("brand_code", c.BrandCode), zap.Duration("lag", lag))
 		}
 	}
-	if _, err := p.PullConnector(ctx, c); err != nil {
+	if _, err := p.pullFrom(ctx, c, cursors); err != nil {
 		return err
 	}
 	if p.Refresher != nil {
@@ -106,11 +108,16 @@ func (p *Puller) Pull(ctx context.Context, c consent.ConnectorRef, runID int64) 
 
 // PullConnector pulls both sources of one connector to their ends.
 func (p *Puller) PullConnector(ctx context.Context, c consent.ConnectorRef) (Result, error) {
-	var res Result
 	cursors, err := p.st.PullCursors(ctx, c.ID)
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
+	return p.pullFrom(ctx, c, cursors)
+}
+
+// pullFrom is PullConnector from the cursors read.
+func (p *Puller) pullFrom(ctx context.Context, c consent.ConnectorRef, cursors map[string]store.PullCursor) (Result, error) {
+	var res Result
 	for _, src := range sources {
 		if err := p.pullSource(ctx, c, src, cursors[string(src)].After, &res); err != nil {
 			return res, err

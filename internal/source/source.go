@@ -88,8 +88,12 @@ type Result struct {
 }
 
 // Pull is the engine's hook (sync.Puller): it reads the connector's source
-// before its push; a connector without a source query is left alone.
+// before its push; a connector without a source query is left alone, and
+// one listed without (c.NoSource) is not even looked up.
 func (r *Reader) Pull(ctx context.Context, c consent.ConnectorRef, _ int64) error {
+	if c.NoSource {
+		return nil
+	}
 	conn, err := r.st.Connector(ctx, c.BrandCode)
 	if err != nil {
 		return err

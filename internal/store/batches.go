@@ -50,6 +50,7 @@ var (
 	releaseClaimed   = stmt("ReleaseClaimed") // in key order (see retry.go)
 	recoverSubmitted = stmt("RecoverSubmitted")
 	backlog          = stmt("Backlog")
+	backlogs         = stmt("Backlogs")
 )
 
 // early is the condition of a record dated after the engine's clock (the
@@ -337,6 +338,25 @@ func (s *Store) Backlog(ctx context.Context, connectorID int64, now time.Time) (
 	}
 	return consent.Backlog{Pending: r.Pending, InFlight: r.InFlight,
 		NextDueIn: secondsToDuration(r.DueIn)}, nil
+}
+
+// Backlogs is Backlog of each connector of ids, by connector id, in one
+// statement.
+func (s *Store) Backlogs(ctx context.Context, ids []int64, now time.Time) (map[int64]consent.Backlog, error) {
+	var rows []struct {
+		ConnectorID int64   `db:"connector_id"`
+		Pending     int     `db:"pending"`
+		InFlight    int     `db:"in_flight"`
+		DueIn       float64 `db:"due_in"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, backlogs, pq.Array(ids), now, maxAhead); err != nil {
+		return nil, fmt.Errorf("backlogs: %w", err)
+	}
+	out := make(map[int64]consent.Backlog, len(rows))
+	for _, r := range rows {
+		out[r.ConnectorID] = consent.Backlog{Pending: r.Pending, InFlight: r.InFlight, NextDueIn: secondsToDuration(r.DueIn)}
+	}
+	return out, nil
 }
 
 // secondsToDuration converts PostgreSQL's seconds, clamped to what a

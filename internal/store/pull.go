@@ -123,6 +123,19 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, page FeedPa
 	if page.Source != "IYS" && page.Source != "HS" {
 		return 0, fmt.Errorf("source %q: want IYS or HS", page.Source)
 	}
+	if len(page.Changes) == 0 && len(page.Quarantined) == 0 {
+		// Nothing to apply (an idle connector's page, the feed's end): the
+		// cursor alone, one statement, no transaction. Its foreign key
+		// takes the connector's key lock as the transaction would.
+		if _, err := s.db.ExecContext(ctx, storeCursor, connectorID, page.Source, page.After, 0, page.End); err != nil {
+			var pqErr *pq.Error
+			if errors.As(err, &pqErr) && pqErr.Code == "23503" { // foreign_key_violation
+				return 0, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
+			}
+			return 0, fmt.Errorf("store cursor: %w", err)
+		}
+		return 0, nil
+	}
 	return s.applyInTx(ctx, connectorID, "iys", page.Changes, func(tx *sqlx.Tx, applied int) error {
 		if err := quarantine(ctx, tx, connectorID, page.Source, page.Quarantined); err != nil {
 			return err

@@ -35,6 +35,8 @@ type Run struct {
 var (
 	syncConnectors   = stmt("SyncConnectors")
 	insertRun        = stmt("InsertRun")
+	startRuns        = stmt("StartRuns")
+	finishRuns       = stmt("FinishRuns")
 	closeDeadRuns    = stmt("CloseDeadRuns")
 	finishRun        = stmt("FinishRun")
 	lastRun          = stmt("LastRun")
@@ -56,7 +58,8 @@ func (s *Store) SyncConnectors(ctx context.Context, brandCodes []string) ([]cons
 	out := make([]consent.ConnectorRef, len(rows))
 	found := make(map[string]bool, len(rows))
 	for i, r := range rows {
-		out[i] = consent.ConnectorRef{ID: r.ID, BrandCode: r.BrandCode, IYSCode: r.IYSCode, Active: r.State == ConnectorActive}
+		out[i] = consent.ConnectorRef{ID: r.ID, BrandCode: r.BrandCode, IYSCode: r.IYSCode, Active: r.State == ConnectorActive,
+			NoSource: r.SourceQuery.String == ""}
 		found[r.BrandCode] = true
 	}
 	for _, b := range brandCodes {
@@ -91,6 +94,58 @@ func (s *Store) StartRun(ctx context.Context, connectorID int64, trigger consent
 		return 0, fmt.Errorf("start run: %w", err)
 	}
 	return id, nil
+}
+
+// StartRuns is StartRun of every connector of ids, in one statement, and
+// tells of each whether an earlier run left it batches to recover (see
+// RecoverBatches): the caller holds the connectors' run locks, so no other
+// run makes any meanwhile. The runs come in no particular order.
+func (s *Store) StartRuns(ctx context.Context, ids []int64, trigger consent.Trigger) ([]consent.StartedRun, error) {
+	if trigger != consent.TriggerSchedule && trigger != consent.TriggerRunNow {
+		return nil, fmt.Errorf("start runs: trigger %q: want schedule or run-now", trigger)
+	}
+	var rows []struct {
+		ConnectorID int64 `db:"connector_id"`
+		RunID       int64 `db:"run_id"`
+		Recover     bool  `db:"recover"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, startRuns, pq.Array(ids), trigger); err != nil {
+		return nil, fmt.Errorf("start runs: %w", err)
+	}
+	out := make([]consent.StartedRun, len(rows))
+	for i, r := range rows {
+		out[i] = consent.StartedRun{ConnectorID: r.ConnectorID, RunID: r.RunID, Recover: r.Recover}
+	}
+	return out, nil
+}
+
+// FinishRuns is FinishRun of each run of ends, in one statement. It
+// returns the runs it could not finish: no longer running (a later run
+// closed them: theirs had lost its lock).
+func (s *Store) FinishRuns(ctx context.Context, ends []consent.RunEnd) (notRunning []int64, err error) {
+	ids, statuses, errs := make([]int64, len(ends)), make([]string, len(ends)), make([]string, len(ends))
+	for i, e := range ends {
+		switch e.Status {
+		case consent.RunCompleted, consent.RunPartial, consent.RunFailed:
+		default:
+			return nil, fmt.Errorf("finish runs: run %d: status %q: want completed, partial or failed", e.RunID, e.Status)
+		}
+		ids[i], statuses[i], errs[i] = e.RunID, string(e.Status), redact.String(e.Err) // status shows it
+	}
+	var done []int64
+	if err := s.db.SelectContext(ctx, &done, finishRuns, pq.Array(ids), pq.Array(statuses), pq.Array(errs)); err != nil {
+		return nil, fmt.Errorf("finish runs: %w", err)
+	}
+	finished := make(map[int64]bool, len(done))
+	for _, id := range done {
+		finished[id] = true
+	}
+	for _, id := range ids {
+		if !finished[id] {
+			notRunning = append(notRunning, id)
+		}
+	}
+	return notRunning, nil
 }
 
 // FinishRun records how a run ended. Its counters were kept up to date by

@@ -278,21 +278,14 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 			}
 			continue
 		}
+		if now, ok := current[r.ID]; ok {
+			r = now // what it is now: its source query, say
+		}
 		c := &connRun{ref: r, ctx: locks.connector(r.ID), lockInDoubt: locks.inDoubt(r.ID), started: time.Now(),
 			tally: consent.Tally{Outcomes: map[consent.Outcome]int{}}}
-		blog := e.log.With(zap.String("brand_code", r.BrandCode))
-		err := e.retryDB(c.ctx, blog, "start the run", func(ctx context.Context) error {
-			var err error
-			c.runID, err = e.st.StartRun(ctx, r.ID, req.Trigger)
-			return err
-		})
-		if err != nil {
-			c.failed = fmt.Errorf("start run: %w", err)
-			c.finished = true
-		}
-		c.log = blog.With(zap.Int64("run_id", c.runID))
 		runs = append(runs, c)
 	}
+	e.startRuns(ctx, runs, req.Trigger)
 
 	s := newRoundRobin(runs)
 	var wg gosync.WaitGroup
@@ -309,12 +302,13 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (Summary, error) {
 	// shutdown waits for it.
 	bctx, cancel := e.bg(ctx)
 	defer cancel()
-	for _, c := range runs {
-		lost := ""
+	lost := make([]string, len(runs))
+	for i, c := range runs {
 		if ctx.Err() == nil && c.ctx.Err() != nil {
-			lost = context.Cause(c.ctx).Error()
+			lost[i] = context.Cause(c.ctx).Error()
 		}
-		cs := e.finishRun(bctx, c, req.Trigger, lost)
+	}
+	for _, cs := range e.finishRuns(bctx, runs, req.Trigger, lost) {
 		sum.Connectors = append(sum.Connectors, cs)
 		switch {
 		case cs.Pending == PendingUnknown || sum.Pending == PendingUnknown:
@@ -387,10 +381,116 @@ func (e *Engine) listAgain(ctx context.Context) map[int64]consent.ConnectorRef {
 	return out
 }
 
-// finishRun settles a connector's run: its status from its failure, if
-// any, and what is left; the runs row; the summary line. bctx bounds its
+// startRuns records the start of every connector's run, in one statement
+// (it also tells which connectors have batches left to recover); when it
+// cannot, each connector fails with the reason.
+func (e *Engine) startRuns(ctx context.Context, runs []*connRun, trigger Trigger) {
+	ids := make([]int64, len(runs))
+	for i, c := range runs {
+		ids[i] = c.ref.ID
+	}
+	var started []consent.StartedRun
+	err := e.retryDB(ctx, e.log, "start the runs", func(ctx context.Context) error {
+		var err error
+		started, err = e.st.StartRuns(ctx, ids, trigger)
+		return err
+	})
+	byID := make(map[int64]consent.StartedRun, len(started))
+	for _, r := range started {
+		byID[r.ConnectorID] = r
+	}
+	for _, c := range runs {
+		st, ok := byID[c.ref.ID]
+		switch {
+		case err != nil:
+			c.failed = fmt.Errorf("start run: %w", err)
+			c.finished = true
+		case !ok:
+			c.failed = errors.New("start run: the database started none for this connector")
+			c.finished = true
+		default:
+			c.runID, c.recover = st.RunID, st.Recover
+		}
+		c.log = e.log.With(zap.String("brand_code", c.ref.BrandCode), zap.Int64("run_id", c.runID))
+	}
+}
+
+// finishRuns settles the connectors' runs: each status from its failure,
+// if any (lost[i] says why runs[i]'s lock was lost), and what is left; the
+// runs rows; the summary lines. What is left is read, and the rows
+// written, in one statement each for all the connectors. bctx bounds its
 // writes (see bg).
-func (e *Engine) finishRun(bctx context.Context, c *connRun, trigger Trigger, lost string) ConnectorSummary {
+func (e *Engine) finishRuns(bctx context.Context, runs []*connRun, trigger Trigger, lost []string) []ConnectorSummary {
+	ids := make([]int64, len(runs))
+	for i, c := range runs {
+		ids[i] = c.ref.ID
+	}
+	var bls map[int64]consent.Backlog
+	blErr := e.retryDB(bctx, e.log, "read the backlog", func(ctx context.Context) error {
+		var err error
+		bls, err = e.st.Backlogs(ctx, ids, e.opts.Now())
+		return err
+	})
+	out := make([]ConnectorSummary, len(runs))
+	var ends []consent.RunEnd
+	for i, c := range runs {
+		bl, ok := bls[c.ref.ID]
+		err := blErr
+		if err == nil && !ok {
+			err = errors.New("the database did not answer for this connector")
+		}
+		out[i] = e.settle(c, lost[i], bl, err)
+		if c.runID != 0 {
+			ends = append(ends, consent.RunEnd{RunID: c.runID, Status: out[i].Status, Err: out[i].Err})
+		}
+	}
+	var notRunning []int64
+	var endErr error
+	if len(ends) > 0 {
+		endErr = e.retryDB(bctx, e.log, "record the end of the runs", func(ctx context.Context) error {
+			var err error
+			notRunning, err = e.st.FinishRuns(ctx, ends)
+			return err
+		})
+	}
+	for i, c := range runs {
+		cs := out[i]
+		if c.runID != 0 {
+			switch {
+			case endErr != nil:
+				// The row stays running; the connector's next run closes it.
+				c.log.Error("could not record the end of the run", zap.Error(endErr))
+			case slices.Contains(notRunning, c.runID):
+				c.log.Error("could not record the end of the run",
+					zap.String("error", fmt.Sprintf("finish run %d: it is not running any more (closed by a later run?)", c.runID)))
+			}
+		}
+		fields := []zap.Field{zap.String("trigger", string(trigger)), zap.String("status", string(cs.Status)),
+			zap.Int("sent", cs.Sent), zap.Int("accepted", cs.Accepted), zap.Int("rejected", cs.Rejected),
+			zap.Int("retried", cs.Retried), zap.Int("failed", cs.Failed)}
+		if cs.Pending == PendingUnknown {
+			fields = append(fields, zap.String("pending", "unknown"))
+		} else {
+			bl := bls[c.ref.ID]
+			fields = append(fields, zap.Int("pending", bl.Pending), zap.Int("in_flight", bl.InFlight))
+		}
+		fields = append(fields, zap.Duration("duration", time.Since(c.started)))
+		if cs.Err != "" {
+			fields = append(fields, zap.String("error", cs.Err))
+		}
+		if cs.Status == consent.RunFailed {
+			c.log.Error("sync run finished", fields...)
+		} else {
+			c.log.Info("sync run finished", fields...)
+		}
+	}
+	return out
+}
+
+// settle is a connector's summary line: its status from its failure, if
+// any, lost (why its lock was lost, or ""), and what is left (bl, or blErr
+// when it could not be read).
+func (e *Engine) settle(c *connRun, lost string, bl consent.Backlog, blErr error) ConnectorSummary {
 	cs := ConnectorSummary{BrandCode: c.ref.BrandCode, RunID: c.runID, Sent: c.tally.Sent,
 		Accepted: c.tally.Accepted, Rejected: c.tally.Rejected, Retried: c.tally.Retried, Failed: c.tally.Failed}
 	var errs []string
@@ -406,19 +506,13 @@ func (e *Engine) finishRun(bctx context.Context, c *connRun, trigger Trigger, lo
 		errs = append(errs, fmt.Sprintf("%d records failed after %d tries: their last error is in the report (state failed)",
 			cs.Failed, e.opts.RetryBudget))
 	}
-	var bl consent.Backlog
-	err := e.retryDB(bctx, c.log, "read the backlog", func(ctx context.Context) error {
-		var err error
-		bl, err = e.st.Backlog(ctx, c.ref.ID, e.opts.Now())
-		return err
-	})
 	cs.Pending = bl.Pending + bl.InFlight
-	if err != nil {
+	if blErr != nil {
 		cs.Pending = PendingUnknown
-		errs = append(errs, "records left unknown: "+err.Error())
+		errs = append(errs, "records left unknown: "+blErr.Error())
 	}
 	switch {
-	case c.failed != nil || lost != "" || err != nil:
+	case c.failed != nil || lost != "" || blErr != nil:
 		cs.Status = consent.RunFailed
 	case cs.Pending > 0 || c.pullErr != nil || cs.Failed > 0:
 		cs.Status = consent.RunPartial
@@ -426,32 +520,6 @@ func (e *Engine) finishRun(bctx context.Context, c *connRun, trigger Trigger, lo
 		cs.Status = consent.RunCompleted
 	}
 	cs.Err = joinErrs(errs)
-	if c.runID != 0 {
-		err := e.retryDB(bctx, c.log, "record the end of the run", func(ctx context.Context) error {
-			return e.st.FinishRun(ctx, c.runID, cs.Status, cs.Err)
-		})
-		if err != nil {
-			// The row stays running; the connector's next run closes it.
-			c.log.Error("could not record the end of the run", zap.Error(err))
-		}
-	}
-	fields := []zap.Field{zap.String("trigger", string(trigger)), zap.String("status", string(cs.Status)),
-		zap.Int("sent", cs.Sent), zap.Int("accepted", cs.Accepted), zap.Int("rejected", cs.Rejected),
-		zap.Int("retried", cs.Retried), zap.Int("failed", cs.Failed)}
-	if cs.Pending == PendingUnknown {
-		fields = append(fields, zap.String("pending", "unknown"))
-	} else {
-		fields = append(fields, zap.Int("pending", bl.Pending), zap.Int("in_flight", bl.InFlight))
-	}
-	fields = append(fields, zap.Duration("duration", time.Since(c.started)))
-	if cs.Err != "" {
-		fields = append(fields, zap.String("error", cs.Err))
-	}
-	if cs.Status == consent.RunFailed {
-		c.log.Error("sync run finished", fields...)
-	} else {
-		c.log.Info("sync run finished", fields...)
-	}
 	return cs
 }
 
@@ -496,16 +564,21 @@ func (e *Engine) prepare(ctx context.Context, c *connRun) taskResult {
 		released  int
 		submitted []consent.SubmittedBatch
 	)
-	err := e.retryDB(ctx, c.log, "recover batches", func(ctx context.Context) error {
-		var err error
-		released, submitted, err = e.st.RecoverBatches(ctx, c.ref.ID)
-		return err
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return taskResult{} // stopped: the next run recovers
+	// Only a connector an earlier run left batches (StartRuns said so,
+	// under the run lock: nobody makes any meanwhile) has anything to
+	// recover.
+	if c.recover {
+		err := e.retryDB(ctx, c.log, "recover batches", func(ctx context.Context) error {
+			var err error
+			released, submitted, err = e.st.RecoverBatches(ctx, c.ref.ID)
+			return err
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return taskResult{} // stopped: the next run recovers
+			}
+			return taskResult{fatal: fmt.Errorf("recover batches: %w", err)}
 		}
-		return taskResult{fatal: fmt.Errorf("recover batches: %w", err)}
 	}
 	if released > 0 || len(submitted) > 0 {
 		c.log.Info("recovering what an earlier run left",

@@ -17,8 +17,10 @@ type Store interface {
 	// and reports which it got. held is a child of ctx that also ends if the
 	// locks are lost. release frees them; it is called once.
 	LockConnectors(ctx context.Context, ids []int64) (held context.Context, locked []int64, release func(), err error)
-	// StartRun records a run and closes the connector's runs left running.
-	StartRun(ctx context.Context, connectorID int64, trigger consent.Trigger) (int64, error)
+	// StartRuns records a run over each connector and closes their runs
+	// left running; each started run says whether its connector has
+	// batches an earlier run left unfinished (claimed or submitted).
+	StartRuns(ctx context.Context, connectorIDs []int64, trigger consent.Trigger) ([]consent.StartedRun, error)
 	// RecoverBatches hands back batches claimed without a requestId and
 	// returns those submitted with one, to poll.
 	RecoverBatches(ctx context.Context, connectorID int64) (released int, submitted []consent.SubmittedBatch, err error)
@@ -38,8 +40,11 @@ type Store interface {
 	// Backlog tells what is left of a connector's work; a record dated
 	// after now is not due before its date.
 	Backlog(ctx context.Context, connectorID int64, now time.Time) (consent.Backlog, error)
-	// FinishRun records how a run ended.
-	FinishRun(ctx context.Context, runID int64, status consent.RunStatus, errText string) error
+	// Backlogs is Backlog of each connector, by id.
+	Backlogs(ctx context.Context, connectorIDs []int64, now time.Time) (map[int64]consent.Backlog, error)
+	// FinishRuns records how runs ended, and returns those no longer
+	// running (a later run closed them).
+	FinishRuns(ctx context.Context, ends []consent.RunEnd) (notRunning []int64, err error)
 }
 
 // IYS is İYS as the engine needs it; iysadapter.New makes one of an

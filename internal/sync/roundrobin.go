@@ -23,6 +23,7 @@ type connRun struct {
 	// starts no task meanwhile.
 	lockInDoubt *atomic.Bool
 	runID       int64
+	recover     bool // an earlier run left batches: recover them first
 	log         *zap.Logger
 	started     time.Time
 

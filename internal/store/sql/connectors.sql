@@ -28,7 +28,7 @@ SELECT {{columns "connectors"}} FROM connectors WHERE state <> 'uninstalled' ORD
 
 -- name: SyncConnectors
 -- The named connectors ($1), or all of them when $1 is NULL.
-SELECT id, brand_code, iys_code, state FROM connectors
+SELECT id, brand_code, iys_code, state, source_query FROM connectors
 WHERE state <> 'uninstalled' AND ($1::text[] IS NULL OR brand_code = ANY($1))
 ORDER BY brand_code;
 

@@ -105,6 +105,18 @@ SELECT (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'pendi
                                  ELSE extract(epoch FROM next_attempt_at - now()) END)::float8
                  FROM consents WHERE connector_id = $1 AND state = 'pending'), 0) AS due_in;
 
+-- name: Backlogs
+-- Backlog of each connector of $1 ($2 now, $3 the tolerance), one row each.
+SELECT c.id AS connector_id,
+       (SELECT count(*) FROM consents WHERE connector_id = c.id AND state = 'pending') AS pending,
+       (SELECT count(*) FROM consents WHERE connector_id = c.id AND state = 'in_flight') AS in_flight,
+       coalesce((SELECT min(CASE WHEN {{early 2 3}}
+                                 THEN greatest(extract(epoch FROM next_attempt_at - now()),
+                                               extract(epoch FROM consent_date - $2::timestamptz))
+                                 ELSE extract(epoch FROM next_attempt_at - now()) END)::float8
+                 FROM consents WHERE connector_id = c.id AND state = 'pending'), 0) AS due_in
+FROM unnest($1::bigint[]) AS c (id);
+
 -- name: ClaimBatch
 -- Takes the oldest due pending records of connector $1, at most $3, skipping
 -- those another claim holds, and makes them one batch of run $2, in one

@@ -10,9 +10,36 @@ INSERT INTO runs (connector_id, trigger) VALUES ($1, $2) RETURNING id;
 UPDATE runs SET status = 'failed', finished_at = now(), error = 'killed (closed by run ' || $2::bigint || ')'
 WHERE connector_id = $1 AND status = 'running' AND id <> $2::bigint;
 
+-- name: StartRuns
+-- A run of trigger $2 over each connector of $1, in one statement: the
+-- connectors' runs left 'running' by a process that died are closed (the
+-- UPDATE does not see the rows the INSERT adds), and each new run tells
+-- whether its connector has batches an earlier run left unfinished.
+WITH new AS (
+    INSERT INTO runs (connector_id, trigger)
+    SELECT id, $2 FROM unnest($1::bigint[]) AS id
+    RETURNING id, connector_id
+), dead AS (
+    UPDATE runs r SET status = 'failed', finished_at = now(), error = 'killed (closed by run ' || new.id || ')'
+    FROM new WHERE r.connector_id = new.connector_id AND r.status = 'running'
+    RETURNING r.id
+)
+SELECT new.connector_id, new.id AS run_id,
+       EXISTS (SELECT 1 FROM batches b WHERE b.connector_id = new.connector_id
+               AND b.state IN ('claimed', 'submitted')) AS recover
+FROM new;
+
 -- name: FinishRun
 UPDATE runs SET status = $2, finished_at = now(), heartbeat_at = now(), error = NULLIF($3, '')
 WHERE id = $1 AND status = 'running';
+
+-- name: FinishRuns
+-- FinishRun of each run $1[i] with status $2[i] and error $3[i] ('' none);
+-- returns the runs it finished (a run no longer running is left out).
+UPDATE runs r SET status = e.status, finished_at = now(), heartbeat_at = now(), error = NULLIF(e.error, '')
+FROM unnest($1::bigint[], $2::text[], $3::text[]) AS e (id, status, error)
+WHERE r.id = e.id AND r.status = 'running'
+RETURNING r.id;
 
 -- name: CountInRun
 UPDATE runs SET sent = sent + $2, accepted = accepted + $3, rejected = rejected + $4,
