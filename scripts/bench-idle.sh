@@ -16,7 +16,7 @@
 #      time and İYS requests (figures; no target).
 #
 #   scripts/bench-idle.sh [--connectors "10 1000"] [--records N] [--latency D] [--concurrencies "4 16"]
-#                         [--records-concurrencies "4"] [--rounds N] [--record-rounds N] [--skip-records]
+#                         [--records-concurrencies "4"] [--rounds N] [--record-rounds N] [--skip-idle] [--skip-records]
 #                         [--baseline BIN] [--server URL | --test-server]
 #
 #   --connectors "N..."   connector counts (default "10 1000")
@@ -27,6 +27,7 @@
 #   --rounds N            timed idle runs per case; the median is reported (default 5; one
 #                         more, the first, is discarded)
 #   --record-rounds N     the same for case b (default 3)
+#   --skip-idle           leave out case a
 #   --skip-records        leave out case b
 #   --baseline BIN        also run another iys-sync binary (an earlier build), alternating
 #                         with this tree's every round (which goes first alternates too),
@@ -50,7 +51,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-conns="10 1000" records=30 latency=50ms concs="4 16" rconcs="4" rounds=5 rrounds=3 skip_records=0 baseline="" server=""
+conns="10 1000" records=30 latency=50ms concs="4 16" rconcs="4" rounds=5 rrounds=3 skip_idle=0 skip_records=0 baseline="" server=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--connectors) conns=$2; shift 2 ;;
@@ -60,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--records-concurrencies) rconcs=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--record-rounds) rrounds=$2; shift 2 ;;
+	--skip-idle) skip_idle=1; shift ;;
 	--skip-records) skip_records=1; shift ;;
 	--baseline) baseline=$(realpath "$2"); shift 2 ;;
 	--server) server=$2; shift 2 ;;
@@ -224,6 +226,7 @@ records_case() {
 }
 
 round=0
+if [ "$skip_idle" = 0 ]; then
 echo "a. idle connectors: nothing pending, nothing new at İYS; target: the two pull requests each, nothing else, at most one login a run"
 for n in $conns; do
 	db=$("$bt" freshdb -url "$admin" -name iys_bench_idle)
@@ -244,6 +247,7 @@ for c in $concs; do
 	fi
 done
 echo
+fi
 
 if [ "$skip_records" = 0 ]; then
 	echo "b. $records pending records per connector (one bulk request each): run time and requests"

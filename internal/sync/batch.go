@@ -17,8 +17,8 @@ import (
 var errAbandoned = errors.New("polling stopped before İYS finished the request")
 
 // push claims one batch of a connector and takes it to the end: pre-check,
-// submit, save, poll, record.
-func (e *Engine) push(ctx context.Context, c *connRun) taskResult {
+// submit, save, poll, record. It calls claimed once its claim found records.
+func (e *Engine) push(ctx context.Context, c *connRun, claimed func()) taskResult {
 	if ctx.Err() != nil {
 		return taskResult{}
 	}
@@ -45,6 +45,7 @@ func (e *Engine) push(ctx context.Context, c *connRun) taskResult {
 	if len(recs) == 0 {
 		return taskResult{}
 	}
+	claimed()
 	b := &batch{e: e, c: c, id: batchID, size: len(recs), start: time.Now()}
 	return b.run(ctx, recs)
 }

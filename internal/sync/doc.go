@@ -11,14 +11,17 @@
 //
 // Run lists the connectors, takes each one's run lock (Store.LockConnectors:
 // a connector locked by another process or replica is skipped and reported
-// so), records a run per connector, and then Options.Concurrency workers
-// serve the connectors round-robin, one task at a time, so that a large
-// brand cannot starve a small one. Per connector, in order:
+// so), records a run per connector (one statement for all of them, which
+// also closes the runs a dead process left running, as failed: "killed
+// (closed by run N)", and tells which connectors have batches left), and
+// then Options.Concurrency workers serve the connectors round-robin, one
+// task at a time, so that a large brand cannot starve a small one. Per
+// connector, in order:
 //
-//  1. Recovery: batches a dead run left claimed without a requestId give
-//     their records back to pending; batches left submitted with one are
-//     polled and recorded, never sent again; runs left running are closed
-//     as failed ("killed (closed by run N)").
+//  1. Recovery, of a connector a dead run left batches only: batches
+//     claimed without a requestId give their records back to pending;
+//     batches left submitted with one are polled and recorded, never sent
+//     again.
 //  2. Pull (Options.Puller, when set): İYS-side changes first.
 //  3. Push, batch after batch: claim up to BatchSize due pending records
 //     (one statement, FOR UPDATE SKIP LOCKED; a record dated ahead of
@@ -35,7 +38,12 @@
 //
 // A connector is done when nothing is due: with retries (or early dates)
 // due within Options.RetryWait (and before the deadline) it waits for them,
-// else it stops, partial.
+// else it stops, partial. When every connector is done, what each left is
+// read, and the runs' ends written, in one statement each for all of them.
+//
+// An idle connector (nothing pending, nothing new at İYS) costs its two
+// requests of the changes feed, the pull's and the claim's few statements,
+// and its share of the run's start and end: TestIdleConnectorMakesOnlyItsPullRequests.
 //
 // # Failures
 //

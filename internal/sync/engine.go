@@ -550,7 +550,7 @@ func (e *Engine) work(ctx context.Context, s *roundRobin) {
 		case taskRecover:
 			res = e.recoverBatch(c.ctx, c, t.batch)
 		case taskPush:
-			res = e.push(c.ctx, c)
+			res = e.push(c.ctx, c, func() { s.claimed(c) })
 		case taskEvaluate:
 			res = e.evaluate(c.ctx, c)
 		}

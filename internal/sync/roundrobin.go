@@ -32,8 +32,13 @@ type connRun struct {
 	preparing bool                     // the prep task is running
 	recovered []consent.SubmittedBatch // batches of dead runs left to poll
 	busy      int                      // tasks running
-	idle      bool                     // a claim found nothing due: evaluate once busy is 0
-	evaluate  bool                     // an evaluate task is wanted
+	pushes    int                      // push tasks running
+	// hasWork: a claim of this connector found records since its last
+	// empty one. Until one does, one push at a time probes it: an idle
+	// connector costs one claim, not one per worker.
+	hasWork  bool
+	idle     bool // a claim found nothing due: evaluate once busy is 0
+	evaluate bool // an evaluate task is wanted
 	// evaluating: an evaluate task runs. No push may run beside it: a push
 	// claiming the last pending record would let evaluate see nothing
 	// pending and finish the connector with that record in flight.
@@ -186,14 +191,30 @@ func (s *roundRobin) pick() (t *task, wake time.Time, left bool) {
 				wake = c.wakeAt
 			}
 			continue
+		case c.pushes > 0 && !c.hasWork:
+			continue // the push running tells whether there is work
 		default:
 			kind = taskPush
+			c.pushes++
 		}
 		c.busy++
 		s.cursor = idx + 1
 		return &task{kind: kind, c: c, batch: batch}, time.Time{}, true
 	}
 	return nil, wake, left
+}
+
+// claimed hears from a push that its claim found records: the connector
+// may take more pushes at once, before that one ends.
+func (s *roundRobin) claimed(c *connRun) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.hasWork {
+		return
+	}
+	c.hasWork = true
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // done takes a task's result.
@@ -213,8 +234,10 @@ func (s *roundRobin) done(t *task, r taskResult) {
 		c.recovered = append(c.recovered, r.recovered...)
 		c.pullErr = r.pullErr
 	case taskPush:
+		c.pushes--
 		if !r.claimed {
 			c.idle = true
+			c.hasWork = false
 		}
 	case taskEvaluate:
 		c.evaluating = false
