@@ -6,7 +6,7 @@
 -- it to COPY and one merge statement.
 
 -- fragment: StagingColumns
--- The staged rows' columns, in the order of the values stagingValues gives
+-- The staged rows' columns, in the order stagingWriter.row writes them
 -- (copy.go): the COPYs below name no columns.
 seq            bigint,
 line           int,
