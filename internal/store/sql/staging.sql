@@ -114,6 +114,10 @@ WITH staged AS (
 -- fresh and written take their rows in key order, as every writer of
 -- consents does (see retry.go), and never both: a plain INSERT of new keys
 -- and an upsert of stored ones would lock in two passes, out of that order.
+-- fresh reads staged in the order Staged's window made it, key first: a
+-- sort of its own would be the import's second sort of every row (test:
+-- TestFreshRecordsAreInsertedInKeyOrder). The superseded lines' events
+-- join staged only when there are some.
 -- Both return the key written, whether it was inserted (xmax = 0: no
 -- transaction has updated the row) and whether its value was written
 -- (applied), then what events needs.
@@ -133,7 +137,6 @@ fresh AS (
                                                               ELSE line::text END) AS origin
           FROM staged) staged, path
     WHERE path.fast AND winner AND stored_id IS NULL
-    ORDER BY recipient, recipient_type, type
     RETURNING recipient, recipient_type, type, true AS inserted, true AS applied,
               id, status, consent_date, source, external_id, origin, version, state, event_seq, event_hash
 ),
@@ -193,7 +196,7 @@ events AS (
                                                               ELSE line::text END) AS origin
           FROM staged WHERE winner) s
       ON s.recipient = w.recipient AND s.recipient_type = w.recipient_type AND s.type = w.type
-    WHERE NOT w.applied
+    WHERE NOT w.applied AND EXISTS (SELECT FROM written WHERE NOT applied)
     UNION ALL
     SELECT id, event_seq, now(), $3, origin, status, consent_date, source, recipient_type, external_id, version,
            'pending', $5, NULLIF($6, ''), NULL, event_hash
