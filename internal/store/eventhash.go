@@ -29,11 +29,20 @@ var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // eventHash is consent_event_hash computed in Go, byte for byte: the import
 // hashes its new records' first events while it streams them (see
-// stagingValues), so that PostgreSQL does not, one call at a time, in the
+// stagingWriter.row), so that PostgreSQL does not, one call at a time, in the
 // merge. TestEventHashMatchesSQL holds the two together.
 func eventHash(prev []byte, f eventFields) []byte {
-	b := make([]byte, 0, 256)
-	b = append(b, prev...)
+	var h eventHasher
+	sum := h.sum(prev, &f)
+	return sum[:]
+}
+
+// eventHasher hashes events in one buffer that it keeps: the import hashes a
+// million without garbage.
+type eventHasher struct{ b []byte }
+
+func (h *eventHasher) sum(prev []byte, f *eventFields) [sha256.Size]byte {
+	b := append(h.b[:0], prev...)
 	b = binary.BigEndian.AppendUint32(b, uint32(f.seq))
 	b = appendTime(b, f.at)
 	b = appendTime(b, f.consentDate)
@@ -57,8 +66,8 @@ func eventHash(prev []byte, f eventFields) []byte {
 		}
 		b = append(b, 0x1f)
 	}
-	sum := sha256.Sum256(b)
-	return sum[:]
+	h.b = b
+	return sha256.Sum256(b)
 }
 
 // appendTime appends t as timestamptz_send does: microseconds from pgEpoch.
@@ -68,7 +77,7 @@ func appendTime(b []byte, t time.Time) []byte {
 
 // eventStamp says where the rows of an import come from, so that each row's
 // origin and the hash of the first event of a record it creates are made as
-// the row is staged (see stagingValues); nil leaves both to the merge.
+// the row is staged (see stagingWriter.row); nil leaves both to the merge.
 type eventStamp struct {
 	at        time.Time // the transaction's now()
 	kind      string    // "file" or "api"
@@ -85,14 +94,13 @@ func (st *eventStamp) originOf(r ImportRow) string {
 	return st.prefix + ":" + strconv.Itoa(r.Line)
 }
 
-// firstHash is the hash of the event of a record r creates: seq 1, version
-// 1, pending.
-func (st *eventStamp) firstHash(r ImportRow, origin string) []byte {
-	f := eventFields{seq: 1, at: st.at, kind: st.kind, origin: origin, status: string(r.Status),
+// firstEvent is the event of a record r creates: seq 1, version 1, pending.
+func (st *eventStamp) firstEvent(r ImportRow, origin string) *eventFields {
+	f := &eventFields{seq: 1, at: st.at, kind: st.kind, origin: origin, status: string(r.Status),
 		consentDate: r.ConsentDate.Time(), source: string(r.Source), recipientType: string(r.RecipientType),
 		externalID: r.ExternalID, version: 1, state: "pending", importID: &st.importID}
 	if st.requestID != "" {
 		f.requestID = &st.requestID
 	}
-	return eventHash(nil, f)
+	return f
 }

@@ -130,20 +130,29 @@ func (s *Store) ImportFile(ctx context.Context, connectorID int64, meta func() I
 }
 
 // beginImport opens the transaction of every import (files, the intake,
-// the user-table source): it locks the connector FOR KEY SHARE, what a
-// foreign key check would take (consents has none, see 0001_init.sql), so a
-// concurrent delete of the connector waits; reads its channels; and makes
-// the staging table. The caller rolls back or commits.
-func (s *Store) beginImport(ctx context.Context, connectorID int64) (*sqlx.Tx, []string, error) {
-	return beginImportOn(ctx, s.db, connectorID)
+// the user-table source) on a connection of its own (the staging COPY
+// borrows its driver connection, see rawConn): it locks the connector FOR
+// KEY SHARE, what a foreign key check would take (consents has none, see
+// 0001_init.sql), so a concurrent delete of the connector waits; reads its
+// channels; and makes the staging table. The caller rolls back or commits,
+// then closes the connection.
+func (s *Store) beginImport(ctx context.Context, connectorID int64) (*sqlx.Conn, *sqlx.Tx, []string, error) {
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tx, channels, err := beginImportOn(ctx, conn, connectorID)
+	if err != nil {
+		conn.Close() //nolint:errcheck // the error that matters is err
+		return nil, nil, nil, err
+	}
+	return conn, tx, channels, nil
 }
 
-// beginImportOn is beginImport on db, the pool or one connection (the
+// beginImportOn is beginImport on conn, one the caller holds (the
 // user-table source's, whose session holds its spool).
-func beginImportOn(ctx context.Context, db interface {
-	BeginTxx(context.Context, *sql.TxOptions) (*sqlx.Tx, error)
-}, connectorID int64) (*sqlx.Tx, []string, error) {
-	tx, err := db.BeginTxx(ctx, nil)
+func beginImportOn(ctx context.Context, conn *sqlx.Conn, connectorID int64) (*sqlx.Tx, []string, error) {
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,10 +204,11 @@ func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID, importI
 const untimed = "SET LOCAL statement_timeout = 0"
 
 func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func() ImportMeta, src RowSource) (ImportResult, error) {
-	tx, channels, err := s.beginImport(ctx, connectorID)
+	conn, tx, channels, err := s.beginImport(ctx, connectorID)
 	if err != nil {
 		return ImportResult{}, err
 	}
+	defer conn.Close()
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if _, err := tx.ExecContext(ctx, untimed); err != nil {
 		return ImportResult{}, err
@@ -209,7 +219,7 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	}
 	// The path is known before the counts (see ImportFile).
 	o := origin{kind: "file", prefix: "file:" + filepath.Base(metaFn().Path), importID: importID}
-	rows, lines, err := copyRows(ctx, tx.Tx, channels, src, o.stamp(at))
+	rows, lines, err := copyRows(ctx, conn, channels, src, o.stamp(at))
 	if err != nil {
 		return ImportResult{}, err
 	}

@@ -74,17 +74,18 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path, reques
 	if err := checkIntakeChannels(rows, channels); err != nil {
 		return IntakeResult{}, err
 	}
-	tx, types, err := s.beginImport(ctx, connectorID)
+	conn, tx, types, err := s.beginImport(ctx, connectorID)
 	if err != nil {
 		return IntakeResult{}, err
 	}
+	defer conn.Close()
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	importID, at, err := reserveImportID(ctx, tx)
 	if err != nil {
 		return IntakeResult{}, err
 	}
 	o := origin{kind: "api", prefix: path, importID: importID, requestID: requestID}
-	n, lines, err := copyRows(ctx, tx.Tx, types, fromRows(rows), o.stamp(at))
+	n, lines, err := copyRows(ctx, conn, types, fromRows(rows), o.stamp(at))
 	if err != nil {
 		return IntakeResult{}, err
 	}

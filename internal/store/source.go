@@ -224,17 +224,15 @@ func copyChunk(ctx context.Context, conn *sqlx.Conn, seq int, rows []ImportRow) 
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	copyIn, err := tx.PrepareContext(ctx, copySpool)
-	if err != nil {
-		return err
-	}
-	defer copyIn.Close()
-	for i, r := range rows {
-		if _, err := copyIn.ExecContext(ctx, stagingValues(seq+i, r, nil)...); err != nil {
-			return err
+	err = copyStagingRows(ctx, conn, copySpool, func(w *stagingWriter) error {
+		for i, r := range rows {
+			if err := w.row(seq+i, r, nil); err != nil {
+				return err
+			}
 		}
-	}
-	if _, err := copyIn.ExecContext(ctx); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	return tx.Commit()

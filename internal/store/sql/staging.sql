@@ -6,7 +6,7 @@
 -- it to COPY and one merge statement.
 
 -- fragment: StagingColumns
--- The staged rows' columns, in the order of the values stagingValues gives
+-- The staged rows' columns, in the order stagingWriter.row writes them
 -- (copy.go): the COPYs below name no columns.
 seq            bigint,
 line           int,
@@ -91,8 +91,8 @@ WITH staged AS (
 --     first import; if a concurrent writer inserted one of these keys
 --     meanwhile, the statement fails on consents_key and merge runs it
 --     again with $2 = false.
---   - written: the other winners that differ from the stored record (all of
---     them off the fast path), upserted. Newer, tested against the row as
+--   - written (off the fast path only): the winners that differ from the
+--     stored record, upserted. Newer, tested against the row as
 --     locked (a concurrent writer may have changed it), decides: a newer
 --     consent resets the record to pending whatever its state, and the
 --     version bump keeps an in-flight result from landing on it; an older
@@ -114,6 +114,11 @@ WITH staged AS (
 -- fresh and written take their rows in key order, as every writer of
 -- consents does (see retry.go), and never both: a plain INSERT of new keys
 -- and an upsert of stored ones would lock in two passes, out of that order.
+-- fresh reads staged in the order Staged's window made it, key first: a
+-- sort of its own would be the import's second sort of every row (test:
+-- TestFreshRecordsAreInsertedInKeyOrder). The path is a one-time filter,
+-- so that only one of them reads staged, and the superseded lines' events
+-- join staged only when there are some.
 -- Both return the key written, whether it was inserted (xmax = 0: no
 -- transaction has updated the row) and whether its value was written
 -- (applied), then what events needs.
@@ -131,9 +136,8 @@ fresh AS (
     FROM (SELECT *, coalesce(staged_origin, $4 || ':' || CASE $3 WHEN 'source' THEN external_id
                                                               WHEN 'api' THEN (line - 1)::text
                                                               ELSE line::text END) AS origin
-          FROM staged) staged, path
-    WHERE path.fast AND winner AND stored_id IS NULL
-    ORDER BY recipient, recipient_type, type
+          FROM staged) staged
+    WHERE (SELECT fast FROM path) AND winner AND stored_id IS NULL
     RETURNING recipient, recipient_type, type, true AS inserted, true AS applied,
               id, status, consent_date, source, external_id, origin, version, state, event_seq, event_hash
 ),
@@ -147,8 +151,8 @@ written AS (
     FROM (SELECT *, coalesce(staged_origin, $4 || ':' || CASE $3 WHEN 'source' THEN external_id
                                                               WHEN 'api' THEN (line - 1)::text
                                                               ELSE line::text END) AS origin
-          FROM staged) staged, path
-    WHERE winner AND NOT same AND NOT (path.fast AND stored_id IS NULL)
+          FROM staged) staged
+    WHERE NOT (SELECT fast FROM path) AND winner AND NOT same
     ORDER BY recipient, recipient_type, type
     ON CONFLICT (connector_id, recipient, recipient_type, type) DO UPDATE SET
         status          = CASE WHEN {{template "Newer"}} THEN EXCLUDED.status ELSE c.status END,
@@ -193,7 +197,7 @@ events AS (
                                                               ELSE line::text END) AS origin
           FROM staged WHERE winner) s
       ON s.recipient = w.recipient AND s.recipient_type = w.recipient_type AND s.type = w.type
-    WHERE NOT w.applied
+    WHERE NOT w.applied AND EXISTS (SELECT FROM written WHERE NOT applied)
     UNION ALL
     SELECT id, event_seq, now(), $3, origin, status, consent_date, source, recipient_type, external_id, version,
            'pending', $5, NULLIF($6, ''), NULL, event_hash
