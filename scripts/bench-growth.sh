@@ -12,7 +12,9 @@
 #           measures our work, not İYS's pace: records/s (the runs table's
 #           started_at to finished_at), the process's wall time, and the
 #           worker's user+sys CPU seconds -> CPU seconds per million records
-#           synced (the sandbox's CPU beside it: it shares the machine);
+#           synced (beside it the sandbox's CPU, and that of the server's
+#           backends serving the run, polled from /proc each second when the
+#           server runs here: the three share the machine);
 #   status  `iys-sync status --json`, wall time of the whole process, median
 #           of --runs (one more, first, discarded);
 #   report  `iys-sync report --brand-code B` (CSV, every record) to a file
@@ -107,6 +109,33 @@ pid_cpu() {
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
+# pg_cpu_start / pg_cpu_stop: the CPU of the server's backends of the bench's
+# database (the run's sessions: children of the server's postmaster, found
+# as the checkpointer's parent), polled from /proc every second while a
+# command runs; pg_cpu_stop sets pg_cpu (seconds: each backend's last reading,
+# so a backend's last second may be missed) or n/a when the server's
+# processes cannot be read (a server on another machine).
+pg_cpu_start() {
+	local ckpt postmaster=""
+	ckpt=$("$bt" sql -url "$db" "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'" 2>/dev/null || true)
+	[ -n "$ckpt" ] && postmaster=$(awk '/^PPid:/ { print $2 }' "/proc/$ckpt/status" 2>/dev/null || true)
+	(
+		[ -n "$postmaster" ] || exit 0
+		while :; do
+			for p in $(pgrep -P "$postmaster" -f "iys_bench_growth " || true); do
+				awk -v p="$p" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' "/proc/$p/stat" 2>/dev/null || true
+			done
+			sleep 1
+		done
+	) >"$work/pgcpu" &
+	pg_cpu_pid=$!
+	pids+=("$pg_cpu_pid")
+}
+pg_cpu_stop() {
+	stop_pid "$pg_cpu_pid"
+	pg_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ t[$1] = $2 } END { for (p in t) s += t[p]; if (length(t)) printf "%.2f", s / hz; else print "n/a" }' "$work/pgcpu")
+}
+
 # timed NAME CMD...: runs CMD (environment from $envs) with stdout to
 # $work/NAME.out and stderr to $work/NAME.err; sets t_wall, t_cpu (user+sys)
 # and t_rss (KiB, or n/a); fails the bench, showing CMD's output, if CMD fails.
@@ -189,7 +218,9 @@ for n in $sizes; do
 	echo "  vacuum:  $(secs "$t" "$(now)") s (VACUUM ANALYZE consents, consent_events; not counted)"
 
 	sb0=$(pid_cpu "$sandbox_pid")
+	pg_cpu_start
 	timed run "$bin" --run-now
+	pg_cpu_stop
 	sb1=$(pid_cpu "$sandbox_pid")
 	run_wall=$t_wall run_cpu=$t_cpu run_rss=$t_rss
 	"$bs" figures -url "$db" -api "$api" >"$work/figures"
@@ -200,8 +231,13 @@ for n in $sizes; do
 	fi
 	sb_cpu=$(awk -v a="$sb0" -v b="$sb1" 'BEGIN { printf "%.2f", b - a }')
 	cpu_m=$(per_m "$run_cpu" "$add")
-	echo "  run:     ${fig_run_s} s -> $(rate_of "$add" "$fig_run_s") records/s ($fig_batches bulk requests; process $run_wall s);" \
-		"worker CPU $run_cpu s = $cpu_m s a million; peak RSS $(mb "$run_rss") MB; sandbox CPU $sb_cpu s ($(per_m "$sb_cpu" "$add") s a million)"
+	pull_s=$("$bt" sql -url "$db" "SELECT round(extract(epoch FROM (SELECT min(created_at) FROM batches WHERE run_id = r.id) - r.started_at)::numeric, 1)
+		FROM runs r ORDER BY id DESC LIMIT 1")
+	pg_m=n/a
+	[ "$pg_cpu" = n/a ] || pg_m=$(per_m "$pg_cpu" "$add")
+	echo "  run:     ${fig_run_s} s -> $(rate_of "$add" "$fig_run_s") records/s ($fig_batches bulk requests; process $run_wall s; $pull_s s before the first claim: the pull of İYS's changes, which hold what the last run sent);" \
+		"worker CPU $run_cpu s = $cpu_m s a million; peak RSS $(mb "$run_rss") MB; sandbox CPU $sb_cpu s ($(per_m "$sb_cpu" "$add") s a million);" \
+		"PostgreSQL's backends of the run ≈ $pg_cpu s CPU ($pg_m s a million)"
 	"$bt" sql -url "$db" "VACUUM ANALYZE consents" "VACUUM ANALYZE consent_events" "VACUUM ANALYZE batch_items" "VACUUM ANALYZE changes" >/dev/null
 
 	st=()
@@ -232,12 +268,12 @@ for n in $sizes; do
 		"batch_items $(bpr "$bi_b"), changes $(bpr "$ch_b"); database $(bpr "$db_b") B/record, $(awk -v b="$db_b" 'BEGIN { printf "%.2f", b / 2^30 }') GiB" \
 		"-> $(awk -v b="$db_b" -v n="$n" 'BEGIN { printf "%.0f", n / (b / 2^30) }') records per GiB"
 	echo
-	rows+=("| $n | $add: $imp_s s, $(rate_of "$add" "$imp_s")/s | $add: $fig_run_s s, $(rate_of "$add" "$fig_run_s")/s | $cpu_m | $st_ms | $rp_s | $(bpr "$c_b") + $(bpr "$e_b") + $(bpr "$bi_b") + $(bpr "$ch_b"); db $(bpr "$db_b") |")
+	rows+=("| $n | $add: $imp_s s, $(rate_of "$add" "$imp_s")/s | $add: $fig_run_s s, $(rate_of "$add" "$fig_run_s")/s | $cpu_m (PostgreSQL ≈ $pg_m) | $st_ms | $rp_s | $(bpr "$c_b") + $(bpr "$e_b") + $(bpr "$bi_b") + $(bpr "$ch_b"); db $(bpr "$db_b") |")
 	have=$n
 done
 
 echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the end"
 echo
-echo "| records | import: lines, s, lines/s | run: records, s, records/s | worker CPU s a million synced | status ms | report s | bytes a record: consents + events + batch_items + changes; database |"
+echo "| records | import: lines, s, lines/s | run: records, s, records/s | worker CPU s a million synced (PostgreSQL's backends) | status ms | report s | bytes a record: consents + events + batch_items + changes; database |"
 echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
