@@ -28,7 +28,10 @@
 #
 #   --sizes "N..."     record counts, growing (default "1000000 3000000 10000000")
 #   --runs N           timed runs of status and of report at each size (default 3)
-#   --concurrency C    IYS_CONCURRENCY of the runs (default 32; IYS_BATCH_SIZE=1000, IYS_RATE_LIMIT=0)
+#   --concurrency C    IYS_CONCURRENCY of the runs (default 4, the setting's default; IYS_BATCH_SIZE=1000,
+#                      IYS_RATE_LIMIT=0). More is slower on a large table: each claim steps over the
+#                      records the others hold (SKIP LOCKED), and at 32 the server's backends took
+#                      most of the machine's 2 cores (1M records synced at 1,583/s)
 #   --server URL       use this server (a database URL whose user may CREATE DATABASE)
 #                      instead of a throwaway cluster; it gets the database iys_bench_growth
 #   --test-server      the same with $IYS_TEST_DATABASE_URL
@@ -49,7 +52,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-sizes="1000000 3000000 10000000" runs=3 conc=32 server=""
+sizes="1000000 3000000 10000000" runs=3 conc=4 server=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--sizes) sizes=$2; shift 2 ;;
