@@ -24,7 +24,8 @@
 #           consent_events (the history), batch_items, changes, and the whole
 #           database, each in bytes per record.
 #
-#   scripts/bench-growth.sh [--sizes "N..."] [--runs N] [--concurrency C] [--server URL | --test-server]
+#   scripts/bench-growth.sh [--sizes "N..."] [--runs N] [--concurrency C] [--run-for D] [--resume N]
+#                           [--server URL | --test-server]
 #
 #   --sizes "N..."     record counts, growing (default "1000000 3000000 10000000")
 #   --runs N           timed runs of status and of report at each size (default 3)
@@ -32,8 +33,16 @@
 #                      IYS_RATE_LIMIT=0). More is slower on a large table: each claim steps over the
 #                      records the others hold (SKIP LOCKED), and at 32 the server's backends took
 #                      most of the machine's 2 cores (1M records synced at 1,583/s)
+#   --run-for D        stop each run after D (`--run-now --max-duration D`, such as 10m): a run
+#                      that stops with records left counts those it synced, and status, report
+#                      and sizes are then of a database still holding pending records (said so)
+#   --resume N         keep the database iys_bench_growth as an earlier run of this script left it,
+#                      holding its first N records, all synced (checked), and grow it from there;
+#                      its pull cursors are forgotten (the sandbox is a new one), so the first run
+#                      does not pull back what the earlier runs sent
+#   --db NAME          the database's name (default iys_bench_growth)
 #   --server URL       use this server (a database URL whose user may CREATE DATABASE)
-#                      instead of a throwaway cluster; it gets the database iys_bench_growth
+#                      instead of a throwaway cluster; it gets the database iys_bench_growth (--db)
 #   --test-server      the same with $IYS_TEST_DATABASE_URL
 #
 # The lines come from scripts/benchtool gen (-start: line i is the same in
@@ -52,12 +61,15 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-sizes="1000000 3000000 10000000" runs=3 conc=4 server=""
+sizes="1000000 3000000 10000000" runs=3 conc=4 run_for="" resume=0 dbname=iys_bench_growth server=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--sizes) sizes=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
 	--concurrency) conc=$2; shift 2 ;;
+	--run-for) run_for=$2; shift 2 ;;
+	--resume) resume=$2; shift 2 ;;
+	--db) dbname=$2; shift 2 ;;
 	--server) server=$2; shift 2 ;;
 	--test-server)
 		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
@@ -66,13 +78,14 @@ while [ $# -gt 0 ]; do
 	*) echo "bench-growth.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 done
-last=0
-for v in $sizes $runs $conc; do
+last=$resume
+for v in $sizes $runs $conc $resume; do
 	case "$v" in '' | *[!0-9]*) echo "bench-growth.sh: --sizes, --runs and --concurrency take positive whole numbers" >&2; exit 2 ;; esac
-	[ "$v" -ge 1 ] || { echo "bench-growth.sh: $v: want 1 or more" >&2; exit 2; }
+	[ "$v" -ge 1 ] || [ "$v" = "$resume" ] || { echo "bench-growth.sh: $v: want 1 or more" >&2; exit 2; }
 done
+case "$dbname" in '' | *[!a-z0-9_]*) echo "bench-growth.sh: --db takes a name of lower-case letters, digits and _" >&2; exit 2 ;; esac
 for n in $sizes; do
-	[ "$n" -gt "$last" ] || { echo "bench-growth.sh: --sizes must grow" >&2; exit 2; }
+	[ "$n" -gt "$last" ] || { echo "bench-growth.sh: --sizes must grow, from --resume's" >&2; exit 2; }
 	last=$n
 done
 
@@ -89,7 +102,14 @@ gnu_time=0
 [ "${rss_by#GNU}" != "$rss_by" ] && gnu_time=1
 
 bench_server bench-growth.sh
-db=$("$bt" freshdb -url "$admin" -name iys_bench_growth)
+if [ "$resume" = 0 ]; then
+	db=$("$bt" freshdb -url "$admin" -name "$dbname")
+else
+	db=$(echo "$admin" | sed "s#^\([a-z]*://[^/]*\)/[^?]*#\1/$dbname#")
+	got=$("$bt" sql -url "$db" "SELECT count(*) || ' ' || count(*) FILTER (WHERE state NOT IN ('synced', 'rejected')) FROM consents")
+	[ "$got" = "$resume 0" ] || { echo "bench-growth.sh: --resume $resume: $dbname holds $got (records, not synced)" >&2; exit 1; }
+	"$bt" sql -url "$db" "DELETE FROM pull_cursors" >/dev/null
+fi
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -125,7 +145,7 @@ pg_cpu_start() {
 	(
 		[ -n "$postmaster" ] || exit 0
 		while :; do
-			for p in $(pgrep -P "$postmaster" -f "iys_bench_growth " || true); do
+			for p in $(pgrep -P "$postmaster" -f "$dbname " || true); do
 				awk -v p="$p" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' "/proc/$p/stat" 2>/dev/null || true
 			done
 			sleep 1
@@ -141,7 +161,9 @@ pg_cpu_stop() {
 
 # timed NAME CMD...: runs CMD (environment from $envs) with stdout to
 # $work/NAME.out and stderr to $work/NAME.err; sets t_wall, t_cpu (user+sys)
-# and t_rss (KiB, or n/a); fails the bench, showing CMD's output, if CMD fails.
+# and t_rss (KiB, or n/a); fails the bench, showing CMD's output, if CMD fails
+# (exits other than 0 or $ok_rc).
+ok_rc=0
 timed() {
 	local name=$1 rc=0 t0 t1 c0 c1
 	shift
@@ -149,7 +171,7 @@ timed() {
 	if [ "$gnu_time" = 1 ]; then
 		env "${envs[@]}" /usr/bin/time -f '%U %S %M' -o "$work/time.out" "$@" >"$work/$name.out" 2>"$work/$name.err" || rc=$?
 		t1=$(now)
-		read -r u s t_rss <"$work/time.out"
+		read -r u s t_rss < <(tail -1 "$work/time.out") # after "Command exited with non-zero status N"
 		t_cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
 	else
 		c0=$(children_cpu)
@@ -159,7 +181,7 @@ timed() {
 		t_cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
 		t_rss=n/a
 	fi
-	if [ "$rc" != 0 ]; then
+	if [ "$rc" != 0 ] && [ "$rc" != "$ok_rc" ]; then
 		echo "bench-growth.sh: $name exited $rc:" >&2
 		tail -20 "$work/$name.out" "$work/$name.err" >&2
 		exit 1
@@ -192,7 +214,9 @@ api=$(sed -n 's/^listening on //p' "$work/sandbox.out" | head -1)
 
 envs=(IYS_DATABASE_URL="$db" IYS_API_URL="$api" IYS_USERNAME=bench IYS_PASSWORD=bench-pass
 	IYS_BATCH_SIZE=1000 IYS_CONCURRENCY="$conc" IYS_RATE_LIMIT=0 IYS_LOG_LEVEL=warn)
-env "${envs[@]}" "$bin" install --brand-code B --iys-code 700001 --channels MESAJ --skip-verify >/dev/null
+[ "$resume" != 0 ] || env "${envs[@]}" "$bin" install --brand-code B --iys-code 700001 --channels MESAJ --skip-verify >/dev/null
+run_args=(--run-now)
+[ -z "$run_for" ] || run_args+=(--max-duration "$run_for")
 
 size_q="SELECT concat_ws(' ',
 	pg_total_relation_size('consents'), pg_total_relation_size('consent_events'),
@@ -201,7 +225,7 @@ size_q="SELECT concat_ws(' ',
 kinds_q="SELECT string_agg(kind || ' ' || n, ', ' ORDER BY kind) FROM (SELECT kind, count(*) AS n FROM consent_events GROUP BY kind) k"
 
 rows=()
-have=0
+have=$resume
 for n in $sizes; do
 	add=$((n - have))
 	echo "== $n records: $add new lines on $have (load $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -222,24 +246,30 @@ for n in $sizes; do
 
 	sb0=$(pid_cpu "$sandbox_pid")
 	pg_cpu_start
-	timed run "$bin" --run-now
+	[ -z "$run_for" ] || ok_rc=3 # --max-duration reached: work remains
+	timed run "$bin" "${run_args[@]}"
+	ok_rc=0
 	pg_cpu_stop
 	sb1=$(pid_cpu "$sandbox_pid")
 	run_wall=$t_wall run_cpu=$t_cpu run_rss=$t_rss
 	"$bs" figures -url "$db" -api "$api" >"$work/figures"
 	while IFS='=' read -r k v; do printf -v "fig_$k" '%s' "$v"; done <"$work/figures"
-	if [ "$fig_records" != "$n" ] || [ "$fig_done" != "$n" ] || [ "$fig_left" != 0 ]; then
+	synced=$((fig_done - have))
+	if [ "$fig_records" != "$n" ] || [ $((fig_done + fig_left)) != "$n" ] || { [ -z "$run_for" ] && [ "$fig_left" != 0 ]; }; then
 		echo "bench-growth.sh: after the run: $fig_records records, $fig_done with İYS's word, $fig_left left; want $n, $n, 0" >&2
 		exit 1
 	fi
+	if [ "$fig_left" != 0 ]; then
+		echo "  (the run stopped after --run-for $run_for: $synced of the $add new records synced, $fig_left left pending)"
+	fi
 	sb_cpu=$(awk -v a="$sb0" -v b="$sb1" 'BEGIN { printf "%.2f", b - a }')
-	cpu_m=$(per_m "$run_cpu" "$add")
+	cpu_m=$(per_m "$run_cpu" "$synced")
 	pull_s=$("$bt" sql -url "$db" "SELECT round(extract(epoch FROM (SELECT min(created_at) FROM batches WHERE run_id = r.id) - r.started_at)::numeric, 1)
 		FROM runs r ORDER BY id DESC LIMIT 1")
 	pg_m=n/a
-	[ "$pg_cpu" = n/a ] || pg_m=$(per_m "$pg_cpu" "$add")
-	echo "  run:     ${fig_run_s} s -> $(rate_of "$add" "$fig_run_s") records/s ($fig_batches bulk requests; process $run_wall s; $pull_s s before the first claim: the pull of İYS's changes, which hold what the last run sent);" \
-		"worker CPU $run_cpu s = $cpu_m s a million; peak RSS $(mb "$run_rss") MB; sandbox CPU $sb_cpu s ($(per_m "$sb_cpu" "$add") s a million);" \
+	[ "$pg_cpu" = n/a ] || pg_m=$(per_m "$pg_cpu" "$synced")
+	echo "  run:     $synced records in ${fig_run_s} s -> $(rate_of "$synced" "$fig_run_s") records/s ($fig_batches bulk requests; process $run_wall s; $pull_s s before the first claim: the pull of İYS's changes, which hold what the last run sent);" \
+		"worker CPU $run_cpu s = $cpu_m s a million; peak RSS $(mb "$run_rss") MB; sandbox CPU $sb_cpu s ($(per_m "$sb_cpu" "$synced") s a million);" \
 		"PostgreSQL's backends of the run ≈ $pg_cpu s CPU ($pg_m s a million)"
 	"$bt" sql -url "$db" "VACUUM ANALYZE consents" "VACUUM ANALYZE consent_events" "VACUUM ANALYZE batch_items" "VACUUM ANALYZE changes" >/dev/null
 
@@ -271,7 +301,7 @@ for n in $sizes; do
 		"batch_items $(bpr "$bi_b"), changes $(bpr "$ch_b"); database $(bpr "$db_b") B/record, $(awk -v b="$db_b" 'BEGIN { printf "%.2f", b / 2^30 }') GiB" \
 		"-> $(awk -v b="$db_b" -v n="$n" 'BEGIN { printf "%.0f", n / (b / 2^30) }') records per GiB"
 	echo
-	rows+=("| $n | $add: $imp_s s, $(rate_of "$add" "$imp_s")/s | $add: $fig_run_s s, $(rate_of "$add" "$fig_run_s")/s | $cpu_m (PostgreSQL ≈ $pg_m) | $st_ms | $rp_s | $(bpr "$c_b") + $(bpr "$e_b") + $(bpr "$bi_b") + $(bpr "$ch_b"); db $(bpr "$db_b") |")
+	rows+=("| $n | $add: $imp_s s, $(rate_of "$add" "$imp_s")/s | $synced: $fig_run_s s, $(rate_of "$synced" "$fig_run_s")/s | $cpu_m (PostgreSQL ≈ $pg_m) | $st_ms | $rp_s | $(bpr "$c_b") + $(bpr "$e_b") + $(bpr "$bi_b") + $(bpr "$ch_b"); db $(bpr "$db_b") |")
 	have=$n
 done
 
