@@ -255,6 +255,9 @@ for n in $sizes; do
 	"$bs" figures -url "$db" -api "$api" >"$work/figures"
 	while IFS='=' read -r k v; do printf -v "fig_$k" '%s' "$v"; done <"$work/figures"
 	synced=$((fig_done - have))
+	if [ "$fig_run_status" = running ]; then
+		echo "  (the run's end was not recorded: its row is still 'running'; its time is taken to its last batch's end)"
+	fi
 	if [ "$fig_records" != "$n" ] || [ $((fig_done + fig_left)) != "$n" ] || { [ -z "$run_for" ] && [ "$fig_left" != 0 ]; }; then
 		echo "bench-growth.sh: after the run: $fig_records records, $fig_done with İYS's word, $fig_left left; want $n, $n, 0" >&2
 		exit 1
