@@ -68,7 +68,8 @@ func main() {
 //	done           synced or rejected (İYS's final word)
 //	left           pending, in flight or failed
 //	run_status     the last run's status
-//	run_s          the last run's duration, started_at to finished_at
+//	run_s          the last run's duration, started_at to finished_at (to its
+//	               last batch's end when the run's end was not recorded)
 //	batches        batches of that run with a saved requestId
 //	send_span_s    first to last bulk request's submission in that run
 //	finish_span_s  first submission to the last batch's end
@@ -102,7 +103,7 @@ func cmdFigures(args []string) error {
 		       (SELECT count(*) FROM consents WHERE state IN ('synced', 'rejected')),
 		       (SELECT count(*) FROM consents WHERE state IN ('pending', 'in_flight', 'failed')),
 		       (SELECT status FROM r),
-		       (SELECT extract(epoch FROM finished_at - started_at)::float8 FROM r),
+		       (SELECT extract(epoch FROM coalesce(finished_at, (SELECT max(finished_at) FROM b)) - started_at)::float8 FROM r),
 		       (SELECT count(*) FROM b),
 		       coalesce((SELECT extract(epoch FROM max(submitted_at) - min(submitted_at))::float8 FROM b), 0),
 		       coalesce((SELECT extract(epoch FROM max(finished_at) - min(submitted_at))::float8 FROM b), 0),

@@ -5,7 +5,7 @@
 //
 //	benchtool cluster -url-file FILE [-set NAME=VALUE]...   start a throwaway cluster (with these server settings),
 //	                                    write its admin URL to FILE, run until SIGTERM/SIGINT
-//	benchtool gen -rows N -upload FILE -copy FILE
+//	benchtool gen -rows N [-start K] -upload FILE [-copy FILE]
 //	benchtool freshdb -url ADMIN_URL -name DB   (re)create database DB, print its URL
 //	benchtool sql -url URL STATEMENT...         run statements, print the first column of any rows
 //	benchtool copy -url URL -copy FILE          time a bare COPY of FILE into a fresh table "bare", print seconds
@@ -96,18 +96,25 @@ var platforms = []struct{ platform, source string }{
 // cmdGen writes N lines of an SMS upload file and the COPY input of the same
 // rows as the import stores them (connector 1, BIREYSEL, MESAJ). Phones are
 // distinct (i*7919+12345 mod 10^9 is a permutation) and in scrambled order;
-// consent times lie within the last day, in Türkiye time.
+// consent times lie within the last day, in Türkiye time. Line i is the same
+// whatever the file: -start K writes lines K to K+N-1, so that files of
+// successive starts add new recipients to those of the earlier ones (a
+// database grown by importing the difference). Without -copy, no COPY input.
 //
 // The COPY input is in COPY's text format (tab-separated), the format the
 // importer's own COPY uses: CSV would make the yardstick some 4% slower.
 func cmdGen(args []string) error {
 	fs := flag.NewFlagSet("gen", flag.ExitOnError)
 	rows := fs.Int("rows", 1_000_000, "lines to write")
+	start := fs.Int("start", 0, "the first line's number: lines -start to -start + -rows - 1")
 	uploadPath := fs.String("upload", "", "the SMS upload file to write")
-	copyPath := fs.String("copy", "", "the COPY input (text format) to write")
+	copyPath := fs.String("copy", "", "the COPY input (text format) to write; none when empty")
 	fs.Parse(args) //nolint:errcheck // ExitOnError
-	if *uploadPath == "" || *copyPath == "" || *rows <= 0 || *rows > 1_000_000_000 {
-		return errors.New("want -rows 1..10^9, -upload FILE and -copy FILE")
+	if *uploadPath == "" || *rows <= 0 || *start < 0 || *start+*rows > 1_000_000_000 {
+		return errors.New("want -rows 1..10^9, -start 0.. (-start + -rows at most 10^9: the phones repeat beyond) and -upload FILE")
+	}
+	if *copyPath == "" {
+		*copyPath = os.DevNull
 	}
 	loc, err := time.LoadLocation("Europe/Istanbul")
 	if err != nil {
@@ -127,7 +134,7 @@ func cmdGen(args []string) error {
 	// A minute back, so that no line is "in the future" whatever the clocks.
 	newest := time.Now().In(loc).Add(-time.Minute).Truncate(time.Second)
 	var ub, cb []byte
-	for i := range *rows {
+	for i := *start; i < *start+*rows; i++ {
 		phone := 905_000_000_000 + (int64(i)*7919+12345)%1_000_000_000
 		at := newest.Add(-time.Duration(int64(i)*37%86_000) * time.Second)
 		status := "ONAY"
