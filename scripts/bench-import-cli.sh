@@ -8,11 +8,14 @@
 # import takes at most 2x the first, and the iys-sync process peaks under
 # 100 MB of memory.
 #
-#   scripts/bench-import-cli.sh [--rows N] [--rounds N] [--server URL | --test-server]
+#   scripts/bench-import-cli.sh [--rows N] [--rounds N] [--baseline BIN] [--server URL | --test-server]
 #
 #   --rows N       lines of the generated file (default 1000000)
 #   --rounds N     rounds of the three, in a rotating order; the first is discarded (a warm-up)
 #                  and the medians of the others count (default 6: medians of 5)
+#   --baseline BIN an earlier build of iys-sync: each round also imports the file with it, just
+#                  before or after this build's import (the order alternates), for a before/after
+#                  figure from the same minutes
 #   --server URL   use this server (a database URL whose user may CREATE DATABASE)
 #                  instead of a throwaway cluster; it gets databases iys_bench_bare and iys_bench_import
 #   --test-server  the same with $IYS_TEST_DATABASE_URL
@@ -31,11 +34,12 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-rows=1000000 rounds=6 server=""
+rows=1000000 rounds=6 server="" baseline=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
+	--baseline) baseline=$(realpath "$2"); shift 2 ;;
 	--server) server=$2; shift 2 ;;
 	--test-server)
 		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
@@ -77,7 +81,7 @@ echo "generated: $rows lines, $(du -m "$work/sms.txt" | cut -f1) MB upload file 
 bare_db=$("$bt" freshdb -url "$admin" -name iys_bench_bare)
 IYS_DATABASE_URL=$bare_db "$work/iys-sync" install --brand-code B --iys-code I --skip-verify >/dev/null
 
-bare_s=() key_s=() import_s=() import_cpu=() rss_kb=()
+bare_s=() key_s=() import_s=() import_cpu=() rss_kb=() base_s=()
 
 run_bare() {
 	local s
@@ -91,11 +95,24 @@ run_key() {
 	key_s+=("$s")
 }
 
+# run_import [BIN]: this build's import, or with BIN the baseline's (its time alone is kept).
 run_import() {
-	local db t0 t1 rc=0 hwm=0 v pid
+	local db t0 t1 rc=0 hwm=0 v pid exe=${1:-$work/iys-sync}
 	db=$("$bt" freshdb -url "$admin" -name iys_bench_import)
-	IYS_DATABASE_URL=$db "$work/iys-sync" install --brand-code B --iys-code I --skip-verify >/dev/null
+	IYS_DATABASE_URL=$db "$exe" install --brand-code B --iys-code I --skip-verify >/dev/null
 	"$bt" sql -url "$db" CHECKPOINT >/dev/null 2>&1 || true # a superuser's; best effort
+	if [ -n "${1:-}" ]; then
+		t0=$(now)
+		IYS_DATABASE_URL=$db "$exe" import --brand-code B --channel sms "$work/sms.txt" >"$work/import.out" 2>"$work/import.err" || rc=$?
+		t1=$(now)
+		if [ "$rc" != 0 ] || ! grep -q " $rows imported\$" "$work/import.out"; then
+			echo "bench-import-cli.sh: the baseline's import failed (exit $rc):" >&2
+			cat "$work/import.out" "$work/import.err" >&2
+			exit 1
+		fi
+		base_s+=("$(secs "$t0" "$t1")")
+		return
+	fi
 	import_db=$db
 	if [ "${rss_by#GNU}" != "$rss_by" ]; then
 		t0=$(now)
@@ -129,12 +146,15 @@ run_import() {
 # The bare table of the same schema is made last in each round, so that the
 # check below compares it with the import.
 for ((r = 1; r <= rounds; r++)); do
+	# The baseline goes first in even rounds, last in odd ones.
+	if [ -n "$baseline" ] && ((r % 2 == 0)); then run_import "$baseline"; fi
 	case $((r % 3)) in
 	1) run_key; run_bare; run_import ;;
 	2) run_import; run_key; run_bare ;;
 	0) run_key; run_import; run_bare ;;
 	esac
-	echo "round $r:   bare COPY ${bare_s[r - 1]} s, key-only COPY ${key_s[r - 1]} s, import ${import_s[r - 1]} s (CPU of iys-sync: ${import_cpu[r - 1]} s), peak RSS $(awk -v k="${rss_kb[r - 1]}" 'BEGIN { printf "%.1f", k / 1024 }') MB$([ "$r" = 1 ] && echo ' (discarded)')"
+	if [ -n "$baseline" ] && ((r % 2 == 1)); then run_import "$baseline"; fi
+	echo "round $r:   bare COPY ${bare_s[r - 1]} s, key-only COPY ${key_s[r - 1]} s, import ${import_s[r - 1]} s (CPU of iys-sync: ${import_cpu[r - 1]} s), peak RSS $(awk -v k="${rss_kb[r - 1]}" 'BEGIN { printf "%.1f", k / 1024 }') MB$([ -n "$baseline" ] && echo ", baseline's import ${base_s[r - 1]} s")$([ "$r" = 1 ] && echo ' (discarded)')"
 done
 
 # The yardstick must hold what the import stored, or the comparison is moot.
@@ -160,4 +180,8 @@ echo "bare COPY:       $b s (same schema); key-only COPY: $k s"
 echo "iys-sync import: $i s"
 echo "ratio:           $ratio against the same schema (target <= 2.0): $ratio_ok; $key_ratio against the key only"
 echo "peak RSS:        $rss_mb MB, the highest of the rounds (target < 100): $rss_ok"
+if [ -n "$baseline" ]; then
+	bl=$(median "${base_s[@]}")
+	echo "baseline:        $baseline: import $bl s, $(awk -v i="$bl" -v b="$b" 'BEGIN { printf "%.2f", i / b }') against the same schema"
+fi
 [ "$ratio_ok" = PASS ] && [ "$rss_ok" = PASS ]

@@ -96,26 +96,32 @@ SELECT coalesce((SELECT sum(n) FROM consent_counts
           AND consent_date >= (($2::timestamptz AT TIME ZONE 'Europe/Istanbul')::date)::timestamp AT TIME ZONE 'Europe/Istanbul');
 
 -- name: Backlog
--- Pending and in-flight counts, and the seconds until the first pending is due by ClaimBatch's rule.
-SELECT (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'pending') AS pending,
-       (SELECT count(*) FROM consents WHERE connector_id = $1 AND state = 'in_flight') AS in_flight,
-       coalesce((SELECT min(CASE WHEN {{early 2 3}}
-                                 THEN greatest(extract(epoch FROM next_attempt_at - now()),
-                                               extract(epoch FROM consent_date - $2::timestamptz))
-                                 ELSE extract(epoch FROM next_attempt_at - now()) END)::float8
-                 FROM consents WHERE connector_id = $1 AND state = 'pending'), 0) AS due_in;
+-- Pending and in-flight counts, and the seconds until the first pending is
+-- due by ClaimBatch's rule. The counts are the kept ones (see
+-- 0012_consent_counts.sql), and the due time is 0 as soon as one pending
+-- record is due (the oldest come first in consents_pending), so that a
+-- run ending with millions pending does not read them all: at 6,000,000
+-- that took longer than a run's end may.
+{{template "BacklogOf" "$1"}};
 
 -- name: Backlogs
 -- Backlog of each connector of $1 ($2 now, $3 the tolerance), one row each.
-SELECT c.id AS connector_id,
-       (SELECT count(*) FROM consents WHERE connector_id = c.id AND state = 'pending') AS pending,
-       (SELECT count(*) FROM consents WHERE connector_id = c.id AND state = 'in_flight') AS in_flight,
-       coalesce((SELECT min(CASE WHEN {{early 2 3}}
-                                 THEN greatest(extract(epoch FROM next_attempt_at - now()),
-                                               extract(epoch FROM consent_date - $2::timestamptz))
-                                 ELSE extract(epoch FROM next_attempt_at - now()) END)::float8
-                 FROM consents WHERE connector_id = c.id AND state = 'pending'), 0) AS due_in
-FROM unnest($1::bigint[]) AS c (id);
+SELECT c.id AS connector_id, b.*
+FROM unnest($1::bigint[]) AS c (id),
+     LATERAL ({{template "BacklogOf" "c.id"}}) b;
+
+-- fragment: BacklogOf
+-- Backlog's columns for the connector the argument names.
+SELECT coalesce((SELECT sum(n) FROM consent_counts WHERE connector_id = {{.}} AND state = 'pending'), 0)::bigint AS pending,
+       coalesce((SELECT sum(n) FROM consent_counts WHERE connector_id = {{.}} AND state = 'in_flight'), 0)::bigint AS in_flight,
+       CASE WHEN EXISTS (SELECT FROM consents WHERE connector_id = {{.}} AND state = 'pending'
+                         AND next_attempt_at <= now() AND NOT {{early 2 3}})
+            THEN 0::float8
+            ELSE coalesce((SELECT min(CASE WHEN {{early 2 3}}
+                                           THEN greatest(extract(epoch FROM next_attempt_at - now()),
+                                                         extract(epoch FROM consent_date - $2::timestamptz))
+                                           ELSE extract(epoch FROM next_attempt_at - now()) END)::float8
+                           FROM consents WHERE connector_id = {{.}} AND state = 'pending'), 0) END AS due_in
 
 -- name: ClaimBatch
 -- Takes the oldest due pending records of connector $1, at most $3, skipping
