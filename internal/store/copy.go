@@ -63,7 +63,8 @@ func copyStagingRows(ctx context.Context, conn rawConn, q string, fill func(w *s
 			return err
 		}
 		// An Exec without values ends the COPY and reports the server's verdict.
-		_, err = st.Exec(nil) //nolint:staticcheck // lib/pq's COPY statement has no ExecContext
+		//lint:ignore SA1019 lib/pq's COPY statement has no ExecContext
+		_, err = st.Exec(nil)
 		return err
 	})
 }
