@@ -30,6 +30,16 @@ type Record struct {
 	Attempts    int
 }
 
+// ClaimPos is where a run's last claim of a connector ended, in claim
+// order (oldest consent first, then id): the run's next claim goes on after
+// it, so that it does not step again over the index entries of every record
+// claimed before (they stay until vacuum, and are read again while any
+// snapshot can still see them). The zero ClaimPos is the start.
+type ClaimPos struct {
+	ConsentDate time.Time
+	ID          int64
+}
+
 // SentRecord is a record of a submitted bulk request, with the subrequestId
 // İYS gave it ("" when it was not sent: refused by the local pre-check).
 type SentRecord struct {

@@ -74,11 +74,18 @@ var maxAhead = consent.MaxAhead.Seconds()
 // date. Claims running at once (other workers, other replicas) never take
 // one record twice.
 func (s *Store) ClaimBatch(ctx context.Context, connectorID, runID int64, size int, now time.Time) (batchID int64, recs []consent.Record, err error) {
+	return s.ClaimBatchAfter(ctx, connectorID, runID, size, now, consent.ClaimPos{})
+}
+
+// ClaimBatchAfter is ClaimBatch taking only records after pos in claim
+// order (see consent.ClaimPos).
+func (s *Store) ClaimBatchAfter(ctx context.Context, connectorID, runID int64, size int, now time.Time, pos consent.ClaimPos) (batchID int64, recs []consent.Record, err error) {
 	if size < 1 || size > consent.MaxBulkSize {
 		return 0, nil, fmt.Errorf("claim batch: size %d: want 1 to %d", size, consent.MaxBulkSize)
 	}
 	var rows []Record
-	if err := s.db.SelectContext(ctx, &rows, claimBatch, connectorID, runID, size, now, maxAhead); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, claimBatch, connectorID, runID, size, now, maxAhead,
+		pos.ConsentDate, pos.ID); err != nil {
 		return 0, nil, fmt.Errorf("claim batch: %w", err)
 	}
 	if len(rows) == 0 {

@@ -292,3 +292,50 @@ func TestSaveSubmissionAndRecoverBatches(t *testing.T) {
 		t.Fatalf("backlog = %+v, want the next due in about 90s", bl)
 	}
 }
+
+// A run's claims go on from where its last one ended (consent.ClaimPos): a
+// record due behind that position waits for a claim from the start.
+func TestClaimBatchAfterGoesOnFromItsPosition(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	c := install(t, s, "B")
+	var rows []ImportRow
+	for i := 1; i <= 6; i++ {
+		rows = append(rows, sms(t, i, fmt.Sprintf("+9053310000%02d", 7-i), consent.StatusOnay,
+			fmt.Sprintf("15.05.2025 14:0%d:00", i)))
+	}
+	importRows(t, s, c.ID, rows...)
+	run := startRun(t, s, c.ID)
+	claim := func(pos consent.ClaimPos) ([]string, consent.ClaimPos) {
+		t.Helper()
+		_, recs, err := s.ClaimBatchAfter(ctx, c.ID, run, 2, time.Now(), pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, r.Consent.ConsentDate.String()[11:16])
+			pos = consent.ClaimPos{ConsentDate: r.Consent.ConsentDate.Time(), ID: r.ID}
+		}
+		return got, pos
+	}
+	got, pos := claim(consent.ClaimPos{})
+	if fmt.Sprint(got) != "[14:01 14:02]" {
+		t.Fatalf("first claim: %v, want the two oldest", got)
+	}
+	if got, pos = claim(pos); fmt.Sprint(got) != "[14:03 14:04]" {
+		t.Fatalf("second claim: %v, want the next two", got)
+	}
+	// The oldest comes back to pending (as a retry would): the claims after
+	// the position do not see it, a claim from the start does.
+	execSQL(t, s, `UPDATE consents SET state = 'pending', batch_id = NULL WHERE connector_id = $1 AND consent_date = (SELECT min(consent_date) FROM consents WHERE connector_id = $1)`, c.ID)
+	if got, pos = claim(pos); fmt.Sprint(got) != "[14:05 14:06]" {
+		t.Fatalf("third claim: %v, want the last two", got)
+	}
+	if got, _ = claim(pos); len(got) != 0 {
+		t.Fatalf("after the last: %v, want none", got)
+	}
+	if got, _ = claim(consent.ClaimPos{}); fmt.Sprint(got) != "[14:01]" {
+		t.Fatalf("from the start: %v, want the one due again", got)
+	}
+}

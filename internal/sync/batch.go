@@ -32,8 +32,19 @@ func (e *Engine) push(ctx context.Context, c *connRun, claimed func()) taskResul
 		// bounded by its try's timeout, and run hands the records back.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), e.opts.DBCallTimeout)
 		defer cancel()
+		pos := c.claimFrom()
 		var err error
-		batchID, recs, err = e.st.ClaimBatch(cctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now())
+		batchID, recs, err = e.st.ClaimBatchAfter(cctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now(), pos)
+		if err == nil && len(recs) == 0 && pos != (consent.ClaimPos{}) {
+			// Nothing after it: records due behind it (retries whose
+			// time came, older consents imported meanwhile) from the start.
+			c.claimRestart()
+			batchID, recs, err = e.st.ClaimBatchAfter(cctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now(), consent.ClaimPos{})
+		}
+		if err == nil && len(recs) > 0 {
+			last := recs[len(recs)-1] // the batch comes in claim order
+			c.claimedUpTo(consent.ClaimPos{ConsentDate: last.Consent.ConsentDate.Time(), ID: last.ID})
+		}
 		return err
 	})
 	if err != nil {

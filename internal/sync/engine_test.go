@@ -93,7 +93,7 @@ func TestRecoveryPollsSavedRequestsWithoutResending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batchID, recs, err := e.st.ClaimBatch(ctx, c.ID, dead, 20, time.Now())
+	batchID, recs, err := e.st.ClaimBatchAfter(ctx, c.ID, dead, 20, time.Now(), consent.ClaimPos{})
 	if err != nil || len(recs) != 20 {
 		t.Fatal(len(recs), err)
 	}
@@ -118,7 +118,7 @@ func TestRecoveryPollsSavedRequestsWithoutResending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, recs2, err := e.st.ClaimBatch(ctx, c.ID, dead2, 20, time.Now()); err != nil || len(recs2) != 10 {
+	if _, recs2, err := e.st.ClaimBatchAfter(ctx, c.ID, dead2, 20, time.Now(), consent.ClaimPos{}); err != nil || len(recs2) != 10 {
 		t.Fatal(len(recs2), err)
 	}
 	if n := e.sb.Admin.Stats().Requests[sandboxtest.RouteSubmitBulk]; n != 1 {

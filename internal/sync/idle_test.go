@@ -55,9 +55,9 @@ func (s *countingStore) RecoverBatches(ctx context.Context, id int64) (int, []co
 	return s.Store.RecoverBatches(ctx, id)
 }
 
-func (s *countingStore) ClaimBatch(ctx context.Context, id, runID int64, size int, now time.Time) (int64, []consent.Record, error) {
+func (s *countingStore) ClaimBatchAfter(ctx context.Context, id, runID int64, size int, now time.Time, pos consent.ClaimPos) (int64, []consent.Record, error) {
 	s.count("ClaimBatch")
-	return s.Store.ClaimBatch(ctx, id, runID, size, now)
+	return s.Store.ClaimBatchAfter(ctx, id, runID, size, now, pos)
 }
 
 func (s *countingStore) Backlog(ctx context.Context, id int64, now time.Time) (consent.Backlog, error) {

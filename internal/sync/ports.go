@@ -24,10 +24,11 @@ type Store interface {
 	// RecoverBatches hands back batches claimed without a requestId and
 	// returns those submitted with one, to poll.
 	RecoverBatches(ctx context.Context, connectorID int64) (released int, submitted []consent.SubmittedBatch, err error)
-	// ClaimBatch puts up to size due pending records in flight in a new
-	// batch; batchID 0 and no records when nothing is due. A record dated
-	// after now is not due.
-	ClaimBatch(ctx context.Context, connectorID, runID int64, size int, now time.Time) (batchID int64, recs []consent.Record, err error)
+	// ClaimBatchAfter puts up to size due pending records after pos (in
+	// claim order: oldest consent first, then id) in flight in a new batch;
+	// batchID 0 and no records when nothing is due. A record dated after now
+	// is not due.
+	ClaimBatchAfter(ctx context.Context, connectorID, runID int64, size int, now time.Time, pos consent.ClaimPos) (batchID int64, recs []consent.Record, err error)
 	// SaveSubmission saves a batch's requestId and its records' subrequestIds.
 	SaveSubmission(ctx context.Context, batchID int64, requestID string, ids []int64, subrequestIDs []string) error
 	// SaveSubRequest saves a bulk request carrying some of a claimed batch's

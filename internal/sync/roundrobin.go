@@ -27,6 +27,12 @@ type connRun struct {
 	log         *zap.Logger
 	started     time.Time
 
+	// claimPos is where the run's claims go on from (see consent.ClaimPos),
+	// moved forward by every claim, back to the start by one that found
+	// nothing after it.
+	claimMu  gosync.Mutex
+	claimPos consent.ClaimPos
+
 	// guarded by roundRobin.mu
 	ready     bool                     // recovery and pull are done
 	preparing bool                     // the prep task is running
@@ -48,6 +54,28 @@ type connRun struct {
 	failed     error // stops the connector: configuration, our bug, the database
 	pullErr    error
 	tally      consent.Tally
+}
+
+func (c *connRun) claimFrom() consent.ClaimPos {
+	c.claimMu.Lock()
+	defer c.claimMu.Unlock()
+	return c.claimPos
+}
+
+func (c *connRun) claimRestart() {
+	c.claimMu.Lock()
+	defer c.claimMu.Unlock()
+	c.claimPos = consent.ClaimPos{}
+}
+
+// claimedUpTo moves the position to p if p is further: claims running at
+// once end in any order.
+func (c *connRun) claimedUpTo(p consent.ClaimPos) {
+	c.claimMu.Lock()
+	defer c.claimMu.Unlock()
+	if q := c.claimPos; p.ConsentDate.After(q.ConsentDate) || (p.ConsentDate.Equal(q.ConsentDate) && p.ID > q.ID) {
+		c.claimPos = p
+	}
 }
 
 type taskKind int

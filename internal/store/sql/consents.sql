@@ -130,10 +130,12 @@ SELECT coalesce((SELECT sum(n) FROM consent_counts WHERE connector_id = {{.}} AN
 -- its items with the versions claimed. The consents key is unique, so a batch
 -- never holds a key twice. A record is due once its next try's time (the
 -- database's clock) has come, unless it waits for its date ($4 now, $5 the
--- tolerance: see early).
+-- tolerance: see early). Only records after ($6, $7) in claim order are
+-- taken (consent.ClaimPos).
 WITH picked AS (
     SELECT id FROM consents
     WHERE connector_id = $1 AND state = 'pending' AND next_attempt_at <= now() AND NOT {{early 4 5}}
+      AND (consent_date, id) > ($6::timestamptz, $7::bigint)
     ORDER BY consent_date, id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
