@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
@@ -128,8 +129,7 @@ func (s *Store) applyChanges(ctx context.Context, connectorID int64, page FeedPa
 		// cursor alone, one statement, no transaction. Its foreign key
 		// takes the connector's key lock as the transaction would.
 		if _, err := s.db.ExecContext(ctx, storeCursor, connectorID, page.Source, page.After, 0, page.End); err != nil {
-			var pqErr *pq.Error
-			if errors.As(err, &pqErr) && pqErr.Code == "23503" { // foreign_key_violation
+			if pq.As(err, pqerror.ForeignKeyViolation) != nil {
 				return 0, fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
 			}
 			return 0, fmt.Errorf("store cursor: %w", err)

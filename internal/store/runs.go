@@ -34,11 +34,8 @@ type Run struct {
 // Statements of sql/runs.sql and sql/connectors.sql.
 var (
 	syncConnectors   = stmt("SyncConnectors")
-	insertRun        = stmt("InsertRun")
 	startRuns        = stmt("StartRuns")
 	finishRuns       = stmt("FinishRuns")
-	closeDeadRuns    = stmt("CloseDeadRuns")
-	finishRun        = stmt("FinishRun")
 	lastRun          = stmt("LastRun")
 	lastFinishedRun  = stmt("LastFinishedRun")
 	lastCompletedAt  = stmt("LastCompletedAt")
@@ -75,25 +72,14 @@ func (s *Store) SyncConnectors(ctx context.Context, brandCodes []string) ([]cons
 // the connector's run lock, so none of them is alive. They are marked
 // failed with the error "killed (closed by run N)".
 func (s *Store) StartRun(ctx context.Context, connectorID int64, trigger consent.Trigger) (int64, error) {
-	if trigger != consent.TriggerSchedule && trigger != consent.TriggerRunNow {
-		return 0, fmt.Errorf("start run: trigger %q: want schedule or run-now", trigger)
-	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	started, err := s.StartRuns(ctx, []int64{connectorID}, trigger)
 	if err != nil {
-		return 0, fmt.Errorf("start run: %w", err)
+		return 0, err
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	var id int64
-	if err := tx.GetContext(ctx, &id, insertRun, connectorID, trigger); err != nil {
-		return 0, fmt.Errorf("start run: %w", err)
+	if len(started) != 1 {
+		return 0, fmt.Errorf("start run: %d runs started for connector %d, want 1", len(started), connectorID)
 	}
-	if _, err := tx.ExecContext(ctx, closeDeadRuns, connectorID, id); err != nil {
-		return 0, fmt.Errorf("start run: close dead runs: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("start run: %w", err)
-	}
-	return id, nil
+	return started[0].RunID, nil
 }
 
 // StartRuns is StartRun of every connector of ids, in one statement, and
@@ -152,16 +138,11 @@ func (s *Store) FinishRuns(ctx context.Context, ends []consent.RunEnd) (notRunni
 // FinishBatch. It fails if the run is no longer running (a later run closed
 // it: this one had lost its lock).
 func (s *Store) FinishRun(ctx context.Context, runID int64, status consent.RunStatus, errText string) error {
-	switch status {
-	case consent.RunCompleted, consent.RunPartial, consent.RunFailed:
-	default:
-		return fmt.Errorf("finish run %d: status %q: want completed, partial or failed", runID, status)
-	}
-	res, err := s.db.ExecContext(ctx, finishRun, runID, status, redact.String(errText)) // status shows it
+	notRunning, err := s.FinishRuns(ctx, []consent.RunEnd{{RunID: runID, Status: status, Err: errText}})
 	if err != nil {
-		return fmt.Errorf("finish run %d: %w", runID, err)
+		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
+	if len(notRunning) > 0 {
 		return fmt.Errorf("finish run %d: it is not running any more (closed by a later run?)", runID)
 	}
 	return nil

@@ -2,14 +2,6 @@
 -- (runs.go). The counters grow with every finished batch (CountInRun, in
 -- the batch's transaction).
 
--- name: InsertRun
-INSERT INTO runs (connector_id, trigger) VALUES ($1, $2) RETURNING id;
-
--- name: CloseDeadRuns
--- The connector's runs left 'running' by a process that died, but run $2.
-UPDATE runs SET status = 'failed', finished_at = now(), error = 'killed (closed by run ' || $2::bigint || ')'
-WHERE connector_id = $1 AND status = 'running' AND id <> $2::bigint;
-
 -- name: StartRuns
 -- A run of trigger $2 over each connector of $1, in one statement: the
 -- connectors' runs left 'running' by a process that died are closed (the
@@ -28,10 +20,6 @@ SELECT new.connector_id, new.id AS run_id,
        EXISTS (SELECT 1 FROM batches b WHERE b.connector_id = new.connector_id
                AND b.state IN ('claimed', 'submitted')) AS recover
 FROM new;
-
--- name: FinishRun
-UPDATE runs SET status = $2, finished_at = now(), heartbeat_at = now(), error = NULLIF($3, '')
-WHERE id = $1 AND status = 'running';
 
 -- name: FinishRuns
 -- FinishRun of each run $1[i] with status $2[i] and error $3[i] ('' none);
