@@ -21,8 +21,14 @@ func TestImportRacesAnInsert(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Rollback() //nolint:errcheck
-	if _, err := other.Exec(`INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source)
-		VALUES ($1, $2, 'BIREYSEL', 'MESAJ', 'ONAY', '2025-05-15 10:00:00+03', 'HS_WEB')`, c.ID, phoneA); err != nil {
+	// Counted, as every insert of consents counts itself (0014).
+	if _, err := other.Exec(`WITH ins AS (
+			INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source)
+			VALUES ($1, $2, 'BIREYSEL', 'MESAJ', 'ONAY', '2025-05-15 10:00:00+03', 'HS_WEB')
+			RETURNING connector_id, state, outcome, source, consent_date)
+		INSERT INTO consent_counts (connector_id, state, outcome, pending_day, n)
+		SELECT connector_id, state, outcome, consent_pending_day(state, source, consent_date), 1 FROM ins`,
+		c.ID, phoneA); err != nil {
 		t.Fatal(err)
 	}
 

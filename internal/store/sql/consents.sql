@@ -76,6 +76,18 @@ INSERT INTO consent_counts (connector_id, state, outcome, pending_day, n)
 SELECT $1, state, outcome, pending_day, sum(n) FROM gone
 GROUP BY state, outcome, pending_day HAVING sum(n) <> 0;
 
+-- fragment: CountInserted
+-- A CTE named after its argument, a CTE of an INSERT INTO consents: adds
+-- the records that statement inserted to the kept counts, from its
+-- RETURNING rows (connector_id, state, outcome, source, consent_date and
+-- inserted). Inserts count themselves: no trigger does (see
+-- 0014_inserts_count_themselves.sql).
+{{.}}_counted AS (
+    INSERT INTO consent_counts (connector_id, state, outcome, pending_day, n)
+    SELECT connector_id, state, outcome, consent_pending_day(state, source, consent_date), count(*)
+    FROM {{.}} WHERE inserted GROUP BY 1, 2, 3, 4
+)
+
 -- name: NotYetDue
 -- Pending records waiting for their date ($2 is now, $3 the tolerance), and
 -- those a batch gave back that wait for a retry's delay: two index ranges,
@@ -278,8 +290,8 @@ WITH incoming AS (
                                            AND i.recipient_type = excluded.recipient_type AND i.type = excluded.type),
                                         'from_iys', NULL, NULL)
     WHERE excluded.consent_date > c.consent_date
-    RETURNING c.*
-), events AS (
+    RETURNING c.*, c.xmax = 0 AS inserted
+), {{template "CountInserted" "applied"}}, events AS (
     INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_date, source, recipient_type,
                                 external_id, version, state, transaction_id, creation_date, outcome, hash)
     SELECT a.id, a.event_seq, now(), $9, a.origin, a.status, a.consent_date, a.source, a.recipient_type,

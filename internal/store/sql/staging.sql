@@ -110,6 +110,8 @@ WITH staged AS (
 --     of the first event of a record it would create (computed in Go as
 --     the rows stream, see eventhash.go): a record created takes them, and
 --     only the rest is hashed here.
+--   - fresh_counted, written_counted: the records inserted, added to the
+--     kept counts (CountInserted).
 --
 -- fresh and written take their rows in key order, as every writer of
 -- consents does (see retry.go), and never both: a plain INSERT of new keys
@@ -139,8 +141,10 @@ fresh AS (
           FROM staged) staged
     WHERE (SELECT fast FROM path) AND winner AND stored_id IS NULL
     RETURNING recipient, recipient_type, type, true AS inserted, true AS applied,
-              id, status, consent_date, source, external_id, origin, version, state, event_seq, event_hash
+              id, status, consent_date, source, external_id, origin, version, state, event_seq, event_hash,
+              connector_id, outcome
 ),
+{{template "CountInserted" "fresh"}},
 written AS (
     INSERT INTO consents AS c (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id,
                                origin, event_seq, event_hash)
@@ -184,8 +188,9 @@ written AS (
                    IS NOT DISTINCT FROM (c.status, c.source, c.external_id))
     RETURNING c.recipient, c.recipient_type, c.type, c.xmax = 0 AS inserted, c.updated_at = now() AS applied,
               c.id, c.status, c.consent_date, c.source, c.external_id, c.origin, c.version, c.state,
-              c.event_seq, c.event_hash
+              c.event_seq, c.event_hash, c.connector_id, c.outcome
 ),
+{{template "CountInserted" "written"}},
 events AS (
     INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_date, source, recipient_type,
                                 external_id, version, state, import_id, request_id, outcome, hash)
