@@ -52,7 +52,9 @@ INSERT INTO import_rows SELECT * FROM source_spool;
 -- per-item verdicts, the user-table source's counts): each row, whether it
 -- wins its record within the file (latest consent date, then the later
 -- line, then the later row), the stored record it meets, and whether it is
--- identical to it. $1 is the connector.
+-- identical to it. $1 is the connector. The rows are sorted once, in the
+-- window's order: the merge join with consents_key keeps it, so the window
+-- needs no second (incremental) sort.
 WITH staged AS (
     SELECT s.line, s.recipient, s.recipient_type, s.type, s.status, s.consent_date, s.source, s.external_id,
            s.origin AS staged_origin, s.event_hash AS staged_hash,
@@ -62,7 +64,8 @@ WITH staged AS (
            c.consent_date AS stored_date,
            coalesce(c.consent_date = s.consent_date AND c.status = s.status
                     AND c.source = s.source AND c.external_id = s.external_id, false) AS same
-    FROM import_rows s
+    FROM (SELECT * FROM import_rows
+          ORDER BY recipient, recipient_type, type, consent_date DESC, line DESC, seq DESC) s
     LEFT JOIN consents c
            ON c.connector_id = $1 AND c.recipient = s.recipient
           AND c.recipient_type = s.recipient_type AND c.type = s.type
