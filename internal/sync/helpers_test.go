@@ -316,6 +316,7 @@ type hookIYS struct {
 	engine.IYS
 	mu          gosync.Mutex
 	submits     int
+	sent        [][]string // each submit's recipients, in the order sent
 	afterSubmit func(n int, sub engine.Submission)
 }
 
@@ -324,6 +325,11 @@ func (h *hookIYS) SubmitBulk(ctx context.Context, iysCode, brandCode string, ite
 	h.mu.Lock()
 	h.submits++
 	n := h.submits
+	recipients := make([]string, len(items))
+	for i, c := range items {
+		recipients[i] = c.Recipient
+	}
+	h.sent = append(h.sent, recipients)
 	f := h.afterSubmit
 	h.mu.Unlock()
 	if err == nil && f != nil {
