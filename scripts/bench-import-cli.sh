@@ -8,11 +8,12 @@
 # import takes at most 2x the first, and the iys-sync process peaks under
 # 100 MB of memory.
 #
-#   scripts/bench-import-cli.sh [--rows N] [--rounds N] [--baseline BIN] [--server URL | --test-server]
+#   scripts/bench-import-cli.sh [--rows N] [--rounds N] [--shuffle] [--baseline BIN] [--server URL | --test-server]
 #
 #   --rows N       lines of the generated file (default 1000000)
 #   --rounds N     rounds of the three, in a rotating order; the first is discarded (a warm-up)
 #                  and the medians of the others count (default 6: medians of 5)
+#   --shuffle      the same lines in a random order (see below)
 #   --baseline BIN an earlier build of iys-sync: each round also imports the file with it, just
 #                  before or after this build's import (the order alternates), for a before/after
 #                  figure from the same minutes
@@ -20,9 +21,13 @@
 #                  instead of a throwaway cluster; it gets databases iys_bench_bare and iys_bench_import
 #   --test-server  the same with $IYS_TEST_DATABASE_URL
 #
-# The file: distinct, valid Türkiye mobile numbers in scrambled order, consent
-# times within the last day (Türkiye time), four platforms, ONAY and RET,
-# external ids. Each import goes into a fresh database with an installed
+# The file: distinct, valid Türkiye mobile numbers, consent times within the
+# last day (Türkiye time), four platforms, ONAY and RET, external ids. In the
+# generated order, the phones rise in 8 interleaved runs and the times fall
+# in runs of 2,324 lines: the bare COPY's index inserts each land next to the
+# one before, which a file exported in no particular order does not give it.
+# --shuffle puts the same lines in a random order (a fixed seed); the import
+# sorts by key either way. Each import goes into a fresh database with an installed
 # connector. The bare COPY is timed from BEGIN to the end of COMMIT by a small
 # Go program (scripts/benchtool) that streams that input untouched through
 # lib/pq, in COPY's text format as the importer's own COPY (CSV is ~4% slower);
@@ -34,11 +39,12 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-rows=1000000 rounds=6 server="" baseline=""
+rows=1000000 rounds=6 server="" baseline="" shuffle=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
+	--shuffle) shuffle=-shuffle; shift ;;
 	--baseline) baseline=$(realpath "$2"); shift 2 ;;
 	--server) server=$2; shift 2 ;;
 	--test-server)
@@ -74,8 +80,8 @@ echo "go:        $(go env GOVERSION)"
 echo "peak RSS:  $rss_by"
 
 t=$(now)
-"$bt" gen -rows "$rows" -upload "$work/sms.txt" -copy "$work/bare.tsv"
-echo "generated: $rows lines, $(du -m "$work/sms.txt" | cut -f1) MB upload file and $(du -m "$work/bare.tsv" | cut -f1) MB COPY input in $(secs "$t" "$(now)") s"
+"$bt" gen -rows "$rows" $shuffle -upload "$work/sms.txt" -copy "$work/bare.tsv"
+echo "generated: $rows lines${shuffle:+ in a random order}, $(du -m "$work/sms.txt" | cut -f1) MB upload file and $(du -m "$work/bare.tsv" | cut -f1) MB COPY input in $(secs "$t" "$(now)") s"
 
 # The bare COPY's database: the schema comes from install, as the import's.
 bare_db=$("$bt" freshdb -url "$admin" -name iys_bench_bare)

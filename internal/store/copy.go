@@ -69,9 +69,9 @@ func copyStagingRows(ctx context.Context, conn rawConn, q string, fill func(w *s
 	})
 }
 
-// row writes the staged values of row number seq. With st, the row's origin
-// and the hash of the first event of a record it would create; without,
-// NULL (the merge makes them).
+// row writes the staged values of row number seq. With st, the hash of the
+// first event of a record it would create; without, NULL (the merge makes
+// it).
 func (w *stagingWriter) row(seq int, r ImportRow, st *eventStamp) error {
 	b := strconv.AppendInt(w.buf, int64(seq), 10)
 	b = append(b, '\t')
@@ -86,11 +86,9 @@ func (w *stagingWriter) row(seq int, r ImportRow, st *eventStamp) error {
 		b = appendCopyText(append(b, '\t'), s)
 	}
 	if st == nil {
-		b = append(b, "\t\\N\t\\N"...)
+		b = append(b, "\t\\N"...)
 	} else {
-		origin := st.originOf(r)
-		b = appendCopyText(append(b, '\t'), origin)
-		hash := w.hasher.sum(nil, st.firstEvent(r, origin))
+		hash := w.hasher.sum(nil, st.firstEvent(r))
 		b = append(b, `	\\x`...) // bytea's hex form, its backslash escaped
 		b = hex.AppendEncode(b, hash[:])
 	}

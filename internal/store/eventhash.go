@@ -75,9 +75,9 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(t.Sub(pgEpoch).Microseconds()))
 }
 
-// eventStamp says where the rows of an import come from, so that each row's
-// origin and the hash of the first event of a record it creates are made as
-// the row is staged (see stagingWriter.row); nil leaves both to the merge.
+// eventStamp says where the rows of an import come from, so that the hash of
+// the first event of a record a row creates is made as the row is staged
+// (see stagingWriter.row); nil leaves it to the merge.
 type eventStamp struct {
 	at        time.Time // the transaction's now()
 	kind      string    // "file" or "api"
@@ -86,7 +86,9 @@ type eventStamp struct {
 	requestID string
 }
 
-// originOf is the origin of a staged row, as MergeWrites would make it.
+// originOf is the origin the merge gives a staged row (fragment Origin,
+// staging.sql); the hash covers it, so the two must agree (verify checks
+// it: TestStagingCopyKeepsValuesExactly).
 func (st *eventStamp) originOf(r ImportRow) string {
 	if st.kind == "api" {
 		return st.prefix + ":" + strconv.Itoa(r.Line-1)
@@ -95,8 +97,8 @@ func (st *eventStamp) originOf(r ImportRow) string {
 }
 
 // firstEvent is the event of a record r creates: seq 1, version 1, pending.
-func (st *eventStamp) firstEvent(r ImportRow, origin string) *eventFields {
-	f := &eventFields{seq: 1, at: st.at, kind: st.kind, origin: origin, status: string(r.Status),
+func (st *eventStamp) firstEvent(r ImportRow) *eventFields {
+	f := &eventFields{seq: 1, at: st.at, kind: st.kind, origin: st.originOf(r), status: string(r.Status),
 		consentDate: r.ConsentDate.Time(), source: string(r.Source), recipientType: string(r.RecipientType),
 		externalID: r.ExternalID, version: 1, state: "pending", importID: &st.importID}
 	if st.requestID != "" {
