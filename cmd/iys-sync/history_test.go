@@ -148,7 +148,8 @@ func TestPruneAndForget(t *testing.T) {
 		t.Fatalf("forget a RET within retention: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	r = runCmdAt(t, later, environ, "forget", "--brand-code", "600001", "--recipient", "905331234563")
-	if r.code != 0 || !strings.Contains(r.stdout, "erased 1 record") || strings.Contains(r.stdout, "1234563") {
+	if r.code != 0 || !strings.Contains(r.stdout, "erased 1 record") || strings.Contains(r.stdout, "1234563") ||
+		!strings.Contains(r.stdout, "0 entries of the changes feed, 0 quarantined feed entries") {
 		t.Fatalf("forget a RET past retention: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	if r := runCmd(t, environ, "history", "--brand-code", "600001", "--recipient", "905331234563"); !strings.Contains(r.stdout, "No events") {

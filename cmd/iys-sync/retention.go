@@ -58,7 +58,7 @@ func runForget(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	n, err := st.Forget(ctx, c.ID, rec, e.now(), cfg.Retention)
+	f, err := st.Forget(ctx, c.ID, rec, e.now(), cfg.Retention)
 	var kept *store.KeptError
 	if errors.As(err, &kept) {
 		return &partialError{msg: "forget refused: " + kept.Reason}
@@ -66,8 +66,9 @@ func runForget(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(e.stdout, "forget: erased %s of %s and their history\n", plural(n, "record", "records"),
-		consent.MaskRecipient(rec))
+	_, err = fmt.Fprintf(e.stdout, "forget: erased %s of %s and their history, %s of the changes feed, %s\n",
+		plural(f.Records, "record", "records"), consent.MaskRecipient(rec), plural(f.Feed, "entry", "entries"),
+		plural(f.Quarantined, "quarantined feed entry", "quarantined feed entries"))
 	return err
 }
 

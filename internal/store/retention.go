@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -76,30 +77,45 @@ type KeptError struct {
 
 func (e *KeptError) Error() string { return e.Reason }
 
-// Forget erases a recipient's records of the connector and their history,
-// where retention allows: every record a RET dated more than retention
-// before now, none being sent. Otherwise it erases nothing and returns a
-// *KeptError saying until when. It returns the records erased (0: none).
-func (s *Store) Forget(ctx context.Context, connectorID int64, recipient string, now time.Time, retention time.Duration) (int, error) {
-	var n int
+// Forgotten counts what Forget erased.
+type Forgotten struct {
+	Records     int // with their history
+	Feed        int // entries of the changes feed
+	Quarantined int // quarantined feed entries that named the recipient
+}
+
+// Forget erases a recipient's personal data of the connector, where
+// retention allows: its records and their history, their entries in the
+// changes feed, and the quarantined feed entries that name it. Retention
+// allows it when every record is a RET dated more than retention before
+// now, none being sent. Otherwise it erases nothing and returns a
+// *KeptError saying until when.
+func (s *Store) Forget(ctx context.Context, connectorID int64, recipient string, now time.Time, retention time.Duration) (Forgotten, error) {
+	var f Forgotten
 	err := retry(ctx, func(int) error {
 		var err error
-		n, err = s.forget(ctx, connectorID, recipient, now, retention)
+		f, err = s.forget(ctx, connectorID, recipient, now, retention)
 		return err
 	})
 	var kept *KeptError
 	if err != nil && !errors.As(err, &kept) {
-		return 0, fmt.Errorf("forget: %w", err)
+		return Forgotten{}, fmt.Errorf("forget: %w", err)
 	}
-	return n, err
+	return f, err
 }
 
-func (s *Store) forget(ctx context.Context, connectorID int64, recipient string, now time.Time, retention time.Duration) (int, error) {
+func (s *Store) forget(ctx context.Context, connectorID int64, recipient string, now time.Time, retention time.Duration) (Forgotten, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return Forgotten{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// The quarantine is matched by the recipient's text: an empty one
+	// would match every entry.
+	written := strings.ToLower(strings.TrimPrefix(recipient, "+"))
+	if written == "" {
+		return Forgotten{}, errors.New("no recipient given")
+	}
 	var recs []struct {
 		ID          int64          `db:"id"`
 		Status      consent.Status `db:"status"`
@@ -107,16 +123,16 @@ func (s *Store) forget(ctx context.Context, connectorID int64, recipient string,
 		State       consent.State  `db:"state"`
 	}
 	if err := tx.SelectContext(ctx, &recs, lockRecipient, connectorID, recipient); err != nil {
-		return 0, err
+		return Forgotten{}, err
 	}
 	ids := make([]int64, 0, len(recs))
 	var until time.Time
 	for _, r := range recs {
 		switch {
 		case r.Status != consent.StatusRet:
-			return 0, &KeptError{Reason: "a consent of this recipient is valid (ONAY): its record is kept while it is, and for the retention after a RET"}
+			return Forgotten{}, &KeptError{Reason: "a consent of this recipient is valid (ONAY): its record is kept while it is, and for the retention after a RET"}
 		case r.State == consent.StateInFlight:
-			return 0, &KeptError{Reason: "a record of this recipient is being sent to İYS: try again after the run"}
+			return Forgotten{}, &KeptError{Reason: "a record of this recipient is being sent to İYS: try again after the run"}
 		}
 		if end := r.ConsentDate.Add(retention); end.After(now) && end.After(until) {
 			until = end
@@ -124,16 +140,14 @@ func (s *Store) forget(ctx context.Context, connectorID int64, recipient string,
 		ids = append(ids, r.ID)
 	}
 	if !until.IsZero() {
-		return 0, &KeptError{Until: until, Reason: "retention keeps this recipient's records until " + consent.NewDate(until).String()}
-	}
-	if len(ids) == 0 {
-		return 0, nil
+		return Forgotten{}, &KeptError{Until: until, Reason: "retention keeps this recipient's records until " + consent.NewDate(until).String()}
 	}
 	if _, err := tx.ExecContext(ctx, allowDelete); err != nil {
-		return 0, err
+		return Forgotten{}, err
 	}
-	if _, err := tx.ExecContext(ctx, forgetRecords, pq.Array(ids)); err != nil {
-		return 0, err
+	f := Forgotten{Records: len(ids)}
+	if err := tx.QueryRowxContext(ctx, forgetRecords, pq.Array(ids), connectorID, written).Scan(&f.Feed, &f.Quarantined); err != nil {
+		return Forgotten{}, err
 	}
-	return len(ids), tx.Commit()
+	return f, tx.Commit()
 }

@@ -79,26 +79,59 @@ func TestRetentionPrunesAndForgets(t *testing.T) {
 	}()
 
 	// forget: a valid consent is kept while it is; a recent RET until its end.
+	// Its personal data elsewhere: an entry of the changes feed (as the
+	// feed's trigger writes one), and quarantined feed entries that name it,
+	// in İYS's writing; beside them another recipient's.
+	feed := func(recipient string) {
+		t.Helper()
+		if _, err := s.db.Exec(`INSERT INTO changes (connector_id, consent_id, kind, recipient, recipient_type, type,
+				status, consent_date, source, outcome)
+			SELECT connector_id, id, 'from_iys', recipient, recipient_type, type, status, consent_date, source, 'from_iys'
+			FROM consents WHERE recipient = $1`, recipient); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed("+905330000002")
+	feed("+905330000003")
+	if _, err := s.db.Exec(`INSERT INTO pull_quarantine (connector_id, source, raw, reason) VALUES
+			($1, 'IYS', '{"recipient": "+905330000002", "status": "RETT"}', 'status'),
+			($1, 'HS', '{"alici": "905330000002"}', 'recipient'),
+			($1, 'IYS', '{"recipient": "+905330000003", "status": "RETT"}', 'status')`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	quarantined := func(recipient string) int {
+		return count(t, s, `SELECT count(*) FROM pull_quarantine WHERE strpos(raw, $1) > 0`, recipient)
+	}
+
 	var kept *KeptError
-	if n, err := s.Forget(ctx, c.ID, "+905330000001", later, retention); !errors.As(err, &kept) || n != 0 || !kept.Until.IsZero() {
-		t.Fatalf("forget a valid consent: %d %v", n, err)
+	if f, err := s.Forget(ctx, c.ID, "+905330000001", later, retention); !errors.As(err, &kept) || f != (Forgotten{}) || !kept.Until.IsZero() {
+		t.Fatalf("forget a valid consent: %+v %v", f, err)
 	}
-	n, err := s.Forget(ctx, c.ID, "+905330000003", later, retention)
-	if !errors.As(err, &kept) || n != 0 || kept.Until.Before(later) {
-		t.Fatalf("forget a recent RET: %d %v", n, err)
+	f, err := s.Forget(ctx, c.ID, "+905330000003", later, retention)
+	if !errors.As(err, &kept) || f != (Forgotten{}) || kept.Until.Before(later) {
+		t.Fatalf("forget a recent RET: %+v %v", f, err)
 	}
-	if countOf("+905330000003") != 1 {
-		t.Fatal("a refused forget erased events")
+	if countOf("+905330000003") != 1 || quarantined("905330000003") != 1 {
+		t.Fatal("a refused forget erased events or quarantined entries")
 	}
-	if n, err := s.Forget(ctx, c.ID, "+905330000002", later.Add(365*24*time.Hour), retention); err != nil || n != 1 {
-		t.Fatalf("forget a RET past retention: %d %v", n, err)
+	f, err = s.Forget(ctx, c.ID, "+905330000002", later.Add(365*24*time.Hour), retention)
+	if want := (Forgotten{Records: 1, Feed: 1, Quarantined: 2}); err != nil || f != want {
+		t.Fatalf("forget a RET past retention: %+v %v, want %+v", f, err, want)
 	}
 	if left := count(t, s, `SELECT count(*) FROM consents WHERE recipient = $1`, "+905330000002") +
-		countOf("+905330000002") + count(t, s, `SELECT count(*) FROM consent_event_cuts`); left != 0 {
+		countOf("+905330000002") + count(t, s, `SELECT count(*) FROM consent_event_cuts`) +
+		count(t, s, `SELECT count(*) FROM changes WHERE recipient = $1`, "+905330000002") +
+		quarantined("905330000002"); left != 0 {
 		t.Fatalf("%d rows of the forgotten recipient left", left)
 	}
+	if n := count(t, s, `SELECT count(*) FROM changes WHERE recipient = $1`, "+905330000003") + quarantined("905330000003"); n != 2 {
+		t.Fatalf("another recipient's feed entry and quarantined entry: %d left, want 2", n)
+	}
 	verified()
-	if n, err := s.Forget(ctx, c.ID, "+905339999999", later, retention); err != nil || n != 0 {
-		t.Fatalf("forget a recipient we never had: %d %v", n, err)
+	if f, err := s.Forget(ctx, c.ID, "+905339999999", later, retention); err != nil || f != (Forgotten{}) {
+		t.Fatalf("forget a recipient we never had: %+v %v", f, err)
+	}
+	if _, err := s.Forget(ctx, c.ID, "+", later, retention); err == nil {
+		t.Fatal("forget of an empty recipient: no error")
 	}
 }

@@ -112,10 +112,20 @@ ORDER BY connector_id, recipient, recipient_type, type
 FOR UPDATE;
 
 -- name: ForgetRecords
--- Erases records $1 and their history: events, the cut, the record.
+-- Erases records $1 of connector $2 and their history (events, the cut, the
+-- record), their entries in the changes feed, and the connector's
+-- quarantined feed entries whose text holds $3 (the recipient in lower
+-- case, a phone without its +, as İYS may write it). Counts the feed's and
+-- the quarantine's rows erased.
 WITH e AS (
     DELETE FROM consent_events WHERE consent_id = ANY($1::bigint[])
 ), k AS (
     DELETE FROM consent_event_cuts WHERE consent_id = ANY($1::bigint[])
+), r AS (
+    DELETE FROM consents WHERE id = ANY($1::bigint[])
+), f AS (
+    DELETE FROM changes WHERE connector_id = $2 AND consent_id = ANY($1::bigint[]) RETURNING 1
+), q AS (
+    DELETE FROM pull_quarantine WHERE connector_id = $2 AND strpos(lower(raw), $3) > 0 RETURNING 1
 )
-DELETE FROM consents WHERE id = ANY($1::bigint[]);
+SELECT (SELECT count(*) FROM f) AS feed, (SELECT count(*) FROM q) AS quarantined;
