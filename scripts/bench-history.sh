@@ -26,12 +26,7 @@ while [ $# -gt 0 ]; do
 	--records) records=$2; shift 2 ;;
 	--events-per-record) per=$2; shift 2 ;;
 	--asks) asks=$2; shift 2 ;;
-	--server) server=$2; shift 2 ;;
-	--test-server)
-		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
-		shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench-history.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	*) common_arg "$@"; shift "$used" ;;
 	esac
 done
 case "$records$per$asks" in *[!0-9]*) echo "bench-history.sh: the counts take positive numbers" >&2; exit 2 ;; esac

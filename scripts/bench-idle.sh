@@ -64,12 +64,7 @@ while [ $# -gt 0 ]; do
 	--skip-idle) skip_idle=1; shift ;;
 	--skip-records) skip_records=1; shift ;;
 	--baseline) baseline=$(realpath "$2"); shift 2 ;;
-	--server) server=$2; shift 2 ;;
-	--test-server)
-		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
-		shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench-idle.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	*) common_arg "$@"; shift "$used" ;;
 	esac
 done
 for v in $conns $records $concs $rconcs $rounds $rrounds; do

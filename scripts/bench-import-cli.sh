@@ -46,12 +46,7 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2; shift 2 ;;
 	--shuffle) shuffle=-shuffle; shift ;;
 	--baseline) baseline=$(realpath "$2"); shift 2 ;;
-	--server) server=$2; shift 2 ;;
-	--test-server)
-		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
-		shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench-import-cli.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	*) common_arg "$@"; shift "$used" ;;
 	esac
 done
 case "$rows$rounds" in *[!0-9]*) echo "bench-import-cli.sh: --rows and --rounds take positive numbers" >&2; exit 2 ;; esac

@@ -30,12 +30,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--posts) posts=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
-	--server) server=$2; shift 2 ;;
-	--test-server)
-		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
-		shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench-intake-rss.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	*) common_arg "$@"; shift "$used" ;;
 	esac
 done
 case "$posts$rounds" in *[!0-9]* | "") echo "bench-intake-rss.sh: --posts and --rounds take positive numbers" >&2; exit 2 ;; esac

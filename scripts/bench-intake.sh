@@ -29,12 +29,7 @@ while [ $# -gt 0 ]; do
 	--items) items=$2; shift 2 ;;
 	--batch) batch=$2; shift 2 ;;
 	--clients) clients=$2; shift 2 ;;
-	--server) server=$2; shift 2 ;;
-	--test-server)
-		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
-		shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench-intake.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	*) common_arg "$@"; shift "$used" ;;
 	esac
 done
 case "$items$batch$clients" in *[!0-9]*) echo "bench-intake.sh: --items, --batch and --clients take positive numbers" >&2; exit 2 ;; esac

@@ -45,12 +45,7 @@ while [ $# -gt 0 ]; do
 	--batches) batches=$2; shift 2 ;;
 	--batch-clients) batch_clients=$2; shift 2 ;;
 	--shared-buffers) shared_buffers=$2; shift 2 ;;
-	--server) server=$2; shift 2 ;;
-	--test-server)
-		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
-		shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench-permissions.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	*) common_arg "$@"; shift "$used" ;;
 	esac
 done
 case "$records$runs$singles$single_clients$batches$batch_clients" in

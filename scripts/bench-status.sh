@@ -26,12 +26,7 @@ while [ $# -gt 0 ]; do
 	--records) sizes=$2; shift 2 ;;
 	--pending) pending=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
-	--server) server=$2; shift 2 ;;
-	--test-server)
-		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
-		shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench-status.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	*) common_arg "$@"; shift "$used" ;;
 	esac
 done
 case "$sizes$pending$runs" in *[!0-9,]*) echo "bench-status.sh: --records, --pending and --runs take positive numbers" >&2; exit 2 ;; esac

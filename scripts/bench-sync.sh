@@ -53,12 +53,7 @@ while [ $# -gt 0 ]; do
 	--rss-concurrency) rss_conc=$2; shift 2 ;;
 	--skip-rss) skip_rss=1; shift ;;
 	--what-if) what_if=1; shift ;;
-	--server) server=$2; shift 2 ;;
-	--test-server)
-		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
-		shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench-sync.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	*) common_arg "$@"; shift "$used" ;;
 	esac
 done
 for v in $rows $rss_rows $rates $concs $rss_conc; do

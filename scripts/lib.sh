@@ -5,6 +5,23 @@
 # usage prints the calling script's header comment: its help.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
+# common_arg "$@": the options every benchmark that needs a server takes,
+# for the last arm of its argument loop: --server URL, --test-server (the
+# URL in $IYS_TEST_DATABASE_URL), -h/--help; anything else is refused. Sets
+# $server, and $used to the number of arguments it took:
+#
+#	*) common_arg "$@"; shift "$used" ;;
+common_arg() {
+	case "$1" in
+	--server) server=${2:?--server takes a database URL}; used=2 ;;
+	--test-server)
+		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
+		used=1 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "$(basename "$0"): unknown argument $1 (try --help)" >&2; exit 2 ;;
+	esac
+}
+
 # bench_workdir makes $work, a temporary directory, and an empty $pids; on
 # exit (or INT/TERM) every process in $pids is stopped and $work removed.
 bench_workdir() {
