@@ -34,7 +34,8 @@ WHERE c.connector_id = $1 AND c.state = 'synced' AND c.outcome = $2 AND c.synced
 ORDER BY c.id;
 
 -- name: SupersededRecords
--- Up to $2 of the connector's superseded records, the longest-waiting first.
+-- Up to $2 of the connector's superseded records, the longest-waiting first
+-- (index consents_superseded: they are few).
 SELECT {{columns "consents"}} FROM consents
 WHERE connector_id = $1 AND state = 'rejected' AND outcome = 'superseded'
 ORDER BY updated_at, id LIMIT $2;

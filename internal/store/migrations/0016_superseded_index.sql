@@ -1,0 +1,11 @@
+-- 0016: the superseded records of a connector, found without reading the
+-- others.
+--
+-- Every pull looks for the connector's superseded records to refresh
+-- (SupersededRecords), and found them by reading every record of the
+-- connector through consents_key: 1.5 s at 1,000,000 records, before the
+-- connector's first claim, every night. They are few: this index holds only
+-- them (0.05 ms at 1,000,000 records, EXPLAIN ANALYZE). It costs the
+-- writers no HOT update: state is in other indexes' predicates already,
+-- and outcome never changes without state.
+CREATE INDEX consents_superseded ON consents (connector_id) WHERE state = 'rejected' AND outcome = 'superseded';
