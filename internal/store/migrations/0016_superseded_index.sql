@@ -6,6 +6,7 @@
 -- connector through consents_key: 1.5 s at 1,000,000 records, before the
 -- connector's first claim, every night. They are few: this index holds only
 -- them (0.05 ms at 1,000,000 records, EXPLAIN ANALYZE). It costs the
--- writers no HOT update: state is in other indexes' predicates already,
--- and outcome never changes without state.
+-- writers no HOT update they had: every update that sets state or outcome
+-- also changes a column other indexes hold (state, in their predicates;
+-- consent_date, for a pulled change that keeps a record synced).
 CREATE INDEX consents_superseded ON consents (connector_id) WHERE state = 'rejected' AND outcome = 'superseded';
