@@ -70,12 +70,7 @@ while [ $# -gt 0 ]; do
 	--run-for) run_for=$2; shift 2 ;;
 	--resume) resume=$2; shift 2 ;;
 	--db) dbname=$2; shift 2 ;;
-	--server) server=$2; shift 2 ;;
-	--test-server)
-		server=${IYS_TEST_DATABASE_URL:?--test-server: IYS_TEST_DATABASE_URL is not set}
-		shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "bench-growth.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+	*) common_arg "$@"; shift "$used" ;;
 	esac
 done
 last=$resume
