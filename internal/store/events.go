@@ -59,6 +59,11 @@ const (
 	EventBaseline  = "baseline"  // the value a record had when the history began
 )
 
+// EventKinds are every kind; consent_events accepts these and no other
+// (migration 0017).
+var EventKinds = []string{EventFile, EventAPI, EventSource, EventIYS, EventReconcile, EventRefresh, EventSent,
+	EventVerdict, EventRequeued, EventRedrive, EventBaseline}
+
 // ValueKinds are the kinds that set a record's value (and bump its version).
 // A redrive keeps the value but bumps the version, so that no late answer
 // lands on it: its event is a value event too.

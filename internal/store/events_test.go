@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
@@ -270,6 +271,32 @@ func TestEventHashMatchesSQL(t *testing.T) {
 		}
 		if want := eventHash(c.prev, f); !bytes.Equal(got, want) {
 			t.Errorf("case %d: SQL %x, Go %x", i, got, want)
+		}
+	}
+}
+
+// consent_events takes every kind the code writes, and no other.
+func TestEveryEventKindIsAccepted(t *testing.T) {
+	s, _ := newStore(t)
+	insert := func(kind string) error {
+		tx, err := s.db.Beginx()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback() //nolint:errcheck // nothing stays
+		_, err = tx.Exec(`INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_date, source,
+				recipient_type, external_id, version, state, hash)
+			VALUES (1, 1, now(), $1, 'test', 'ONAY', now(), 'HS_WEB', 'BIREYSEL', '', 1, 'pending', '\x00')`, kind)
+		return err
+	}
+	for _, kind := range EventKinds {
+		if err := insert(kind); err != nil {
+			t.Errorf("kind %q refused: %v", kind, err)
+		}
+	}
+	for _, kind := range []string{"files", "", "FILE"} {
+		if err := insert(kind); pq.As(err, pqerror.CheckViolation) == nil {
+			t.Errorf("kind %q: %v, want a check violation", kind, err)
 		}
 	}
 }
