@@ -47,7 +47,7 @@
 #
 # The lines come from scripts/benchtool gen (-start: line i is the same in
 # every file, so each size's file holds only new recipients): distinct,
-# valid mobile numbers in scrambled order, consent times within the last day,
+# valid mobile numbers (see benchtool's gen for their order), consent times within the last day,
 # two thirds ONAY, one third RET with no earlier record, which İYS refuses
 # with H175: every record gets İYS's final word (synced or rejected) either
 # way. A VACUUM ANALYZE follows each import (timed, shown) and each run, as

@@ -96,6 +96,15 @@ run_key() {
 	key_s+=("$s")
 }
 
+# import_ok RC WHAT: the import exited 0 and imported every line, or the script fails showing its output.
+import_ok() {
+	if [ "$1" != 0 ] || ! grep -q " $rows imported\$" "$work/import.out"; then
+		echo "bench-import-cli.sh: $2 failed (exit $1):" >&2
+		cat "$work/import.out" "$work/import.err" >&2
+		exit 1
+	fi
+}
+
 # run_import [BIN]: this build's import, or with BIN the baseline's (its time alone is kept).
 run_import() {
 	local db t0 t1 rc=0 hwm=0 v pid exe=${1:-$work/iys-sync}
@@ -106,11 +115,7 @@ run_import() {
 		t0=$(now)
 		IYS_DATABASE_URL=$db "$exe" import --brand-code B --channel sms "$work/sms.txt" >"$work/import.out" 2>"$work/import.err" || rc=$?
 		t1=$(now)
-		if [ "$rc" != 0 ] || ! grep -q " $rows imported\$" "$work/import.out"; then
-			echo "bench-import-cli.sh: the baseline's import failed (exit $rc):" >&2
-			cat "$work/import.out" "$work/import.err" >&2
-			exit 1
-		fi
+		import_ok "$rc" "the baseline's import"
 		base_s+=("$(secs "$t0" "$t1")")
 		return
 	fi
@@ -135,11 +140,7 @@ run_import() {
 		t1=$(now)
 		import_cpu+=("n/a")
 	fi
-	if [ "$rc" != 0 ] || ! grep -q " $rows imported\$" "$work/import.out"; then
-		echo "bench-import-cli.sh: the import failed (exit $rc):" >&2
-		cat "$work/import.out" "$work/import.err" >&2
-		exit 1
-	fi
+	import_ok "$rc" "the import"
 	import_s+=("$(secs "$t0" "$t1")")
 	rss_kb+=("$hwm")
 }

@@ -32,14 +32,17 @@ func (e *Engine) push(ctx context.Context, c *connRun, claimed func()) taskResul
 		// bounded by its try's timeout, and run hands the records back.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), e.opts.DBCallTimeout)
 		defer cancel()
+		claim := func(from consent.ClaimPos) (err error) {
+			batchID, recs, err = e.st.ClaimBatchAfter(cctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now(), from)
+			return err
+		}
 		pos := c.claimFrom()
-		var err error
-		batchID, recs, err = e.st.ClaimBatchAfter(cctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now(), pos)
+		err := claim(pos)
 		if err == nil && len(recs) == 0 && pos != (consent.ClaimPos{}) {
 			// Nothing after it: records due behind it (retries whose
 			// time came, older consents imported meanwhile) from the start.
 			c.claimRestart()
-			batchID, recs, err = e.st.ClaimBatchAfter(cctx, c.ref.ID, c.runID, e.opts.BatchSize, e.opts.Now(), consent.ClaimPos{})
+			err = claim(consent.ClaimPos{})
 		}
 		if err == nil && len(recs) > 0 {
 			last := recs[len(recs)-1] // the batch comes in claim order

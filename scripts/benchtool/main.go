@@ -5,7 +5,7 @@
 //
 //	benchtool cluster -url-file FILE [-set NAME=VALUE]...   start a throwaway cluster (with these server settings),
 //	                                    write its admin URL to FILE, run until SIGTERM/SIGINT
-//	benchtool gen -rows N [-start K] -upload FILE [-copy FILE]
+//	benchtool gen -rows N [-start K] [-shuffle] -upload FILE [-copy FILE]
 //	benchtool freshdb -url ADMIN_URL -name DB   (re)create database DB, print its URL
 //	benchtool sql -url URL STATEMENT...         run statements, print the first column of any rows
 //	benchtool copy -url URL -copy FILE          time a bare COPY of FILE into a fresh table "bare", print seconds
@@ -96,8 +96,7 @@ var platforms = []struct{ platform, source string }{
 
 // cmdGen writes N lines of an SMS upload file and the COPY input of the same
 // rows as the import stores them (connector 1, BIREYSEL, MESAJ). Phones are
-// distinct (i*7919+12345 mod 10^9 is a permutation) and in scrambled order;
-// consent times lie within the last day, in Türkiye time. Line i is the same
+// distinct (i*7919+12345 mod 10^9 is a permutation); consent times lie within the last day, in Türkiye time. Line i is the same
 // whatever the file: -start K writes lines K to K+N-1, so that files of
 // successive starts add new recipients to those of the earlier ones (a
 // database grown by importing the difference). Without -copy, no COPY input.
@@ -142,15 +141,16 @@ func cmdGen(args []string) error {
 	uw, cw := bufio.NewWriterSize(uf, 1<<20), bufio.NewWriterSize(cf, 1<<20)
 	// A minute back, so that no line is "in the future" whatever the clocks.
 	newest := time.Now().In(loc).Add(-time.Minute).Truncate(time.Second)
-	order := make([]int, *rows)
-	for k := range order {
-		order[k] = *start + k
-	}
+	var perm []int
 	if *shuffle {
-		rand.New(rand.NewPCG(1, 2)).Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		perm = rand.New(rand.NewPCG(1, 2)).Perm(*rows)
 	}
 	var ub, cb []byte
-	for _, i := range order {
+	for k := range *rows {
+		i := *start + k
+		if perm != nil {
+			i = *start + perm[k]
+		}
 		phone := 905_000_000_000 + (int64(i)*7919+12345)%1_000_000_000
 		at := newest.Add(-time.Duration(int64(i)*37%86_000) * time.Second)
 		status := "ONAY"
