@@ -159,3 +159,29 @@ func TestReport(t *testing.T) {
 		t.Fatalf("bad outcome: exit %d", r.code)
 	}
 }
+
+// A brand's first file is copied straight into its records, unless a key
+// comes twice: then it is read again and merged. Either way each bad line
+// is reported once, and the later line wins.
+func TestFirstFileWithAKeyTwiceReportsEachBadLineOnce(t *testing.T) {
+	t.Parallel()
+	environ, db := installed(t)
+	t1 := time.Now().Add(-2 * time.Hour)
+	t0 := t1.Add(-time.Hour)
+	file := writeFile(t, "twice.txt", "905331234562; SMS; ONAY; "+uploadTime(t0)+"; ext-old\n"+
+		"90533; SMS; ONAY; "+uploadTime(t0)+"\n"+
+		"905551112233; web; ONAY; "+uploadTime(t1)+"\n"+
+		"905331234562; SMS; RET; "+uploadTime(t1)+"; ext-new\n")
+	r := runCmd(t, environ, "import", "--json", "--brand-code", "B1", "--channel", "sms", file)
+	f := decodeImport(t, r).Files[0]
+	if f.Lines != 4 || f.Valid != 3 || f.Rejected != 1 || len(f.Errors) != 1 || f.Imported != 3 || f.Warnings.Superseded != 1 {
+		t.Fatalf("summary: %+v (exit %d)", f, r.code)
+	}
+	if n := strings.Count(r.stderr, "twice.txt:2:"); n != 1 {
+		t.Fatalf("the bad line was reported %d times:\n%s", n, r.stderr)
+	}
+	got := records(t, db)
+	if len(got) != 2 || !strings.Contains(got[0], "+905331234562 MESAJ RET") || !strings.Contains(got[0], "ext-new pending v1") {
+		t.Fatalf("records: %v", got)
+	}
+}

@@ -30,8 +30,9 @@ const (
 // TestImportKilledLeavesDatabaseAsBefore checks that killing
 // the process in the middle of importing a large file leaves the database as
 // it was before the import. The real binary (this test binary running main)
-// is SIGKILLed while PostgreSQL is receiving its COPY, and again while the
-// server runs the merge into consents; each time consents and imports must be
+// is SIGKILLed while PostgreSQL is receiving its COPY, again while the server
+// runs the merge into consents, and while a new brand's first file is copied
+// straight into consents; each time consents, imports and the history must be
 // exactly as before. The same file then imports whole.
 func TestImportKilledLeavesDatabaseAsBefore(t *testing.T) {
 	if testing.Short() {
@@ -51,6 +52,11 @@ func TestImportKilledLeavesDatabaseAsBefore(t *testing.T) {
 		transaction_id = 'tx-' || id WHERE id % 3 = 0`); err != nil {
 		t.Fatal(err)
 	}
+	// A second brand with no records: its first file is copied straight
+	// into consents.
+	if r := runCmd(t, environ, "install", "--brand-code", "B2", "--iys-code", "I2", "--skip-verify"); r.code != 0 {
+		t.Fatalf("install B2: exit %d, %s", r.code, r.stderr)
+	}
 	before := dbFingerprint(t, db)
 	if !strings.HasPrefix(before.consents, strconv.Itoa(seedLines)+" ") || !strings.HasPrefix(before.imports, "1 ") {
 		t.Fatalf("before the kill: %+v", before)
@@ -68,25 +74,31 @@ func TestImportKilledLeavesDatabaseAsBefore(t *testing.T) {
 	childURL := withAppName(t, environ["IYS_DATABASE_URL"], killAppName)
 	for _, kp := range []struct {
 		name  string
+		brand string
 		file  string
 		query string // true while the import is at the point to kill it
 	}{
 		// Half the file is on the server, in the staging table.
-		{"while the server receives the COPY", big, `
+		{"while the server receives the COPY", "B1", big, `
 			SELECT EXISTS (SELECT FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid)
 			               WHERE a.application_name = $1 AND a.datname = current_database()
 			                 AND p.tuples_processed >= ` + strconv.Itoa(killLines/2) + `)`},
 		// The one statement that writes consents, the merge, is running
 		// (matched by its start: pg_stat_activity keeps only a statement's
 		// first 1,024 bytes).
-		{"while the server merges into consents", mid, `
+		{"while the server merges into consents", "B1", mid, `
 			SELECT EXISTS (SELECT FROM pg_stat_activity
 			               WHERE application_name = $1 AND datname = current_database()
 			                 AND state = 'active' AND query LIKE 'WITH staged AS (%')`},
+		// Half of B2's first file is in consents.
+		{"while the server copies a first file into the records", "B2", big, `
+			SELECT EXISTS (SELECT FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid)
+			               WHERE a.application_name = $1 AND a.datname = current_database()
+			                 AND p.relid = 'consents'::regclass AND p.tuples_processed >= ` + strconv.Itoa(killLines/2) + `)`},
 	} {
 		t.Run(kp.name, func(t *testing.T) {
 			start := time.Now()
-			killImportAt(t, db, childURL, kp.file, kp.query)
+			killImportAt(t, db, childURL, kp.brand, kp.file, kp.query)
 			if after := dbFingerprint(t, db); after != before {
 				t.Fatalf("the killed import changed the database:\nbefore %+v\nafter  %+v", before, after)
 			}
@@ -124,9 +136,9 @@ func TestImportKilledLeavesDatabaseAsBefore(t *testing.T) {
 // killImportAt runs `iys-sync import` on file as a process of its own,
 // SIGKILLs it as soon as atPoint (a query with the session's application name
 // as $1) is true, and waits until the server has ended its session.
-func killImportAt(t *testing.T, db *sql.DB, dbURL, file, atPoint string) {
+func killImportAt(t *testing.T, db *sql.DB, dbURL, brand, file, atPoint string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "import", "--brand-code", "B1", "--channel", "sms", file)
+	cmd := exec.Command(os.Args[0], "import", "--brand-code", brand, "--channel", "sms", file)
 	cmd.Env = append(withoutIYS(os.Environ()), runMainEnv+"=1", "IYS_DATABASE_URL="+dbURL)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -180,7 +192,7 @@ func killImportAt(t *testing.T, db *sql.DB, dbURL, file, atPoint string) {
 }
 
 // fingerprint sums up what an import may change.
-type fingerprint struct{ consents, imports, connectors string }
+type fingerprint struct{ consents, imports, connectors, events, counts string }
 
 func dbFingerprint(t *testing.T, db *sql.DB) fingerprint {
 	t.Helper()
@@ -188,8 +200,12 @@ func dbFingerprint(t *testing.T, db *sql.DB) fingerprint {
 	err := db.QueryRowContext(context.Background(), `SELECT
 		(SELECT count(*) || ' ' || md5(coalesce(string_agg(c::text, '|' ORDER BY id), '')) FROM consents c),
 		(SELECT count(*) || ' ' || md5(coalesce(string_agg(i::text, '|' ORDER BY id), '')) FROM imports i),
-		(SELECT count(*) || ' ' || md5(coalesce(string_agg(k::text, '|' ORDER BY id), '')) FROM connectors k)`).
-		Scan(&fp.consents, &fp.imports, &fp.connectors)
+		(SELECT count(*) || ' ' || md5(coalesce(string_agg(k::text, '|' ORDER BY id), '')) FROM connectors k),
+		(SELECT count(*) || ' ' || md5(coalesce(string_agg(e::text, '|' ORDER BY consent_id, seq), '')) FROM consent_events e),
+		(SELECT coalesce(string_agg(n::text, ' ' ORDER BY connector_id, state, outcome, pending_day), '') FROM
+		 (SELECT connector_id, state, outcome, pending_day, sum(n) AS n FROM consent_counts GROUP BY 1, 2, 3, 4
+		  HAVING sum(n) <> 0) k)`).
+		Scan(&fp.consents, &fp.imports, &fp.connectors, &fp.events, &fp.counts)
 	if err != nil {
 		t.Fatal(err)
 	}

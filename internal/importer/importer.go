@@ -6,6 +6,7 @@ package importer
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"slices"
@@ -136,15 +137,21 @@ func (im *Importer) file(ctx context.Context, path string, sum *FileSummary) err
 	// not block, and take no deadline).
 	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) }) //nolint:errcheck // see above
 	defer stop()
-	var r io.Reader = contextReader{ctx: ctx, r: f}
-	if im.opts.Progress != nil {
-		if fi, err := f.Stat(); err == nil {
-			r = &progressReader{r: r, path: path, size: fi.Size(), report: im.opts.Progress}
-		}
+	read := crc32.New(castagnoli) // what was read, to know a second read gives the same
+	var r io.Reader = io.TeeReader(contextReader{ctx: ctx, r: f}, read)
+	fi, statErr := f.Stat()
+	if im.opts.Progress != nil && statErr == nil {
+		r = &progressReader{r: r, path: path, size: fi.Size(), report: im.opts.Progress}
 	}
 	sc := upload.NewScanner(r, path, im.opts.Upload)
 	if im.opts.DryRun {
 		return im.dryRun(sc, sum)
+	}
+	var again store.RowSource // a regular file can be read twice (see store.ImportFile)
+	if statErr == nil && fi.Mode().IsRegular() {
+		again = func(emit func(store.ImportRow) error) error {
+			return im.readAgain(ctx, path, read.Sum32(), emit)
+		}
 	}
 	// The scan stops on ctx (contextReader), and the store then rolls back
 	// in line. The store itself is not handed ctx's cancel: database/sql
@@ -155,23 +162,8 @@ func (im *Importer) file(ctx context.Context, path string, sum *FileSummary) err
 		c := sc.Counts()
 		return store.ImportMeta{Path: path, Channel: sum.Channel, Lines: c.Lines, Blank: c.Blank, Valid: c.Valid, Rejected: c.Rejected}
 	}, func(emit func(store.ImportRow) error) error {
-		for sc.Scan() {
-			l, rej := sc.Line()
-			if rej != nil {
-				if err := im.reject(sum, rej); err != nil {
-					return err
-				}
-				continue
-			}
-			for _, t := range im.types {
-				if err := emit(store.ImportRow{Line: l.Number, Recipient: l.Recipient, RecipientType: im.opts.RecipientType,
-					Type: t, Status: l.Status, ConsentDate: l.ConsentDate, Source: l.Source, ExternalID: l.ExternalID}); err != nil {
-					return err
-				}
-			}
-		}
-		return sc.Err()
-	})
+		return im.emitRows(sc, emit, func(rej *upload.Rejection) error { return im.reject(sum, rej) })
+	}, again)
 	im.count(sc.Counts(), sum)
 	if err != nil {
 		return err
@@ -179,6 +171,48 @@ func (im *Importer) file(ctx context.Context, path string, sum *FileSummary) err
 	sum.Result = &res
 	sum.Warnings.Superseded = res.SupersededLines
 	sum.Imported = sum.Valid
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// emitRows emits the rows of sc's valid lines, and hands each rejected line to reject.
+func (im *Importer) emitRows(sc *upload.Scanner, emit func(store.ImportRow) error, reject func(*upload.Rejection) error) error {
+	for sc.Scan() {
+		l, rej := sc.Line()
+		if rej != nil {
+			if err := reject(rej); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, t := range im.types {
+			if err := emit(store.ImportRow{Line: l.Number, Recipient: l.Recipient, RecipientType: im.opts.RecipientType,
+				Type: t, Status: l.Status, ConsentDate: l.ConsentDate, Source: l.Source, ExternalID: l.ExternalID}); err != nil {
+				return err
+			}
+		}
+	}
+	return sc.Err()
+}
+
+// readAgain emits the rows of the file at path once more, its rejected
+// lines already reported, and fails if it no longer holds what the first
+// read did (its CRC-32C was first).
+func (im *Importer) readAgain(ctx context.Context, path string, first uint32, emit func(store.ImportRow) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open upload file again: %w", err)
+	}
+	defer f.Close()
+	read := crc32.New(castagnoli)
+	sc := upload.NewScanner(io.TeeReader(contextReader{ctx: ctx, r: f}, read), path, im.opts.Upload)
+	if err := im.emitRows(sc, emit, func(*upload.Rejection) error { return nil }); err != nil {
+		return err
+	}
+	if read.Sum32() != first {
+		return fmt.Errorf("%s changed while it was imported", path)
+	}
 	return nil
 }
 

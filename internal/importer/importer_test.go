@@ -1,8 +1,13 @@
 package importer
 
 import (
+	"context"
+	"hash/crc32"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 	"github.com/iys-sync/iys-sync/internal/store"
@@ -41,5 +46,35 @@ func TestNewTakesTheConnectors(t *testing.T) {
 	}
 	if _, err := New(nil, nil, Options{Upload: sms}); err == nil || !strings.Contains(err.Error(), "needs the database") {
 		t.Errorf("an import without a connector: %v", err)
+	}
+}
+
+// A file read a second time (see store.ImportFile) must hold what the first
+// read did: the same rows, or an error that says the file changed.
+func TestReadAgainRefusesAChangedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sms.txt")
+	content := "905331234562; SMS; RET; 15.05.2025 14:23:00; user456\n90533; SMS; ONAY; 15.05.2025 14:23:00\n905551112233; web; ONAY; 15.05.2025 14:30:00\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	im := &Importer{opts: Options{Upload: upload.Options{Channel: upload.SMS, Now: consent.NewDate(time.Date(2025, 5, 16, 0, 0, 0, 0, time.UTC))},
+		RecipientType: consent.Bireysel}, types: []consent.Type{consent.TypeMesaj, consent.TypeArama}}
+	read := func() ([]store.ImportRow, error) {
+		var rows []store.ImportRow
+		err := im.readAgain(context.Background(), path, crc32.Checksum([]byte(content), castagnoli), func(r store.ImportRow) error {
+			rows = append(rows, r)
+			return nil
+		})
+		return rows, err
+	}
+	rows, err := read()
+	if err != nil || len(rows) != 4 || rows[0].Line != 1 || rows[3].Line != 3 || rows[3].Type != consent.TypeArama {
+		t.Fatalf("read again: %+v, %v", rows, err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(content, "RET", "ONAY", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := read(); err == nil || !strings.Contains(err.Error(), "changed while it was imported") {
+		t.Fatalf("a changed file read again: %v", err)
 	}
 }

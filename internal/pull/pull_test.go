@@ -79,7 +79,7 @@ func (e *env) importOne(recipient string, st consent.Status, at time.Time) {
 	}, func(emit func(store.ImportRow) error) error {
 		return emit(store.ImportRow{Line: 1, Recipient: recipient, RecipientType: consent.Bireysel, Type: consent.TypeMesaj,
 			Status: st, ConsentDate: consent.NewDate(at), Source: consent.SourceWeb})
-	})
+	}, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

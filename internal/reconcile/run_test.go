@@ -103,7 +103,7 @@ func (e *env) record(k consent.Key, st consent.Status, when string, src consent.
 	}, func(emit func(store.ImportRow) error) error {
 		return emit(store.ImportRow{Line: 1, Recipient: k.Recipient, RecipientType: k.RecipientType, Type: k.Type,
 			Status: st, ConsentDate: at(when), Source: src})
-	})
+	}, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

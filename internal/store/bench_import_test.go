@@ -168,7 +168,7 @@ func benchImport(b *testing.B, s *Store, connID int64, n int, shift time.Duratio
 	}
 	m := startMeasure(b, s)
 	res, err := s.ImportFile(context.Background(), connID,
-		fixed(ImportMeta{Path: "bench.csv", Channel: "sms", Lines: n, Valid: n}), src)
+		fixed(ImportMeta{Path: "bench.csv", Channel: "sms", Lines: n, Valid: n}), src, src)
 	if err != nil {
 		b.Fatal(err)
 	}

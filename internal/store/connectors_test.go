@@ -135,7 +135,7 @@ func TestConnectorMissing(t *testing.T) {
 	if _, err := s.Connector(context.Background(), "NOPE"); !errors.Is(err, ErrNoConnector) {
 		t.Fatalf("err = %v, want ErrNoConnector", err)
 	}
-	if _, err := s.ImportFile(context.Background(), 42, fixed(metaFor()), fromSlice()); !errors.Is(err, ErrNoConnector) {
+	if _, err := s.ImportFile(context.Background(), 42, fixed(metaFor()), fromSlice(), nil); !errors.Is(err, ErrNoConnector) {
 		t.Fatalf("import into a missing connector: err = %v, want ErrNoConnector", err)
 	}
 }

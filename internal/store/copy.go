@@ -7,10 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 )
 
-// copyStaging is sql/staging.sql's CopyStaging.
-var copyStaging = stmt("CopyStaging")
+// The COPYs of sql/staging.sql.
+var (
+	copyStaging = stmt("CopyStaging")
+	copyRecords = stmt("CopyRecords")
+)
 
 // rawConn is a connection whose driver connection can be borrowed
 // (*sql.Conn, *sqlx.Conn): the staging COPY writes COPY's text format
@@ -29,9 +35,9 @@ type copyDataStmt interface {
 // which sends them in one CopyData message.
 const copyFlushAt = 60 << 10
 
-// stagingWriter writes rows in COPY's text format, in the order of the
-// staging tables' columns (sql/staging.sql's StagingColumns).
-type stagingWriter struct {
+// copyWriter writes rows in COPY's text format: as staged rows (staged) or
+// as records (record).
+type copyWriter struct {
 	ctx    context.Context
 	st     copyDataStmt
 	buf    []byte
@@ -40,7 +46,7 @@ type stagingWriter struct {
 
 // copyStagingRows runs the COPY q (CopyStaging, CopySpool) on conn, which
 // must be in a transaction, and has fill write its rows.
-func copyStagingRows(ctx context.Context, conn rawConn, q string, fill func(w *stagingWriter) error) error {
+func copyStagingRows(ctx context.Context, conn rawConn, q string, fill func(w *copyWriter) error) error {
 	return conn.Raw(func(dc any) error {
 		c, ok := dc.(driver.Conn)
 		if !ok {
@@ -55,7 +61,7 @@ func copyStagingRows(ctx context.Context, conn rawConn, q string, fill func(w *s
 		if !ok {
 			return fmt.Errorf("driver statement %T cannot send COPY data", st)
 		}
-		w := &stagingWriter{ctx: ctx, st: cd, buf: make([]byte, 0, copyFlushAt+4096)}
+		w := &copyWriter{ctx: ctx, st: cd, buf: make([]byte, 0, copyFlushAt+4096)}
 		if err := fill(w); err != nil {
 			return err
 		}
@@ -69,13 +75,36 @@ func copyStagingRows(ctx context.Context, conn rawConn, q string, fill func(w *s
 	})
 }
 
-// row writes the staged values of row number seq. With st, the hash of the
-// first event of a record it would create; without, NULL (the merge makes
-// it).
-func (w *stagingWriter) row(seq int, r ImportRow, st *eventStamp) error {
+// staged writes row number seq in the order of the staging tables' columns
+// (sql/staging.sql's StagingColumns). With st, the hash of the first event of
+// a record it would create; without, NULL (the merge makes it).
+func (w *copyWriter) staged(seq int, r ImportRow, st *eventStamp) error {
 	b := strconv.AppendInt(w.buf, int64(seq), 10)
 	b = append(b, '\t')
 	b = strconv.AppendInt(b, int64(r.Line), 10)
+	b = appendValues(b, r)
+	if st == nil {
+		b = append(b, "\t\\N"...)
+	} else {
+		b = w.appendFirstHash(b, r, st)
+	}
+	return w.end(b)
+}
+
+// record writes r as the record of connector id it creates, in the order of
+// sql/staging.sql's CopyRecords: its values, origin, and first event's seq
+// and hash.
+func (w *copyWriter) record(id int64, r ImportRow, st *eventStamp) error {
+	b := strconv.AppendInt(w.buf, id, 10)
+	b = appendValues(b, r)
+	b = appendCopyText(append(b, '\t'), st.originOf(r))
+	b = append(b, "\t1"...)
+	return w.end(w.appendFirstHash(b, r, st))
+}
+
+// appendValues appends r's recipient, recipient type, type, status, consent
+// date, source and external id, each after a tab.
+func appendValues(b []byte, r ImportRow) []byte {
 	for _, s := range []string{r.Recipient, string(r.RecipientType), string(r.Type), string(r.Status)} {
 		b = appendCopyText(append(b, '\t'), s)
 	}
@@ -85,13 +114,19 @@ func (w *stagingWriter) row(seq int, r ImportRow, st *eventStamp) error {
 	for _, s := range []string{string(r.Source), r.ExternalID} {
 		b = appendCopyText(append(b, '\t'), s)
 	}
-	if st == nil {
-		b = append(b, "\t\\N"...)
-	} else {
-		hash := w.hasher.sum(nil, st.firstEvent(r))
-		b = append(b, `	\\x`...) // bytea's hex form, its backslash escaped
-		b = hex.AppendEncode(b, hash[:])
-	}
+	return b
+}
+
+// appendFirstHash appends, after a tab, the hash of the first event of the
+// record r creates, as bytea's hex form.
+func (w *copyWriter) appendFirstHash(b []byte, r ImportRow, st *eventStamp) []byte {
+	hash := w.hasher.sum(nil, st.firstEvent(r))
+	b = append(b, `	\\x`...) // its backslash escaped
+	return hex.AppendEncode(b, hash[:])
+}
+
+// end ends the row in b, flushing when enough has gathered.
+func (w *copyWriter) end(b []byte) error {
 	w.buf = append(b, '\n')
 	if len(w.buf) >= copyFlushAt {
 		return w.flush()
@@ -100,7 +135,7 @@ func (w *stagingWriter) row(seq int, r ImportRow, st *eventStamp) error {
 }
 
 // flush hands the gathered rows to lib/pq, which ends each with a newline.
-func (w *stagingWriter) flush() error {
+func (w *copyWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
@@ -134,14 +169,18 @@ const ctxCheckEvery = 4096
 // errEmitFailed stands for a failure of emit that the source swallowed.
 var errEmitFailed = errors.New("emit failed")
 
-// copyRows streams the source's rows into the staging table with COPY; rows
-// go out in messages of about 60 KiB, so nothing accumulates here. It
-// returns the number of rows and of distinct lines. st stamps the rows (see
-// stagingWriter.row).
-func copyRows(ctx context.Context, conn rawConn, channels []string, src RowSource, st *eventStamp) (rows, lines int, err error) {
+// copyRows streams the source's rows with COPY q (CopyStaging,
+// CopyRecords), each written by write; rows go out in messages of about 60
+// KiB, so nothing accumulates here. It returns the number of rows and of
+// distinct lines. When the COPY fails on a unique key (CopyRecords meets a
+// key twice), the source is still read to its end, so that it has reported
+// every line once, and the error returned is that violation.
+func copyRows(ctx context.Context, conn rawConn, q string, channels []string, src RowSource,
+	write func(w *copyWriter, seq int, r ImportRow) error) (rows, lines int, err error) {
 	var failed error // the first failure of emit: it stands even if src swallows it
+	var keyTwice error
 	var srcErr error
-	err = copyStagingRows(ctx, conn, copyStaging, func(w *stagingWriter) error {
+	err = copyStagingRows(ctx, conn, q, func(w *copyWriter) error {
 		prevLine := 0
 		emit := func(r ImportRow) error {
 			if failed != nil {
@@ -157,9 +196,13 @@ func copyRows(ctx context.Context, conn rawConn, channels []string, src RowSourc
 				failed = err
 				return err
 			}
-			if err := w.row(rows, r, st); err != nil {
-				failed = fmt.Errorf("copy: %w", err)
-				return failed
+			if keyTwice == nil {
+				if err := write(w, rows, r); pq.As(err, pqerror.UniqueViolation) != nil {
+					keyTwice = err
+				} else if err != nil {
+					failed = fmt.Errorf("copy: %w", err)
+					return failed
+				}
 			}
 			if r.Line != prevLine {
 				lines++
@@ -169,7 +212,7 @@ func copyRows(ctx context.Context, conn rawConn, channels []string, src RowSourc
 			return nil
 		}
 		srcErr = src(emit)
-		if failed != nil || srcErr != nil {
+		if failed != nil || srcErr != nil || keyTwice != nil {
 			return errEmitFailed
 		}
 		return nil
@@ -179,8 +222,16 @@ func copyRows(ctx context.Context, conn rawConn, channels []string, src RowSourc
 		return 0, 0, failed
 	case srcErr != nil:
 		return 0, 0, fmt.Errorf("read rows: %w", srcErr)
-	case err != nil:
+	case keyTwice != nil:
+		err = keyTwice
+	}
+	if err != nil {
 		return 0, 0, fmt.Errorf("copy: %w", err)
 	}
 	return rows, lines, nil
+}
+
+// stagedWith writes rows as staged rows stamped by st (copyWriter.staged).
+func stagedWith(st *eventStamp) func(w *copyWriter, seq int, r ImportRow) error {
+	return func(w *copyWriter, seq int, r ImportRow) error { return w.staged(seq, r, st) }
 }

@@ -33,7 +33,7 @@ func TestStagingCopyKeepsValuesExactly(t *testing.T) {
 	}
 	meta := metaFor(file...)
 	meta.Path = "/up/we\\ird\tname.txt" // a file's name is in each record's origin
-	if _, err := s.ImportFile(ctx, c.ID, fixed(meta), fromSlice(file...)); err != nil {
+	if _, err := s.ImportFile(ctx, c.ID, fixed(meta), fromSlice(file...), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ImportItems(ctx, c.ID, "api:crm", "req-1", items, []IntakeChannel{{Channel: "sms", Valid: len(items)}}); err != nil {

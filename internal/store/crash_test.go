@@ -116,7 +116,7 @@ func crashChild(t *testing.T) {
 			}
 		}
 	}
-	_, err = s.ImportFile(context.Background(), connID, fixed(ImportMeta{Path: "endless.txt", Channel: "sms"}), src)
+	_, err = s.ImportFile(context.Background(), connID, fixed(ImportMeta{Path: "endless.txt", Channel: "sms"}), src, nil)
 	t.Fatalf("the endless import returned: %v", err)
 }
 

@@ -29,7 +29,7 @@ var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // eventHash is consent_event_hash computed in Go, byte for byte: the import
 // hashes its new records' first events while it streams them (see
-// stagingWriter.row), so that PostgreSQL does not, one call at a time, in the
+// copyWriter.staged and copyWriter.record), so that PostgreSQL does not, one call at a time, in the
 // merge. TestEventHashMatchesSQL holds the two together.
 func eventHash(prev []byte, f eventFields) []byte {
 	var h eventHasher
@@ -77,7 +77,7 @@ func appendTime(b []byte, t time.Time) []byte {
 
 // eventStamp says where the rows of an import come from, so that the hash of
 // the first event of a record a row creates is made as the row is staged
-// (see stagingWriter.row); nil leaves it to the merge.
+// (see copyWriter.staged and copyWriter.record); nil leaves it to the merge.
 type eventStamp struct {
 	at        time.Time // the transaction's now()
 	kind      string    // "file" or "api"

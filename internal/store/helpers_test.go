@@ -64,17 +64,17 @@ func checkKeptCounts(t testing.TB, s *Store) {
 	}
 }
 
-// bothMerges runs fn on a fresh store once per merge path: the fast one
-// (plain INSERT of new records) and the upsert-only fallback.
+// bothMerges runs fn on a fresh store once per import path: a first file
+// copied into the records, the merge's fast path (plain INSERT of new
+// records) and the upsert-only fallback.
 func bothMerges(t *testing.T, fn func(t *testing.T, s *Store)) {
-	for _, upsertOnly := range []bool{false, true} {
-		name := "fast"
-		if upsertOnly {
-			name = "upsert-only"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, p := range []struct {
+		name string
+		path importPath
+	}{{"copy", allPaths}, {"fast", mergeOnly}, {"upsert-only", upsertOnly}} {
+		t.Run(p.name, func(t *testing.T) {
 			s, _ := newStore(t)
-			s.upsertOnly = upsertOnly
+			s.path = p.path
 			fn(t, s)
 		})
 	}
@@ -137,7 +137,7 @@ func fixed(m ImportMeta) func() ImportMeta { return func() ImportMeta { return m
 // importRows imports rows as one file and fails the test on error.
 func importRows(t testing.TB, s *Store, connectorID int64, rows ...ImportRow) ImportResult {
 	t.Helper()
-	res, err := s.ImportFile(context.Background(), connectorID, fixed(metaFor(rows...)), fromSlice(rows...))
+	res, err := s.ImportFile(context.Background(), connectorID, fixed(metaFor(rows...)), fromSlice(rows...), fromSlice(rows...))
 	if err != nil {
 		t.Fatal(err)
 	}

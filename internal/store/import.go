@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/lib/pq"
-
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
@@ -80,10 +80,14 @@ type importRow struct {
 
 // The import's statements, of sql/connectors.sql, sql/staging.sql and sql/imports.sql.
 var (
-	lockConnectorChannels = stmt("LockConnectorChannels") // what a foreign key check would take
-	createStaging         = stmt("CreateStaging")
-	insertImport          = stmt("InsertImport")
-	nextImportID          = stmt("NextImportID")
+	lockConnectorChannels      = stmt("LockConnectorChannels") // what a foreign key check would take
+	lockConnectorChannelsAlone = stmt("LockConnectorChannelsAlone")
+	hasRecords                 = stmt("HasRecords")
+	copiedRecordsEvents        = stmt("CopiedRecordsEvents")
+	copiedRecordsCounted       = stmt("CopiedRecordsCounted")
+	createStaging              = stmt("CreateStaging")
+	insertImport               = stmt("InsertImport")
+	nextImportID               = stmt("NextImportID")
 )
 
 // reserveImportID takes the id of the transaction's (first) imports row
@@ -107,6 +111,15 @@ func recordImport(ctx context.Context, tx *sqlx.Tx, r importRow) error {
 	return nil
 }
 
+// importPath says which of the import's paths a store may take.
+type importPath int
+
+const (
+	allPaths   importPath = iota // a first file is copied into the records (copyFirstFile)
+	mergeOnly                    // every import merges from the staging table, fast path first
+	upsertOnly                   // every import merges by the upsert alone
+)
+
 // importWorkMem bounds each sort and hash of the merge, for this transaction
 // only. Measured at a million rows, 4 MB to 512 MB import equally fast (the
 // sort spills, and spilling is cheap next to writing the records), so this
@@ -121,8 +134,13 @@ const importWorkMem = "SET LOCAL work_mem = '64MB'"
 // a temporary table, so memory does not grow with the file. meta is called
 // before src runs, for the path alone (each row's origin names the file),
 // and after src has returned, for the counts.
-func (s *Store) ImportFile(ctx context.Context, connectorID int64, meta func() ImportMeta, src RowSource) (ImportResult, error) {
-	res, err := s.importFile(ctx, connectorID, meta, src)
+//
+// again, if not nil, gives src's rows once more, in the same order and
+// reporting nothing (a file read again). The connector's first file is then
+// COPYed straight into its records, a third faster (README's Performance);
+// should the file hold a key twice, again feeds the temporary table.
+func (s *Store) ImportFile(ctx context.Context, connectorID int64, meta func() ImportMeta, src, again RowSource) (ImportResult, error) {
+	res, err := s.importFile(ctx, connectorID, meta, src, again)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import file: %w", err)
 	}
@@ -136,12 +154,14 @@ func (s *Store) ImportFile(ctx context.Context, connectorID int64, meta func() I
 // 0001_init.sql), so a concurrent delete of the connector waits; reads its
 // channels; and makes the staging table. The caller rolls back or commits,
 // then closes the connection.
-func (s *Store) beginImport(ctx context.Context, connectorID int64) (*sqlx.Conn, *sqlx.Tx, []string, error) {
+// lock is the statement that locks it: lockConnectorChannels, or
+// lockConnectorChannelsAlone for a first file's copy.
+func (s *Store) beginImport(ctx context.Context, connectorID int64, lock string) (*sqlx.Conn, *sqlx.Tx, []string, error) {
 	conn, err := s.db.Connx(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tx, channels, err := beginImportOn(ctx, conn, connectorID)
+	tx, channels, err := beginImportOn(ctx, conn, connectorID, lock)
 	if err != nil {
 		conn.Close() //nolint:errcheck // the error that matters is err
 		return nil, nil, nil, err
@@ -151,13 +171,13 @@ func (s *Store) beginImport(ctx context.Context, connectorID int64) (*sqlx.Conn,
 
 // beginImportOn is beginImport on conn, one the caller holds (the
 // user-table source's, whose session holds its spool).
-func beginImportOn(ctx context.Context, conn *sqlx.Conn, connectorID int64) (*sqlx.Tx, []string, error) {
+func beginImportOn(ctx context.Context, conn *sqlx.Conn, connectorID int64, lock string) (*sqlx.Tx, []string, error) {
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	var channels []string
-	err = tx.QueryRowContext(ctx, lockConnectorChannels, connectorID).Scan((*stringArray)(&channels))
+	err = tx.QueryRowContext(ctx, lock, connectorID).Scan((*stringArray)(&channels))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = fmt.Errorf("connector id %d: %w", connectorID, ErrNoConnector)
 	}
@@ -203,8 +223,22 @@ func recordChannelImports(ctx context.Context, tx *sqlx.Tx, connectorID, importI
 // transaction whose COPY lasts as long as its input.
 const untimed = "SET LOCAL statement_timeout = 0"
 
-func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func() ImportMeta, src RowSource) (ImportResult, error) {
-	conn, tx, channels, err := s.beginImport(ctx, connectorID)
+func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func() ImportMeta, src, again RowSource) (ImportResult, error) {
+	// A first file is copied only with the connector locked against every
+	// other writer of its records; without records, none is waiting to
+	// write. Checked again under the lock.
+	first := false
+	if again != nil && s.path == allPaths {
+		if err := s.db.QueryRowContext(ctx, hasRecords, connectorID).Scan(&first); err != nil {
+			return ImportResult{}, err
+		}
+		first = !first
+	}
+	lock := lockConnectorChannels
+	if first {
+		lock = lockConnectorChannelsAlone
+	}
+	conn, tx, channels, err := s.beginImport(ctx, connectorID, lock)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -217,22 +251,43 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	if err != nil {
 		return ImportResult{}, err
 	}
+	if first {
+		if err := tx.QueryRowContext(ctx, hasRecords, connectorID).Scan(&first); err != nil {
+			return ImportResult{}, err
+		}
+		first = !first
+	}
 	// The path is known before the counts (see ImportFile).
 	o := origin{kind: "file", prefix: "file:" + filepath.Base(metaFn().Path), importID: importID}
-	rows, lines, err := copyRows(ctx, conn, channels, src, o.stamp(at))
-	if err != nil {
-		return ImportResult{}, err
+	var res ImportResult
+	var lines int
+	if first {
+		res.Rows, lines, err = copyFirstFile(ctx, conn, tx, connectorID, channels, src, o.stamp(at))
+		if errors.Is(err, errKeyTwice) {
+			first, src = false, again
+		} else if err != nil {
+			return ImportResult{}, err
+		}
+		res.Inserted = res.Rows
+	}
+	if !first {
+		res.Rows, lines, err = copyRows(ctx, conn, copyStaging, channels, src, stagedWith(o.stamp(at)))
+		if err != nil {
+			return ImportResult{}, err
+		}
 	}
 	meta := metaFn()
 	if err := meta.check(lines); err != nil {
 		return ImportResult{}, fmt.Errorf("%s: %w", meta.Path, err)
 	}
-	m, err := merge(ctx, tx.Tx, connectorID, !s.upsertOnly, o)
-	if err != nil {
-		return ImportResult{}, err
+	if !first {
+		m, err := merge(ctx, tx.Tx, connectorID, s.path != upsertOnly, o)
+		if err != nil {
+			return ImportResult{}, err
+		}
+		res = ImportResult{Rows: res.Rows, Inserted: m.inserted, Updated: m.updated,
+			Unchanged: m.keys - m.inserted - m.updated, SupersededLines: m.superseded}
 	}
-	res := ImportResult{Rows: rows, Inserted: m.inserted, Updated: m.updated,
-		Unchanged: m.keys - m.inserted - m.updated, SupersededLines: m.superseded}
 	if err := recordImport(ctx, tx, importRow{ID: importID, ConnectorID: connectorID, Path: meta.Path, Channel: meta.Channel,
 		Lines: meta.Lines, Blank: meta.Blank, Valid: meta.Valid, Rejected: meta.Rejected,
 		Superseded: res.SupersededLines, Rows: res.Rows, Inserted: res.Inserted, Updated: res.Updated,
@@ -243,6 +298,44 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 		return ImportResult{}, err
 	}
 	return res, nil
+}
+
+// errKeyTwice: a first file holds a key twice, and goes through the staging table.
+var errKeyTwice = errors.New("a key twice")
+
+// copyFirstFile COPYs the rows of a connector's first file straight into
+// its records (CopyRecords), then writes their events and counts as the
+// merge would have: every row makes a record, with the origin and first
+// event of the fast path's. That holds only if no key comes twice: the
+// consents key refuses the second, and the copy is rolled back
+// (errKeyTwice), src read to its end all the same. The connector must have
+// no records and be locked against other writers (lockConnectorChannelsAlone):
+// then nobody waits on the COPY's new keys, taken in the file's order, not
+// in key order as other writers take them, and its records are all the
+// COPY's.
+func copyFirstFile(ctx context.Context, conn rawConn, tx *sqlx.Tx, connectorID int64, channels []string, src RowSource, st *eventStamp) (rows, lines int, err error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT first_file"); err != nil {
+		return 0, 0, err
+	}
+	rows, lines, err = copyRows(ctx, conn, copyRecords, channels, src, func(w *copyWriter, _ int, r ImportRow) error {
+		return w.record(connectorID, r, st)
+	})
+	if pq.As(err, pqerror.UniqueViolation) != nil {
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT first_file"); err != nil {
+			return 0, 0, err
+		}
+		return 0, 0, errKeyTwice
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := tx.ExecContext(ctx, copiedRecordsEvents, connectorID, st.kind, st.importID); err != nil {
+		return 0, 0, fmt.Errorf("copied records' events: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, copiedRecordsCounted, connectorID); err != nil {
+		return 0, 0, fmt.Errorf("copied records' counts: %w", err)
+	}
+	return rows, lines, nil
 }
 
 // stringArray scans a text[] into a []string.

@@ -239,7 +239,7 @@ func TestImportSourceErrorWritesNothing(t *testing.T) {
 		return boom
 	}
 	meta := ImportMeta{Path: "x.txt", Channel: "sms", Lines: 10000, Valid: 10000}
-	if _, err := s.ImportFile(context.Background(), c.ID, fixed(meta), src); !errors.Is(err, boom) {
+	if _, err := s.ImportFile(context.Background(), c.ID, fixed(meta), src, nil); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the source's error", err)
 	}
 	// A source that ignores emit's error still fails the import.
@@ -250,7 +250,7 @@ func TestImportSourceErrorWritesNothing(t *testing.T) {
 		emit(bad)                                                          //nolint:errcheck
 		return nil
 	}
-	if _, err := s.ImportFile(context.Background(), c.ID, fixed(metaFor(bad)), sloppy); err == nil || !strings.Contains(err.Error(), "FAX") {
+	if _, err := s.ImportFile(context.Background(), c.ID, fixed(metaFor(bad)), sloppy, nil); err == nil || !strings.Contains(err.Error(), "FAX") {
 		t.Fatalf("err = %v, want the bad row's error", err)
 	}
 	if n := count(t, s, "SELECT count(*) FROM consents") + count(t, s, "SELECT count(*) FROM imports"); n != 0 {
@@ -295,7 +295,7 @@ func TestImportRefusesBadInput(t *testing.T) {
 		if tc.meta.Channel == "" {
 			tc.meta.Channel = "sms"
 		}
-		if _, err := s.ImportFile(context.Background(), tc.conn, fixed(tc.meta), fromSlice(tc.rows...)); err == nil {
+		if _, err := s.ImportFile(context.Background(), tc.conn, fixed(tc.meta), fromSlice(tc.rows...), nil); err == nil {
 			t.Errorf("%s: import succeeded", name)
 		}
 	}
@@ -312,7 +312,7 @@ func TestImportAuditRow(t *testing.T) {
 		sms(t, 4, phoneA, consent.StatusRet, "15.05.2025 15:00:00"),
 	}
 	meta := ImportMeta{Path: "/in/sms.csv", Channel: "sms", Lines: 5, Blank: 1, Valid: 2, Rejected: 2}
-	if _, err := s.ImportFile(context.Background(), c.ID, fixed(meta), fromSlice(rows...)); err != nil {
+	if _, err := s.ImportFile(context.Background(), c.ID, fixed(meta), fromSlice(rows...), nil); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
@@ -413,7 +413,7 @@ func TestImportMetaAfterRows(t *testing.T) {
 	meta := func() ImportMeta {
 		return ImportMeta{Path: "stream.txt", Channel: "sms", Lines: lines, Blank: blank, Valid: lines - blank}
 	}
-	res, err := s.ImportFile(context.Background(), c.ID, meta, src)
+	res, err := s.ImportFile(context.Background(), c.ID, meta, src, nil)
 	if err != nil || res.Inserted != 2 {
 		t.Fatalf("import = %+v, %v", res, err)
 	}

@@ -74,7 +74,7 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path, reques
 	if err := checkIntakeChannels(rows, channels); err != nil {
 		return IntakeResult{}, err
 	}
-	conn, tx, types, err := s.beginImport(ctx, connectorID)
+	conn, tx, types, err := s.beginImport(ctx, connectorID, lockConnectorChannels)
 	if err != nil {
 		return IntakeResult{}, err
 	}
@@ -85,7 +85,7 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path, reques
 		return IntakeResult{}, err
 	}
 	o := origin{kind: "api", prefix: path, importID: importID, requestID: requestID}
-	n, lines, err := copyRows(ctx, conn, types, fromRows(rows), o.stamp(at))
+	n, lines, err := copyRows(ctx, conn, copyStaging, types, fromRows(rows), stagedWith(o.stamp(at)))
 	if err != nil {
 		return IntakeResult{}, err
 	}
@@ -93,7 +93,7 @@ func (s *Store) importItems(ctx context.Context, connectorID int64, path, reques
 		return IntakeResult{}, fmt.Errorf("%d rows from %d items: want one row an item", n, lines)
 	}
 	vs := make([]itemVerdict, 0, n)
-	err = runMerge(ctx, tx.Tx, mergeItems, connectorID, !s.upsertOnly, o, func(q *sql.Rows) error {
+	err = runMerge(ctx, tx.Tx, mergeItems, connectorID, s.path != upsertOnly, o, func(q *sql.Rows) error {
 		vs = vs[:0]
 		for q.Next() {
 			var v itemVerdict

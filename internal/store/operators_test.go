@@ -133,7 +133,7 @@ func TestUninstallRefusedInFlightThenKeepsOrPurges(t *testing.T) {
 	if refs, err := s.SyncConnectors(ctx, nil); err != nil || len(refs) != 0 {
 		t.Errorf("runs still serve it: %v %v", refs, err)
 	}
-	if _, err := s.ImportFile(ctx, c.ID, fixed(metaFor(phones(t, 1)...)), fromSlice(phones(t, 1)...)); !errors.Is(err, ErrNoConnector) {
+	if _, err := s.ImportFile(ctx, c.ID, fixed(metaFor(phones(t, 1)...)), fromSlice(phones(t, 1)...), nil); !errors.Is(err, ErrNoConnector) {
 		t.Errorf("an import into an uninstalled connector: %v", err)
 	}
 	if n := count(t, s, `SELECT count(*) FROM consents`); n != 3 {

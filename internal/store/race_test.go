@@ -42,7 +42,7 @@ func TestImportRacesAnInsert(t *testing.T) {
 			sms(t, 1, phoneA, consent.StatusRet, "15.05.2025 14:00:00"), // newer than the other's
 			sms(t, 2, phoneB, consent.StatusOnay, "15.05.2025 14:00:00"),
 		}
-		res, err := s.ImportFile(ctx, c.ID, fixed(metaFor(rows...)), fromSlice(rows...))
+		res, err := s.ImportFile(ctx, c.ID, fixed(metaFor(rows...)), fromSlice(rows...), nil)
 		done <- result{res, err}
 	}()
 	// The import's INSERT now waits on the other transaction's key.

@@ -95,7 +95,7 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 	if err != nil {
 		return SourceResult{}, err
 	}
-	tx, _, err := beginImportOn(ctx, conn, connectorID)
+	tx, _, err := beginImportOn(ctx, conn, connectorID, lockConnectorChannels)
 	if err != nil {
 		return SourceResult{}, err
 	}
@@ -131,7 +131,7 @@ func (s *Store) importSource(ctx context.Context, connectorID int64, path string
 	if err != nil {
 		return SourceResult{}, err
 	}
-	m, err := merge(ctx, tx.Tx, connectorID, !s.upsertOnly, origin{kind: "source", prefix: path, importID: importID})
+	m, err := merge(ctx, tx.Tx, connectorID, s.path != upsertOnly, origin{kind: "source", prefix: path, importID: importID})
 	if err != nil {
 		return SourceResult{}, err
 	}
@@ -224,9 +224,9 @@ func copyChunk(ctx context.Context, conn *sqlx.Conn, seq int, rows []ImportRow) 
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	err = copyStagingRows(ctx, conn, copySpool, func(w *stagingWriter) error {
+	err = copyStagingRows(ctx, conn, copySpool, func(w *copyWriter) error {
 		for i, r := range rows {
-			if err := w.row(seq+i, r, nil); err != nil {
+			if err := w.staged(seq+i, r, nil); err != nil {
 				return err
 			}
 		}

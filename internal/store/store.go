@@ -28,8 +28,8 @@ import (
 // Store is the database. It is safe for concurrent use.
 type Store struct {
 	db *sqlx.DB
-	// upsertOnly skips the merge's fast path (tests run both paths).
-	upsertOnly bool
+	// path limits the import's paths (tests run each).
+	path importPath
 	// lockCheck is how often LockConnectors checks its connection (0: defaultLockCheck).
 	lockCheck time.Duration
 }

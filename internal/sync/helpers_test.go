@@ -155,15 +155,15 @@ func (e *env) importRows(c store.Connector, rows []store.ImportRow) {
 		lines[r.Line] = true
 	}
 	meta := store.ImportMeta{Path: "test.txt", Channel: "sms", Lines: len(lines), Valid: len(lines)}
-	_, err := e.st.ImportFile(context.Background(), c.ID, func() store.ImportMeta { return meta },
-		func(emit func(store.ImportRow) error) error {
-			for _, r := range rows {
-				if err := emit(r); err != nil {
-					return err
-				}
+	src := func(emit func(store.ImportRow) error) error {
+		for _, r := range rows {
+			if err := emit(r); err != nil {
+				return err
 			}
-			return nil
-		})
+		}
+		return nil
+	}
+	_, err := e.st.ImportFile(context.Background(), c.ID, func() store.ImportMeta { return meta }, src, src)
 	if err != nil {
 		e.t.Fatal(err)
 	}

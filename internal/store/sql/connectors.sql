@@ -62,6 +62,12 @@ SELECT id FROM connectors WHERE id = $1 FOR KEY SHARE;
 -- name: LockConnectorChannels
 SELECT channels FROM connectors WHERE id = $1 AND state <> 'uninstalled' FOR KEY SHARE;
 
+-- name: LockConnectorChannelsAlone
+-- As LockConnectorChannels, but FOR UPDATE: every other writer of the
+-- connector's records (they all take FOR KEY SHARE first) waits until this
+-- transaction ends. The copy of a first file (importFile) takes it.
+SELECT channels FROM connectors WHERE id = $1 AND state <> 'uninstalled' FOR UPDATE;
+
 -- name: ConnectorChannels
 SELECT channels FROM connectors WHERE id = $1;
 

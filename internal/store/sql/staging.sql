@@ -2,11 +2,13 @@
 -- COPYed into a temporary staging table, import_rows, then merged into
 -- consents newest-wins in one statement. The user-table source first
 -- spools its rows into source_spool, a temporary table of its own session.
--- The import was measured against a bare COPY (README's Performance): keep
--- it to COPY and one merge statement.
+-- A file that is a connector's first records, with no key twice, skips the
+-- staging table: it is COPYed into consents (CopyRecords). The import was
+-- measured against a bare COPY (README's Performance): keep it to COPY and
+-- one merge statement, or to COPY and the copied records' events.
 
 -- fragment: StagingColumns
--- The staged rows' columns, in the order stagingWriter.row writes them
+-- The staged rows' columns, in the order copyWriter.staged writes them
 -- (copy.go): the COPYs below name no columns.
 seq            bigint,
 line           int,
@@ -255,3 +257,34 @@ SELECT CASE WHEN type = 'EPOSTA' THEN 'email' ELSE 'sms' END AS channel,
        count(DISTINCT line) FILTER (WHERE (NOT winner OR stored_date > consent_date) AND NOT same)
 FROM staged
 GROUP BY 1;
+
+-- name: HasRecords
+SELECT EXISTS (SELECT FROM consents WHERE connector_id = $1);
+
+-- name: CopyRecords
+-- A file's rows straight into consents, in the order copy.go's recordsWriter
+-- writes them: the first file of a connector, with no key twice (importFile).
+-- The other columns take their defaults: pending, version 1.
+COPY consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id, origin,
+               event_seq, event_hash) FROM STDIN;
+
+-- name: CopiedRecordsEvents
+-- After CopyRecords: the first event of every record of connector $1 (all
+-- of them came from the COPY: the connector had none, and its lock kept
+-- other writers out), as MergeWrites writes a created record's event: kind
+-- $2, imports row $3, the hash the COPY stored. A statement of its own: with
+-- the counts (CopiedRecordsCounted) in one, both read a materialized copy
+-- of every record, which cost more than reading the records twice.
+INSERT INTO consent_events (consent_id, seq, at, kind, origin, status, consent_date, source, recipient_type,
+                            external_id, version, state, import_id, hash)
+SELECT id, event_seq, now(), $2, origin, status, consent_date, source, recipient_type, external_id, version, state,
+       $3, event_hash
+FROM consents WHERE connector_id = $1;
+
+-- name: CopiedRecordsCounted
+-- After CopyRecords: connector $1's records added to the kept counts.
+WITH copied AS (
+    SELECT connector_id, state, outcome, source, consent_date, true AS inserted FROM consents WHERE connector_id = $1
+),
+{{template "CountInserted" "copied"}}
+SELECT;
