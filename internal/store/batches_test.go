@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+
 	"github.com/iys-sync/iys-sync/internal/consent"
 )
 
@@ -337,5 +340,36 @@ func TestClaimBatchAfterGoesOnFromItsPosition(t *testing.T) {
 	}
 	if got, _ = claim(consent.ClaimPos{}); fmt.Sprint(got) != "[14:01]" {
 		t.Fatalf("from the start: %v, want the one due again", got)
+	}
+}
+
+// TestRecordsNameOnlyBatchesThatExist: what the foreign key consents_batch
+// checked, its triggers check (0018_batch_checked_where_set.sql): a claim
+// sets a batch that exists; an update or an insert that names a missing one
+// fails as a foreign key would; clearing a batch, or keeping it, is free.
+func TestRecordsNameOnlyBatchesThatExist(t *testing.T) {
+	s, _ := newStore(t)
+	c := install(t, s, "B")
+	importRows(t, s, c.ID, phones(t, 2)...)
+	b, recs := claim(t, s, c.ID, startRun(t, s, c.ID), 1)
+	if b == 0 || len(recs) != 1 {
+		t.Fatalf("claim: batch %d, %d records", b, len(recs))
+	}
+	ctx := context.Background()
+	fk := func(what string, err error) {
+		t.Helper()
+		if pq.As(err, pqerror.ForeignKeyViolation) == nil {
+			t.Errorf("%s: %v, want a foreign key violation", what, err)
+		}
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE consents SET batch_id = $1 WHERE connector_id = $2 AND batch_id IS NULL`, b+1000, c.ID)
+	fk("a missing batch set", err)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO consents (connector_id, recipient, recipient_type, type, status, consent_date, source, batch_id)
+		VALUES ($1, '+905339999999', 'BIREYSEL', 'MESAJ', 'ONAY', now(), 'HS_WEB', $2)`, c.ID, b+1000)
+	fk("a record inserted with a missing batch", err)
+	execSQL(t, s, `UPDATE consents SET batch_id = $1 WHERE connector_id = $2 AND batch_id IS NULL`, b, c.ID)
+	execSQL(t, s, `UPDATE consents SET batch_id = batch_id, attempts = attempts + 1 WHERE connector_id = $1`, c.ID)
+	if n := count(t, s, `SELECT count(*) FROM consents WHERE batch_id = $1`, b); n != 2 {
+		t.Fatalf("%d records name the batch, want 2", n)
 	}
 }
