@@ -13,8 +13,8 @@ import (
 
 // firstFile is a file whose order is not its keys' order: phones falling,
 // two types on some lines, every source (HS_2015's records count on no
-// day), consent dates over several Türkiye days, external ids COPY must
-// escape. keyTwice adds a newer line for the first line's key and, at the
+// day), consent dates over several Türkiye days and in an hour that held a
+// day's start, external ids COPY must escape. keyTwice adds a newer line for the first line's key and, at the
 // end, a line equal to the second's (it wins as the later line).
 func firstFile(t *testing.T, keyTwice bool) []ImportRow {
 	sources := []consent.Source{consent.SourceMesaj, consent.SourceWeb, "HS_2015", "HS_FIZIKSEL_ORTAM", "HS_EORTAM"}
@@ -30,11 +30,17 @@ func firstFile(t *testing.T, keyTwice bool) []ImportRow {
 			rows = append(rows, r)
 		}
 	}
+	// 1905: Istanbul's offset was +01:56:56, so a day began at 22:03:04 UTC,
+	// within an hour: the copy counts such an hour's records one by one.
+	for i, at := range []time.Time{time.Date(1905, 5, 10, 22, 1, 0, 0, time.UTC), time.Date(1905, 5, 10, 22, 5, 0, 0, time.UTC)} {
+		rows = append(rows, ImportRow{Line: len(rows) + 1, Recipient: fmt.Sprintf("+90532000000%d", i), RecipientType: consent.Bireysel,
+			Type: consent.TypeMesaj, Status: consent.StatusOnay, ConsentDate: consent.NewDate(at), Source: consent.SourceWeb})
+	}
 	if keyTwice {
 		newer := rows[0]
-		newer.Line, newer.Status, newer.ConsentDate = 121, consent.StatusRet, date(t, "20.05.2025 10:00:00")
+		newer.Line, newer.Status, newer.ConsentDate = len(rows)+1, consent.StatusRet, date(t, "20.05.2025 10:00:00")
 		same := rows[2]
-		same.Line = 122
+		same.Line = len(rows) + 2
 		rows = append(rows, newer, same)
 	}
 	return rows

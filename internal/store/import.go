@@ -300,6 +300,14 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	return res, nil
 }
 
+// copiedHour is a UTC hour of consent dates (hours since 1970), HS_2015's
+// apart: a copied file's kept counts are counted in these (see
+// CopiedRecordsCounted).
+type copiedHour struct {
+	hour   int64
+	hs2015 bool
+}
+
 // errKeyTwice: a first file holds a key twice, and goes through the staging table.
 var errKeyTwice = errors.New("a key twice")
 
@@ -317,7 +325,14 @@ func copyFirstFile(ctx context.Context, conn rawConn, tx *sqlx.Tx, connectorID i
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT first_file"); err != nil {
 		return 0, 0, err
 	}
+	hours := map[copiedHour]int64{}
 	rows, lines, err = copyRows(ctx, conn, copyRecords, channels, src, func(w *copyWriter, _ int, r ImportRow) error {
+		u := r.ConsentDate.Time().Unix()
+		h := u / 3600
+		if u%3600 < 0 {
+			h-- // the hour before, not after, 1970
+		}
+		hours[copiedHour{h, r.Source == consent.Source2015}]++
 		return w.record(connectorID, r, st)
 	})
 	if pq.As(err, pqerror.UniqueViolation) != nil {
@@ -332,7 +347,12 @@ func copyFirstFile(ctx context.Context, conn rawConn, tx *sqlx.Tx, connectorID i
 	if _, err := tx.ExecContext(ctx, copiedRecordsEvents, connectorID, st.kind, st.importID); err != nil {
 		return 0, 0, fmt.Errorf("copied records' events: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, copiedRecordsCounted, connectorID); err != nil {
+	var hs, ns []int64
+	var hs2015 []bool
+	for h, n := range hours {
+		hs, ns, hs2015 = append(hs, h.hour), append(ns, n), append(hs2015, h.hs2015)
+	}
+	if _, err := tx.ExecContext(ctx, copiedRecordsCounted, connectorID, pq.Array(hs), pq.Array(ns), pq.Array(hs2015)); err != nil {
 		return 0, 0, fmt.Errorf("copied records' counts: %w", err)
 	}
 	return rows, lines, nil
