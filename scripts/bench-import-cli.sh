@@ -8,12 +8,14 @@
 # import takes at most 2x the first, and the iys-sync process peaks under
 # 100 MB of memory.
 #
-#   scripts/bench-import-cli.sh [--rows N] [--rounds N] [--shuffle] [--baseline BIN] [--server URL | --test-server]
+#   scripts/bench-import-cli.sh [--rows N] [--rounds N] [--shuffle] [--merge] [--baseline BIN] [--server URL | --test-server]
 #
 #   --rows N       lines of the generated file (default 1000000)
 #   --rounds N     rounds of the three, in a rotating order; the first is discarded (a warm-up)
 #                  and the medians of the others count (default 6: medians of 5)
 #   --shuffle      the same lines in a random order (see below)
+#   --merge        the connector already holds a record (another recipient's), so the file is not
+#                  its first: it goes through the temporary table and the merge, as every later file
 #   --baseline BIN an earlier build of iys-sync: each round also imports the file with it, just
 #                  before or after this build's import (the order alternates), for a before/after
 #                  figure from the same minutes
@@ -39,12 +41,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-rows=1000000 rounds=6 server="" baseline="" shuffle=""
+rows=1000000 rounds=6 server="" baseline="" shuffle="" merge=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--shuffle) shuffle=-shuffle; shift ;;
+	--merge) merge=1; shift ;;
 	--baseline) baseline=$(realpath "$2"); shift 2 ;;
 	*) common_arg "$@"; shift "$used" ;;
 	esac
@@ -77,6 +80,8 @@ echo "peak RSS:  $rss_by"
 t=$(now)
 "$bt" gen -rows "$rows" $shuffle -upload "$work/sms.txt" -copy "$work/bare.tsv"
 echo "generated: $rows lines${shuffle:+ in a random order}, $(du -m "$work/sms.txt" | cut -f1) MB upload file and $(du -m "$work/bare.tsv" | cut -f1) MB COPY input in $(secs "$t" "$(now)") s"
+# --merge: one line of a recipient the file does not hold, imported before the file.
+TZ=Europe/Istanbul date -d '-1 hour' +'905999999999; SMS; ONAY; %d.%m.%Y %H:%M:%S; bench-seed' >"$work/seed.txt"
 
 # The bare COPY's database: the schema comes from install, as the import's.
 bare_db=$("$bt" freshdb -url "$admin" -name iys_bench_bare)
@@ -110,6 +115,9 @@ run_import() {
 	local db t0 t1 rc=0 hwm=0 v pid exe=${1:-$work/iys-sync}
 	db=$("$bt" freshdb -url "$admin" -name iys_bench_import)
 	IYS_DATABASE_URL=$db "$exe" install --brand-code B --iys-code I --skip-verify >/dev/null
+	if [ -n "$merge" ]; then
+		IYS_DATABASE_URL=$db "$exe" import --brand-code B --channel sms "$work/seed.txt" >/dev/null
+	fi
 	"$bt" sql -url "$db" CHECKPOINT >/dev/null 2>&1 || true # a superuser's; best effort
 	if [ -n "${1:-}" ]; then
 		t0=$(now)
@@ -160,8 +168,9 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 # The yardstick must hold what the import stored, or the comparison is moot.
-same_q="SELECT md5(string_agg(concat_ws(',', recipient, recipient_type, type, status, extract(epoch FROM consent_date)::bigint, source, external_id), '|' ORDER BY recipient, type)) FROM"
-if [ "$("$bt" sql -url "$bare_db" "$same_q bare")" != "$("$bt" sql -url "$import_db" "$same_q consents")" ]; then
+same_q="SELECT md5(string_agg(concat_ws(',', recipient, recipient_type, type, status, extract(epoch FROM consent_date)::bigint, source, external_id), '|' ORDER BY recipient, type)) FROM (SELECT * FROM %s WHERE external_id <> 'bench-seed') t"
+# shellcheck disable=SC2059 # same_q is the format
+if [ "$("$bt" sql -url "$bare_db" "$(printf "$same_q" bare)")" != "$("$bt" sql -url "$import_db" "$(printf "$same_q" consents)")" ]; then
 	echo "bench-import-cli.sh: the bare table and the imported consents differ: the COPY input does not match the upload file" >&2
 	exit 1
 fi
@@ -177,10 +186,10 @@ verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo FAIL; fi; }
 ratio_ok=$(verdict "$ratio <= 2.0") rss_ok=$(verdict "$rss_mb < 100")
 
 echo
-echo "rows:            $rows (medians of rounds 2 to $rounds; the bare table and consents hold the same rows)"
+echo "rows:            $rows (medians of rounds 2 to $rounds; the bare table and consents hold the same rows)$([ -n "$merge" ] && echo '; merged into a connector that held a record')"
 echo "bare COPY:       $b s (same schema); key-only COPY: $k s"
 echo "iys-sync import: $i s"
-echo "ratio:           $ratio against the same schema (target <= 2.0): $ratio_ok; $key_ratio against the key only"
+echo "ratio:           $ratio against the same schema (target <= 2.0): $ratio_ok (<= 1.5: $(verdict "$ratio <= 1.5")); $key_ratio against the key only"
 echo "peak RSS:        $rss_mb MB, the highest of the rounds (target < 100): $rss_ok"
 if [ -n "$baseline" ]; then
 	bl=$(median "${base_s[@]}")
