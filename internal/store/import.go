@@ -229,10 +229,10 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	// write. Checked again under the lock.
 	first := false
 	if again != nil && s.path == allPaths {
-		if err := s.db.QueryRowContext(ctx, hasRecords, connectorID).Scan(&first); err != nil {
+		var err error
+		if first, err = noRecords(ctx, s.db, connectorID); err != nil {
 			return ImportResult{}, err
 		}
-		first = !first
 	}
 	lock := lockConnectorChannels
 	if first {
@@ -252,10 +252,9 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 		return ImportResult{}, err
 	}
 	if first {
-		if err := tx.QueryRowContext(ctx, hasRecords, connectorID).Scan(&first); err != nil {
+		if first, err = noRecords(ctx, tx, connectorID); err != nil {
 			return ImportResult{}, err
 		}
-		first = !first
 	}
 	// The path is known before the counts (see ImportFile).
 	o := origin{kind: "file", prefix: "file:" + filepath.Base(metaFn().Path), importID: importID}
@@ -263,12 +262,12 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	var lines int
 	if first {
 		res.Rows, lines, err = copyFirstFile(ctx, conn, tx, connectorID, channels, src, o.stamp(at))
+		res.Inserted = res.Rows
 		if errors.Is(err, errKeyTwice) {
-			first, src = false, again
+			first, src = false, again // into the staging table
 		} else if err != nil {
 			return ImportResult{}, err
 		}
-		res.Inserted = res.Rows
 	}
 	if !first {
 		res.Rows, lines, err = copyRows(ctx, conn, copyStaging, channels, src, stagedWith(o.stamp(at)))
@@ -298,6 +297,15 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 		return ImportResult{}, err
 	}
 	return res, nil
+}
+
+// noRecords tells whether the connector has no records yet.
+func noRecords(ctx context.Context, q sqlx.QueryerContext, connectorID int64) (bool, error) {
+	var has bool
+	if err := q.QueryRowxContext(ctx, hasRecords, connectorID).Scan(&has); err != nil {
+		return false, fmt.Errorf("has records: %w", err)
+	}
+	return !has, nil
 }
 
 // copiedHour is a UTC hour of consent dates (hours since 1970), HS_2015's
