@@ -44,35 +44,51 @@ type copyWriter struct {
 	hasher eventHasher
 }
 
-// copyStagingRows runs the COPY q (CopyStaging, CopySpool) on conn, which
-// must be in a transaction, and has fill write its rows.
+// errConnLost stands for driver.ErrBadConn met during a COPY: returned from
+// conn.Raw's function as it is, it makes database/sql close the connection
+// there and then, which waits for the transaction the import holds on it:
+// the import hung for good when the server restarted during its COPY
+// (TestImportFailsWholeOnServerRestart). Transient knows it.
+var errConnLost = errors.New("the connection to the database broke")
+
+// copyStagingRows runs the COPY q (CopyStaging, CopySpool, CopyRecords) on
+// conn, and has fill write its rows.
 func copyStagingRows(ctx context.Context, conn rawConn, q string, fill func(w *copyWriter) error) error {
 	return conn.Raw(func(dc any) error {
-		c, ok := dc.(driver.Conn)
-		if !ok {
-			return fmt.Errorf("driver connection %T cannot prepare", dc)
+		err := copyOn(ctx, dc, q, fill)
+		if errors.Is(err, driver.ErrBadConn) {
+			return fmt.Errorf("%w (%s)", errConnLost, err) // not ErrBadConn: see errConnLost
 		}
-		st, err := c.Prepare(q)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		cd, ok := st.(copyDataStmt)
-		if !ok {
-			return fmt.Errorf("driver statement %T cannot send COPY data", st)
-		}
-		w := &copyWriter{ctx: ctx, st: cd, buf: make([]byte, 0, copyFlushAt+4096)}
-		if err := fill(w); err != nil {
-			return err
-		}
-		if err := w.flush(); err != nil {
-			return err
-		}
-		// An Exec without values ends the COPY and reports the server's verdict.
-		//lint:ignore SA1019 lib/pq's COPY statement has no ExecContext
-		_, err = st.Exec(nil)
 		return err
 	})
+}
+
+// copyOn runs the COPY q on the driver connection dc.
+func copyOn(ctx context.Context, dc any, q string, fill func(w *copyWriter) error) error {
+	c, ok := dc.(driver.Conn)
+	if !ok {
+		return fmt.Errorf("driver connection %T cannot prepare", dc)
+	}
+	st, err := c.Prepare(q)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cd, ok := st.(copyDataStmt)
+	if !ok {
+		return fmt.Errorf("driver statement %T cannot send COPY data", st)
+	}
+	w := &copyWriter{ctx: ctx, st: cd, buf: make([]byte, 0, copyFlushAt+4096)}
+	if err := fill(w); err != nil {
+		return err
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	// An Exec without values ends the COPY and reports the server's verdict.
+	//lint:ignore SA1019 lib/pq's COPY statement has no ExecContext
+	_, err = st.Exec(nil)
+	return err
 }
 
 // staged writes row number seq in the order of the staging tables' columns

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
+	"github.com/iys-sync/iys-sync/internal/pgtest"
 )
 
 // firstFile is a file whose order is not its keys' order: phones falling,
@@ -204,5 +205,67 @@ func TestFirstFileCopyKeepsOtherWritersOut(t *testing.T) {
 	got := recs[item.Recipient+"/"+string(item.Type)]
 	if got.Status != consent.StatusRet || got.Version != 2 || !strings.HasPrefix(got.Origin, "api:crm:") {
 		t.Errorf("the intake's newer consent: %+v", got)
+	}
+}
+
+// TestImportFailsWholeOnServerRestart: PostgreSQL restarts while a file is
+// being COPYed, into the records (a first file) or into the staging table.
+// The import fails (it hung for good before errConnLost), nothing of it
+// stays (records, history, counts, the imports row), and the same file then
+// imports whole.
+func TestImportFailsWholeOnServerRestart(t *testing.T) {
+	for _, p := range []struct {
+		name string
+		path importPath
+	}{{"copy", allPaths}, {"staging", mergeOnly}} {
+		t.Run(p.name, func(t *testing.T) {
+			cluster := pgtest.Cluster(t)
+			ctx := context.Background()
+			s, err := Open(ctx, cluster.URL("postgres"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.path = p.path
+			c := install(t, s, "B")
+			rows := firstFile(t, false)
+			half, resume := make(chan struct{}), make(chan struct{})
+			src := func(emit func(ImportRow) error) error {
+				for i, r := range rows {
+					if i == len(rows)/2 {
+						close(half)
+						<-resume
+					}
+					if err := emit(r); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			imported := make(chan error, 1)
+			go func() {
+				_, err := s.ImportFile(ctx, c.ID, fixed(metaFor(rows...)), src, src)
+				imported <- err
+			}()
+			<-half
+			if err := cluster.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
+			close(resume)
+			if err := <-imported; err == nil || !Transient(err) {
+				t.Fatalf("the import through a server restart: %v, transient %v", err, Transient(err))
+			}
+			if n := count(t, s, `SELECT (SELECT count(*) FROM consents) + (SELECT count(*) FROM consent_events)
+				+ (SELECT count(*) FROM consent_counts) + (SELECT count(*) FROM imports)`); n != 0 {
+				t.Fatalf("%d rows of the failed import stayed", n)
+			}
+			if res := importRows(t, s, c.ID, rows...); res.Inserted != len(rows) {
+				t.Fatalf("import after the restart = %+v", res)
+			}
+			if v, err := s.VerifyChains(ctx, c.ID); err != nil || len(v.Broken) > 0 || v.Records != len(rows) {
+				t.Fatalf("verify: %+v, %v", v, err)
+			}
+			checkKeptCounts(t, s)
+		})
 	}
 }

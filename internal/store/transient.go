@@ -31,7 +31,7 @@ func Transient(err error) bool {
 	if e := pq.As(err); e != nil {
 		return transientCode(string(e.Code))
 	}
-	for _, t := range []error{driver.ErrBadConn, sql.ErrConnDone, io.EOF, io.ErrUnexpectedEOF,
+	for _, t := range []error{driver.ErrBadConn, errConnLost, sql.ErrConnDone, io.EOF, io.ErrUnexpectedEOF,
 		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE} {
 		if errors.Is(err, t) {
 			return true
