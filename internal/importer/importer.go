@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
@@ -147,10 +148,14 @@ func (im *Importer) file(ctx context.Context, path string, sum *FileSummary) err
 	if im.opts.DryRun {
 		return im.dryRun(sc, sum)
 	}
-	var again store.RowSource // a regular file can be read twice (see store.ImportFile)
+	// A regular file can be read again (see store.ImportFile), also while the
+	// first read goes on; a read after it must find what it found.
+	var firstRead atomic.Int64 // the first read's CRC-32C once it has ended, -1 before
+	firstRead.Store(-1)
+	var again store.RowSource
 	if statErr == nil && fi.Mode().IsRegular() {
 		again = func(emit func(store.ImportRow) error) error {
-			return im.readAgain(ctx, path, read.Sum32(), emit)
+			return im.readAgain(ctx, path, &firstRead, emit)
 		}
 	}
 	// The scan stops on ctx (contextReader), and the store then rolls back
@@ -162,7 +167,11 @@ func (im *Importer) file(ctx context.Context, path string, sum *FileSummary) err
 		c := sc.Counts()
 		return store.ImportMeta{Path: path, Channel: sum.Channel, Lines: c.Lines, Blank: c.Blank, Valid: c.Valid, Rejected: c.Rejected}
 	}, func(emit func(store.ImportRow) error) error {
-		return im.emitRows(sc, emit, func(rej *upload.Rejection) error { return im.reject(sum, rej) })
+		err := im.emitRows(sc, emit, func(rej *upload.Rejection) error { return im.reject(sum, rej) })
+		if err == nil {
+			firstRead.Store(int64(read.Sum32()))
+		}
+		return err
 	}, again)
 	im.count(sc.Counts(), sum)
 	if err != nil {
@@ -198,8 +207,8 @@ func (im *Importer) emitRows(sc *upload.Scanner, emit func(store.ImportRow) erro
 
 // readAgain emits the rows of the file at path once more, its rejected
 // lines already reported, and fails if it no longer holds what the first
-// read did (its CRC-32C was first).
-func (im *Importer) readAgain(ctx context.Context, path string, first uint32, emit func(store.ImportRow) error) error {
+// read did, once that has ended (first, its CRC-32C; -1 before).
+func (im *Importer) readAgain(ctx context.Context, path string, first *atomic.Int64, emit func(store.ImportRow) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open upload file again: %w", err)
@@ -210,7 +219,7 @@ func (im *Importer) readAgain(ctx context.Context, path string, first uint32, em
 	if err := im.emitRows(sc, emit, func(*upload.Rejection) error { return nil }); err != nil {
 		return err
 	}
-	if read.Sum32() != first {
+	if want := first.Load(); want >= 0 && int64(read.Sum32()) != want {
 		return fmt.Errorf("%s changed while it was imported", path)
 	}
 	return nil

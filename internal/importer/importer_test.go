@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,7 +62,9 @@ func TestReadAgainRefusesAChangedFile(t *testing.T) {
 		RecipientType: consent.Bireysel}, types: []consent.Type{consent.TypeMesaj, consent.TypeArama}}
 	read := func() ([]store.ImportRow, error) {
 		var rows []store.ImportRow
-		err := im.readAgain(context.Background(), path, crc32.Checksum([]byte(content), castagnoli), func(r store.ImportRow) error {
+		var first atomic.Int64
+		first.Store(int64(crc32.Checksum([]byte(content), castagnoli)))
+		err := im.readAgain(context.Background(), path, &first, func(r store.ImportRow) error {
 			rows = append(rows, r)
 			return nil
 		})

@@ -189,8 +189,9 @@ var errEmitFailed = errors.New("emit failed")
 // CopyRecords), each written by write; rows go out in messages of about 60
 // KiB, so nothing accumulates here. It returns the number of rows and of
 // distinct lines. When the COPY fails on a unique key (CopyRecords meets a
-// key twice), the source is still read to its end, so that it has reported
-// every line once, and the error returned is that violation.
+// key twice), or write says errKeyTwice, the source is still read to its
+// end, so that it has reported every line once, and the error returned is
+// that one.
 func copyRows(ctx context.Context, conn rawConn, q string, channels []string, src RowSource,
 	write func(w *copyWriter, seq int, r ImportRow) error) (rows, lines int, err error) {
 	var failed error // the first failure of emit: it stands even if src swallows it
@@ -213,7 +214,7 @@ func copyRows(ctx context.Context, conn rawConn, q string, channels []string, sr
 				return err
 			}
 			if keyTwice == nil {
-				if err := write(w, rows, r); pq.As(err, pqerror.UniqueViolation) != nil {
+				if err := write(w, rows, r); pq.As(err, pqerror.UniqueViolation) != nil || errors.Is(err, errKeyTwice) {
 					keyTwice = err
 				} else if err != nil {
 					failed = fmt.Errorf("copy: %w", err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -261,7 +262,7 @@ func (s *Store) importFile(ctx context.Context, connectorID int64, metaFn func()
 	var res ImportResult
 	var lines int
 	if first {
-		res.Rows, lines, err = copyFirstFile(ctx, conn, tx, connectorID, channels, src, o.stamp(at))
+		res.Rows, lines, err = copyFirstFile(ctx, conn, tx, connectorID, channels, src, again, o.stamp(at))
 		res.Inserted = res.Rows
 		if errors.Is(err, errKeyTwice) {
 			first, src = false, again // into the staging table
@@ -319,22 +320,60 @@ type copiedHour struct {
 // errKeyTwice: a first file holds a key twice, and goes through the staging table.
 var errKeyTwice = errors.New("a key twice")
 
+// maxScannedKeys bounds scanKeysTwice's set (64 MB): past it the scan
+// stops, and a key twice further on is found by the COPY itself.
+const maxScannedKeys = 4 << 20
+
+// errScanStop ends scanKeysTwice's read.
+var errScanStop = errors.New("the scan stopped")
+
+// scanKeysTwice reads again's rows in a goroutine of its own while a first
+// file is COPYed, and sets twice at the first key it meets twice: the COPY
+// then stops at once, not when it reaches the second (the scan reads a
+// million rows in well under a second, the COPY takes about eight). stop
+// ends the scan; wait waits for its end.
+func scanKeysTwice(again RowSource, twice, stop *atomic.Bool) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		seen := newKeySet()
+		// Its error is no matter: the scan is a hint, the COPY checks every key.
+		_ = again(func(r ImportRow) error {
+			switch {
+			case stop.Load() || seen.n >= maxScannedKeys:
+				return errScanStop
+			case seen.add(r):
+				twice.Store(true)
+				return errScanStop
+			}
+			return nil
+		})
+	}()
+	return func() { <-done }
+}
+
 // copyFirstFile COPYs the rows of a connector's first file straight into
 // its records (CopyRecords), then writes their events and counts as the
 // merge would have: every row makes a record, with the origin and first
-// event of the fast path's. That holds only if no key comes twice: the
-// consents key refuses the second, and the copy is rolled back
+// event of the fast path's. That holds only if no key comes twice: again's
+// rows are scanned for one meanwhile (scanKeysTwice), the consents key
+// refuses one the scan did not reach, and the copy is then rolled back
 // (errKeyTwice), src read to its end all the same. The connector must have
 // no records and be locked against other writers (lockConnectorChannelsAlone):
 // then nobody waits on the COPY's new keys, taken in the file's order, not
 // in key order as other writers take them, and its records are all the
 // COPY's.
-func copyFirstFile(ctx context.Context, conn rawConn, tx *sqlx.Tx, connectorID int64, channels []string, src RowSource, st *eventStamp) (rows, lines int, err error) {
+func copyFirstFile(ctx context.Context, conn rawConn, tx *sqlx.Tx, connectorID int64, channels []string, src, again RowSource, st *eventStamp) (rows, lines int, err error) {
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT first_file"); err != nil {
 		return 0, 0, err
 	}
+	var twice, stop atomic.Bool
+	wait := scanKeysTwice(again, &twice, &stop)
 	hours := map[copiedHour]int64{}
 	rows, lines, err = copyRows(ctx, conn, copyRecords, channels, src, func(w *copyWriter, _ int, r ImportRow) error {
+		if twice.Load() {
+			return errKeyTwice
+		}
 		u := r.ConsentDate.Time().Unix()
 		h := u / 3600
 		if u%3600 < 0 {
@@ -343,7 +382,9 @@ func copyFirstFile(ctx context.Context, conn rawConn, tx *sqlx.Tx, connectorID i
 		hours[copiedHour{h, r.Source == consent.Source2015}]++
 		return w.record(connectorID, r, st)
 	})
-	if pq.As(err, pqerror.UniqueViolation) != nil {
+	stop.Store(true)
+	wait()
+	if pq.As(err, pqerror.UniqueViolation) != nil || errors.Is(err, errKeyTwice) {
 		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT first_file"); err != nil {
 			return 0, 0, err
 		}

@@ -1,0 +1,65 @@
+package store
+
+import "hash/maphash"
+
+// keySet is a set of records' keys, as 64-bit hashes in open addressing
+// (16 bytes a key at most, no pointers), for the scan of a first file for a
+// key twice (scanKeysTwice).
+type keySet struct {
+	seed  maphash.Seed
+	h     maphash.Hash
+	slots []uint64 // 0 is empty; a hash of 0 is kept as 1
+	n     int
+}
+
+func newKeySet() *keySet {
+	s := &keySet{seed: maphash.MakeSeed()}
+	s.h.SetSeed(s.seed)
+	return s
+}
+
+// add adds r's key and tells whether it was there. Two keys whose hashes
+// are equal count as one: a first file with no key twice is then merged
+// (odds of about 3 in 100 million at a million keys), never stored wrong.
+func (s *keySet) add(r ImportRow) bool {
+	s.h.Reset()
+	s.h.WriteString(r.Recipient)
+	s.h.WriteByte(0)
+	s.h.WriteString(string(r.RecipientType))
+	s.h.WriteByte(0)
+	s.h.WriteString(string(r.Type))
+	k := s.h.Sum64()
+	if k == 0 {
+		k = 1
+	}
+	if 2*(s.n+1) > len(s.slots) {
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := k & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case 0:
+			s.slots[i] = k
+			s.n++
+			return false
+		case k:
+			return true
+		}
+	}
+}
+
+func (s *keySet) grow() {
+	old := s.slots
+	s.slots = make([]uint64, max(1<<12, 2*len(old)))
+	mask := uint64(len(s.slots) - 1)
+	for _, k := range old {
+		if k == 0 {
+			continue
+		}
+		i := k & mask
+		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = k
+	}
+}
