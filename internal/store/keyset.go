@@ -4,7 +4,7 @@ import "hash/maphash"
 
 // keySet is a set of records' keys, as 64-bit hashes in open addressing
 // (16 bytes a key at most, no pointers), for the scan of a first file for a
-// key twice (scanKeysTwice).
+// key twice (scanKeysTwice, which stops it at maxScannedKeys).
 type keySet struct {
 	seed  maphash.Seed
 	h     maphash.Hash
