@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/iys-sync/iys-sync/internal/consent"
-	"github.com/iys-sync/iys-sync/internal/pgtest"
 )
 
 // firstFile is a file whose order is not its keys' order: phones falling,
@@ -157,25 +156,7 @@ func TestFirstFileCopyKeepsOtherWritersOut(t *testing.T) {
 	c := install(t, s, "B")
 	rows := firstFile(t, false)
 	ctx := context.Background()
-	half, resume := make(chan struct{}), make(chan struct{})
-	src := func(emit func(ImportRow) error) error {
-		for i, r := range rows {
-			if i == len(rows)/2 {
-				close(half)
-				<-resume
-			}
-			if err := emit(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	imported := make(chan error, 1)
-	go func() {
-		_, err := s.ImportFile(ctx, c.ID, fixed(metaFor(rows...)), src, fromSlice(rows...))
-		imported <- err
-	}()
-	<-half
+	imported, resume := importPausedAtHalf(s, c.ID, rows)
 	// A newer consent for the file's last key, by the intake.
 	item := rows[len(rows)-1]
 	item.Line, item.Status, item.ConsentDate = 1, consent.StatusRet, date(t, "20.05.2025 10:00:00")
@@ -222,35 +203,12 @@ func TestImportFailsWholeOnServerRestart(t *testing.T) {
 		path importPath
 	}{{"copy", allPaths}, {"staging", mergeOnly}} {
 		t.Run(p.name, func(t *testing.T) {
-			cluster := pgtest.Cluster(t)
+			s, cluster := storeOnCluster(t)
 			ctx := context.Background()
-			s, err := Open(ctx, cluster.URL("postgres"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
 			s.path = p.path
 			c := install(t, s, "B")
 			rows := firstFile(t, false)
-			half, resume := make(chan struct{}), make(chan struct{})
-			src := func(emit func(ImportRow) error) error {
-				for i, r := range rows {
-					if i == len(rows)/2 {
-						close(half)
-						<-resume
-					}
-					if err := emit(r); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			imported := make(chan error, 1)
-			go func() {
-				_, err := s.ImportFile(ctx, c.ID, fixed(metaFor(rows...)), src, fromSlice(rows...))
-				imported <- err
-			}()
-			<-half
+			imported, resume := importPausedAtHalf(s, c.ID, rows)
 			if err := cluster.Restart(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -271,4 +229,30 @@ func TestImportFailsWholeOnServerRestart(t *testing.T) {
 			checkKeptCounts(t, s)
 		})
 	}
+}
+
+// importPausedAtHalf imports rows as a first file in a goroutine of its own,
+// and returns once half of them were emitted: the import waits there until
+// resume is closed, then sends its result on imported.
+func importPausedAtHalf(s *Store, connectorID int64, rows []ImportRow) (imported chan error, resume chan struct{}) {
+	half, resume := make(chan struct{}), make(chan struct{})
+	src := func(emit func(ImportRow) error) error {
+		for i, r := range rows {
+			if i == len(rows)/2 {
+				close(half)
+				<-resume
+			}
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	imported = make(chan error, 1)
+	go func() {
+		_, err := s.ImportFile(context.Background(), connectorID, fixed(metaFor(rows...)), src, fromSlice(rows...))
+		imported <- err
+	}()
+	<-half
+	return imported, resume
 }
