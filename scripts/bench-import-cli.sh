@@ -81,7 +81,9 @@ t=$(now)
 "$bt" gen -rows "$rows" $shuffle -upload "$work/sms.txt" -copy "$work/bare.tsv"
 echo "generated: $rows lines${shuffle:+ in a random order}, $(du -m "$work/sms.txt" | cut -f1) MB upload file and $(du -m "$work/bare.tsv" | cut -f1) MB COPY input in $(secs "$t" "$(now)") s"
 # --merge: one line of a recipient the file does not hold, imported before the file.
-TZ=Europe/Istanbul date -d '-1 hour' +'905999999999; SMS; ONAY; %d.%m.%Y %H:%M:%S; bench-seed' >"$work/seed.txt"
+if [ -n "$merge" ]; then
+	TZ=Europe/Istanbul date -d '-1 hour' +'905999999999; SMS; ONAY; %d.%m.%Y %H:%M:%S; bench-seed' >"$work/seed.txt"
+fi
 
 # The bare COPY's database: the schema comes from install, as the import's.
 bare_db=$("$bt" freshdb -url "$admin" -name iys_bench_bare)

@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-
-	"github.com/lib/pq"
-	"github.com/lib/pq/pqerror"
 )
 
 // The COPYs of sql/staging.sql.
@@ -188,10 +185,9 @@ var errEmitFailed = errors.New("emit failed")
 // copyRows streams the source's rows with COPY q (CopyStaging,
 // CopyRecords), each written by write; rows go out in messages of about 60
 // KiB, so nothing accumulates here. It returns the number of rows and of
-// distinct lines. When the COPY fails on a unique key (CopyRecords meets a
-// key twice), or write says errKeyTwice, the source is still read to its
-// end, so that it has reported every line once, and the error returned is
-// that one.
+// distinct lines. When write says errKeyTwice, nothing more is written but
+// the source is still read to its end, so that it has reported every line
+// once, and the error returned is write's.
 func copyRows(ctx context.Context, conn rawConn, q string, channels []string, src RowSource,
 	write func(w *copyWriter, seq int, r ImportRow) error) (rows, lines int, err error) {
 	var failed error // the first failure of emit: it stands even if src swallows it
@@ -214,7 +210,7 @@ func copyRows(ctx context.Context, conn rawConn, q string, channels []string, sr
 				return err
 			}
 			if keyTwice == nil {
-				if err := write(w, rows, r); pq.As(err, pqerror.UniqueViolation) != nil || errors.Is(err, errKeyTwice) {
+				if err := write(w, rows, r); errors.Is(err, errKeyTwice) {
 					keyTwice = err
 				} else if err != nil {
 					failed = fmt.Errorf("copy: %w", err)

@@ -29,8 +29,9 @@ var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // eventHash is consent_event_hash computed in Go, byte for byte: the import
 // hashes its new records' first events while it streams them (see
-// copyWriter.staged and copyWriter.record), so that PostgreSQL does not, one call at a time, in the
-// merge. TestEventHashMatchesSQL holds the two together.
+// copyWriter.staged and copyWriter.record), so that PostgreSQL does not, one
+// call at a time, in the merge. TestEventHashMatchesSQL holds the two
+// together.
 func eventHash(prev []byte, f eventFields) []byte {
 	var h eventHasher
 	sum := h.sum(prev, &f)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,8 +16,9 @@ import (
 // firstFile is a file whose order is not its keys' order: phones falling,
 // two types on some lines, every source (HS_2015's records count on no
 // day), consent dates over several Türkiye days and in an hour that held a
-// day's start, external ids COPY must escape. keyTwice adds a newer line for the first line's key and, at the
-// end, a line equal to the second's (it wins as the later line).
+// day's start, external ids COPY must escape. keyTwice adds, at the end, a
+// newer line for the first line's key and a line equal to the third row's
+// (it wins as the later line).
 func firstFile(t *testing.T, keyTwice bool) []ImportRow {
 	sources := []consent.Source{consent.SourceMesaj, consent.SourceWeb, "HS_2015", "HS_FIZIKSEL_ORTAM", "HS_EORTAM"}
 	var rows []ImportRow
@@ -55,7 +57,10 @@ func dump(t *testing.T, s *Store, q string, args ...any) []string {
 		t.Fatalf("%s: %v", q, err)
 	}
 	defer rows.Close()
-	cols, _ := rows.Columns()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
 	for rows.Next() {
 		vals := make([]any, len(cols))
@@ -80,12 +85,14 @@ func dump(t *testing.T, s *Store, q string, args ...any) []string {
 // path the file took. A file with no key twice is copied straight into the
 // records (their ids follow the file's order); one with a key twice is read
 // again into the staging table and merged (its new records are inserted in
-// key order, see TestFreshRecordsAreInsertedInKeyOrder).
+// key order, see TestFreshRecordsAreInsertedInKeyOrder), whether the scan
+// for a key twice finds it or, the scan blind, the consents key refuses it.
 func TestFirstFileIsCopiedAsTheMergeWouldWriteIt(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		keyTwice bool
-	}{{"no key twice: copied", false}, {"a key twice: merged", true}} {
+		name            string
+		keyTwice, blind bool
+	}{{"no key twice: copied", false, false}, {"a key twice: merged", true, false},
+		{"a key twice the scan missed: merged", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newStore(t)
 			first, merged := install(t, s, "FIRST"), install(t, s, "MERGED")
@@ -93,7 +100,12 @@ func TestFirstFileIsCopiedAsTheMergeWouldWriteIt(t *testing.T) {
 			// Read once for the COPY, and again for the scan for a key twice
 			// (at once) and, with one, for the merge.
 			var againReads atomic.Int32
-			again := func(emit func(ImportRow) error) error { againReads.Add(1); return fromSlice(rows...)(emit) }
+			again := func(emit func(ImportRow) error) error {
+				if againReads.Add(1) == 1 && tc.blind {
+					return errors.New("the scan's read fails")
+				}
+				return fromSlice(rows...)(emit)
+			}
 			res, err := s.ImportFile(context.Background(), first.ID, fixed(metaFor(rows...)), fromSlice(rows...), again)
 			if err != nil {
 				t.Fatal(err)

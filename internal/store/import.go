@@ -309,16 +309,25 @@ func noRecords(ctx context.Context, q sqlx.QueryerContext, connectorID int64) (b
 	return !has, nil
 }
 
-// copiedHour is a UTC hour of consent dates (hours since 1970), HS_2015's
-// apart: a copied file's kept counts are counted in these (see
-// CopiedRecordsCounted).
+// copiedHour is a UTC hour of consent dates (its start, in seconds since
+// 1970), HS_2015's apart: a copied file's kept counts are counted in these
+// (see CopiedRecordsCounted).
 type copiedHour struct {
-	hour   int64
+	start  int64
 	hs2015 bool
 }
 
 // errKeyTwice: a first file holds a key twice, and goes through the staging table.
 var errKeyTwice = errors.New("a key twice")
+
+// keyTwice says errKeyTwice for the consents key refusing a row of a
+// first file's COPY, and passes any other error on as it is.
+func keyTwice(err error) error {
+	if pq.As(err, pqerror.UniqueViolation) != nil {
+		return fmt.Errorf("%w (%w)", errKeyTwice, err)
+	}
+	return err
+}
 
 // maxScannedKeys bounds scanKeysTwice's set to 16 MB, so that an import's
 // memory stays flat however long its file (a million-line file peaks at
@@ -376,17 +385,12 @@ func copyFirstFile(ctx context.Context, conn rawConn, tx *sqlx.Tx, connectorID i
 		if twice.Load() {
 			return errKeyTwice
 		}
-		u := r.ConsentDate.Time().Unix()
-		h := u / 3600
-		if u%3600 < 0 {
-			h-- // the hour before, not after, 1970
-		}
-		hours[copiedHour{h, r.Source == consent.Source2015}]++
-		return w.record(connectorID, r, st)
+		hours[copiedHour{r.ConsentDate.Time().Truncate(time.Hour).Unix(), r.Source == consent.Source2015}]++
+		return keyTwice(w.record(connectorID, r, st))
 	})
 	stop.Store(true)
 	wait()
-	if pq.As(err, pqerror.UniqueViolation) != nil || errors.Is(err, errKeyTwice) {
+	if errors.Is(keyTwice(err), errKeyTwice) {
 		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT first_file"); err != nil {
 			return 0, 0, err
 		}
@@ -398,12 +402,12 @@ func copyFirstFile(ctx context.Context, conn rawConn, tx *sqlx.Tx, connectorID i
 	if _, err := tx.ExecContext(ctx, copiedRecordsEvents, connectorID, st.kind, st.importID); err != nil {
 		return 0, 0, fmt.Errorf("copied records' events: %w", err)
 	}
-	var hs, ns []int64
+	var starts, ns []int64
 	var hs2015 []bool
 	for h, n := range hours {
-		hs, ns, hs2015 = append(hs, h.hour), append(ns, n), append(hs2015, h.hs2015)
+		starts, ns, hs2015 = append(starts, h.start), append(ns, n), append(hs2015, h.hs2015)
 	}
-	if _, err := tx.ExecContext(ctx, copiedRecordsCounted, connectorID, pq.Array(hs), pq.Array(ns), pq.Array(hs2015)); err != nil {
+	if _, err := tx.ExecContext(ctx, copiedRecordsCounted, connectorID, pq.Array(starts), pq.Array(ns), pq.Array(hs2015)); err != nil {
 		return 0, 0, fmt.Errorf("copied records' counts: %w", err)
 	}
 	return rows, lines, nil

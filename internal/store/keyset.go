@@ -6,15 +6,14 @@ import "hash/maphash"
 // (16 bytes a key at most, no pointers), for the scan of a first file for a
 // key twice (scanKeysTwice, which stops it at maxScannedKeys).
 type keySet struct {
-	seed  maphash.Seed
 	h     maphash.Hash
 	slots []uint64 // 0 is empty; a hash of 0 is kept as 1
 	n     int
 }
 
 func newKeySet() *keySet {
-	s := &keySet{seed: maphash.MakeSeed()}
-	s.h.SetSeed(s.seed)
+	s := &keySet{}
+	s.h.SetSeed(maphash.MakeSeed())
 	return s
 }
 
@@ -28,13 +27,21 @@ func (s *keySet) add(r ImportRow) bool {
 	s.h.WriteString(string(r.RecipientType))
 	s.h.WriteByte(0)
 	s.h.WriteString(string(r.Type))
-	k := s.h.Sum64()
-	if k == 0 {
-		k = 1
-	}
+	k := max(s.h.Sum64(), 1)
 	if 2*(s.n+1) > len(s.slots) {
-		s.grow()
+		old := s.slots
+		s.slots, s.n = make([]uint64, max(1<<12, 2*len(old))), 0
+		for _, k := range old {
+			if k != 0 {
+				s.put(k)
+			}
+		}
 	}
+	return s.put(k)
+}
+
+// put puts hash k (not 0) in its slot, and tells whether it was there.
+func (s *keySet) put(k uint64) bool {
 	mask := uint64(len(s.slots) - 1)
 	for i := k & mask; ; i = (i + 1) & mask {
 		switch s.slots[i] {
@@ -45,21 +52,5 @@ func (s *keySet) add(r ImportRow) bool {
 		case k:
 			return true
 		}
-	}
-}
-
-func (s *keySet) grow() {
-	old := s.slots
-	s.slots = make([]uint64, max(1<<12, 2*len(old)))
-	mask := uint64(len(s.slots) - 1)
-	for _, k := range old {
-		if k == 0 {
-			continue
-		}
-		i := k & mask
-		for s.slots[i] != 0 {
-			i = (i + 1) & mask
-		}
-		s.slots[i] = k
 	}
 }

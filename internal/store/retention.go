@@ -91,10 +91,16 @@ type Forgotten struct {
 // now, none being sent. Otherwise it erases nothing and returns a
 // *KeptError saying until when.
 func (s *Store) Forget(ctx context.Context, connectorID int64, recipient string, now time.Time, retention time.Duration) (Forgotten, error) {
+	// The quarantine is matched by the recipient's text: an empty one
+	// would match every entry.
+	written := strings.ToLower(strings.TrimPrefix(recipient, "+"))
+	if written == "" {
+		return Forgotten{}, errors.New("forget: no recipient given")
+	}
 	var f Forgotten
 	err := retry(ctx, func(int) error {
 		var err error
-		f, err = s.forget(ctx, connectorID, recipient, now, retention)
+		f, err = s.forget(ctx, connectorID, recipient, written, now, retention)
 		return err
 	})
 	var kept *KeptError
@@ -104,18 +110,14 @@ func (s *Store) Forget(ctx context.Context, connectorID int64, recipient string,
 	return f, err
 }
 
-func (s *Store) forget(ctx context.Context, connectorID int64, recipient string, now time.Time, retention time.Duration) (Forgotten, error) {
+// forget is one try of Forget; written is the recipient as the quarantine's
+// text may hold it.
+func (s *Store) forget(ctx context.Context, connectorID int64, recipient, written string, now time.Time, retention time.Duration) (Forgotten, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return Forgotten{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	// The quarantine is matched by the recipient's text: an empty one
-	// would match every entry.
-	written := strings.ToLower(strings.TrimPrefix(recipient, "+"))
-	if written == "" {
-		return Forgotten{}, errors.New("no recipient given")
-	}
 	var recs []struct {
 		ID          int64          `db:"id"`
 		Status      consent.Status `db:"status"`

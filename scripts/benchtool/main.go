@@ -96,8 +96,8 @@ var platforms = []struct{ platform, source string }{
 
 // cmdGen writes N lines of an SMS upload file and the COPY input of the same
 // rows as the import stores them (connector 1, BIREYSEL, MESAJ). Phones are
-// distinct (i*7919+12345 mod 10^9 is a permutation); consent times lie within the last day, in Türkiye time. Line i is the same
-// whatever the file: -start K writes lines K to K+N-1, so that files of
+// distinct (i*7919+12345 mod 10^9 is a permutation); consent times lie
+// within the last day, in Türkiye time. Line i is the same whatever the file: -start K writes lines K to K+N-1, so that files of
 // successive starts add new recipients to those of the earlier ones (a
 // database grown by importing the difference). Without -copy, no COPY input.
 //

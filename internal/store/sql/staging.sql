@@ -262,8 +262,8 @@ GROUP BY 1;
 SELECT EXISTS (SELECT FROM consents WHERE connector_id = $1);
 
 -- name: CopyRecords
--- A file's rows straight into consents, in the order copy.go's recordsWriter
--- writes them: the first file of a connector, with no key twice (importFile).
+-- A file's rows straight into consents, in the order copyWriter.record
+-- (copy.go) writes them: the first file of a connector, with no key twice (importFile).
 -- The other columns take their defaults: pending, version 1.
 COPY consents (connector_id, recipient, recipient_type, type, status, consent_date, source, external_id, origin,
                event_seq, event_hash) FROM STDIN;
@@ -284,27 +284,26 @@ FROM consents WHERE connector_id = $1;
 -- name: CopiedRecordsCounted
 -- After CopyRecords: the copied records (all pending) added to connector
 -- $1's kept counts, from the rows counted per UTC hour as they streamed ($2
--- the hours since 1970, $3 how many, $4 whether of source HS_2015, which
--- counts on no day): reading the records again cost 0.6 s a million. An
--- hour counts on its Türkiye day when it starts and ends on that day, as
--- every hour does since 1910 (whole-hour offsets); the records of any other
--- hour are counted one by one (consents_pending's range).
+-- the hours' starts in seconds since 1970, $3 how many, $4 whether of
+-- source HS_2015, which counts on no day): reading the records again cost
+-- 0.6 s a million. An hour counts on its Türkiye day when it starts and ends
+-- on that day, as every hour does since 1910 (whole-hour offsets); the
+-- records of any other hour are counted one by one (consents_pending's
+-- range).
 WITH hours AS (
-    SELECT to_timestamp(h * 3600) AS start, n, CASE WHEN hs THEN 'HS_2015' ELSE '' END AS source,
-           consent_pending_day('pending', CASE WHEN hs THEN 'HS_2015' ELSE '' END, to_timestamp(h * 3600))
-           IS NOT DISTINCT FROM
-           consent_pending_day('pending', CASE WHEN hs THEN 'HS_2015' ELSE '' END,
-                               to_timestamp(h * 3600) + interval '1 hour' - interval '1 microsecond') AS one_day
-    FROM unnest($2::bigint[], $3::bigint[], $4::bool[]) AS u(h, n, hs)
+    SELECT start, n, source, consent_pending_day('pending', source, start) AS day,
+           consent_pending_day('pending', source, start + interval '1 hour' - interval '1 microsecond') AS last_day
+    FROM (SELECT to_timestamp(h) AS start, n, CASE WHEN hs THEN 'HS_2015' ELSE '' END AS source
+          FROM unnest($2::bigint[], $3::bigint[], $4::bool[]) AS u(h, n, hs)) u
 ), days AS (
-    SELECT consent_pending_day('pending', source, start) AS day, n FROM hours WHERE one_day
+    SELECT day, n FROM hours WHERE day IS NOT DISTINCT FROM last_day
     UNION ALL
     SELECT consent_pending_day(c.state, c.source, c.consent_date), 1
     FROM hours h
     JOIN consents c ON c.connector_id = $1 AND c.state = 'pending'
                    AND c.consent_date >= h.start AND c.consent_date < h.start + interval '1 hour'
                    AND (c.source = 'HS_2015') = (h.source = 'HS_2015')
-    WHERE NOT h.one_day
+    WHERE h.day IS DISTINCT FROM h.last_day
 )
 INSERT INTO consent_counts (connector_id, state, outcome, pending_day, n)
 SELECT $1, 'pending', NULL, day, sum(n) FROM days GROUP BY day;
